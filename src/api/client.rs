@@ -1,0 +1,385 @@
+//! The HTTP client: one connection pool, authentication, the envelope, classification.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::auth::{Auth, Credentials};
+use super::error::{ApiError, ErrorKind};
+use super::model::*;
+use super::id::Id;
+use crate::secret::Redactor;
+
+/// Network settings. The defaults suit a nightly run over an ordinary internet link.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// How long an answer may take once the request is sent, and how long an upload may
+    /// go without a byte moving before it is aborted as stalled.
+    pub idle_timeout: Duration,
+    /// How long the service keeps a session token (15 minutes per seed 003).
+    pub session_ttl: Duration,
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(15 * 60),
+            user_agent: format!("moi-ingest/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+pub struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) auth: Auth,
+    pub(crate) options: ClientOptions,
+    pub(crate) redactor: Redactor,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).finish()
+    }
+}
+
+impl Client {
+    pub fn new(
+        endpoint: &Url,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.idle_timeout)
+            .user_agent(options.user_agent.clone())
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Permanent,
+                    "building the HTTP client",
+                    error_chain(&e),
+                )
+            })?;
+        let redactor = Redactor::default();
+        let auth = Auth::new(credentials, options.session_ttl, redactor.clone());
+        Ok(Client {
+            http,
+            base: endpoint.as_str().trim_end_matches('/').to_string(),
+            auth,
+            options,
+            redactor,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        self.auth.credentials()
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Sends one request built by `build` (called again when a session token had to be
+    /// renewed after a 401) and decodes the envelope.
+    pub(crate) async fn execute<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        mut build: impl FnMut(&reqwest::Client) -> Result<RequestBuilder, ApiError>,
+    ) -> Result<Option<T>, ApiError> {
+        let mut renewed = false;
+        loop {
+            let (headers, generation) = self
+                .auth
+                .headers(&self.http, &self.base)
+                .await
+                .map_err(|e| self.explain_auth(e))?;
+            let resp = build(&self.http)?
+                .headers(headers)
+                .send()
+                .await
+                .map_err(|e| transport_error(call, e))?;
+            if resp.status().as_u16() == 401 && self.auth.is_session() && !renewed {
+                renewed = true;
+                self.auth
+                    .renew(&self.http, &self.base, Some(generation))
+                    .await
+                    .map_err(|e| self.explain_auth(e))?;
+                continue;
+            }
+            return decode(call, resp, &self.redactor)
+                .await
+                .map_err(|e| self.explain_auth(e));
+        }
+    }
+
+    fn explain_auth(&self, mut e: ApiError) -> ApiError {
+        if e.kind == ErrorKind::Auth {
+            e.message = format!(
+                "{} was refused: {}. Check the credential and that it may use this endpoint",
+                self.auth.credentials().describe(),
+                e.message
+            );
+        }
+        e
+    }
+
+    async fn json_call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        call: &'static str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<Option<T>, ApiError> {
+        let url = self.url(path);
+        self.execute(call, |http| {
+            let mut rb = http.request(method.clone(), &url);
+            if !query.is_empty() {
+                rb = rb.query(query);
+            }
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            Ok(rb)
+        })
+        .await
+    }
+
+    fn need<T>(call: &'static str, data: Option<T>) -> Result<T, ApiError> {
+        data.ok_or_else(|| ApiError::new(ErrorKind::Malformed, call, "the answer has no data"))
+    }
+
+    /// `GET /task/files`: one page of a task's files, optionally filtered by status.
+    pub async fn task_files(
+        &self,
+        task_id: Id,
+        statuses: &[i64],
+        page: u64,
+        page_size: u64,
+    ) -> Result<TaskFilesPage, ApiError> {
+        const CALL: &str = "GET /task/files";
+        let mut q = vec![("task_id", task_id.to_string())];
+        q.extend(statuses.iter().map(|s| ("status", s.to_string())));
+        q.push(("page", page.to_string()));
+        q.push(("page_size", page_size.to_string()));
+        let data = self
+            .json_call::<TaskFilesPage, ()>(CALL, Method::GET, "task/files", &q, None)
+            .await?;
+        Self::need(CALL, data)
+    }
+
+    /// `GET /task/get`.
+    pub async fn task_get(&self, task_id: Id) -> Result<Task, ApiError> {
+        const CALL: &str = "GET /task/get";
+        let q = [("task_id", task_id.to_string())];
+        let data = self
+            .json_call::<TaskGet, ()>(CALL, Method::GET, "task/get", &q, None)
+            .await?;
+        Ok(Self::need(CALL, data)?.task)
+    }
+
+    /// `GET /task/list`.
+    pub async fn task_list(&self, query: &TaskListQuery) -> Result<TaskList, ApiError> {
+        const CALL: &str = "GET /task/list";
+        let mut q = Vec::new();
+        if let Some(d) = query.is_desc {
+            q.push(("is_desc", d.to_string()));
+        }
+        q.extend(
+            query
+                .load_interval_types
+                .iter()
+                .map(|t| ("load_interval_types", t.to_string())),
+        );
+        if let Some(o) = &query.order_by {
+            q.push(("order_by", o.clone()));
+        }
+        if let Some(p) = query.page {
+            q.push(("page", p.to_string()));
+        }
+        if let Some(p) = query.page_size {
+            q.push(("page_size", p.to_string()));
+        }
+        q.extend(query.status.iter().map(|s| ("status", s.to_string())));
+        let data = self
+            .json_call::<TaskList, ()>(CALL, Method::GET, "task/list", &q, None)
+            .await?;
+        Ok(data.unwrap_or_default())
+    }
+
+    /// `POST /task/retry`: load the failed files `ids` of `task_id` again.
+    pub async fn task_retry(&self, task_id: Id, ids: &[Id]) -> Result<(), ApiError> {
+        let body = RetryFiles {
+            task_id,
+            ids: ids.to_vec(),
+        };
+        self.json_call::<Value, _>("POST /task/retry", Method::POST, "task/retry", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /task`: a load task from a configured connector.
+    pub async fn task_create(&self, task: &CreateTask) -> Result<(), ApiError> {
+        self.json_call::<Value, _>("POST /task", Method::POST, "task", &[], Some(task))
+            .await
+            .map(drop)
+    }
+
+    pub async fn task_update(&self, update: &UpdateTask) -> Result<(), ApiError> {
+        self.json_call::<Value, _>("POST /task/update", Method::POST, "task/update", &[], Some(update))
+            .await
+            .map(drop)
+    }
+
+    pub async fn task_delete(&self, task_id: Id) -> Result<(), ApiError> {
+        let body = TaskRef { task_id };
+        self.json_call::<Value, _>("POST /task/delete", Method::POST, "task/delete", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    pub async fn task_pause(&self, task_id: Id) -> Result<(), ApiError> {
+        let body = TaskRef { task_id };
+        self.json_call::<Value, _>("POST /task/pause", Method::POST, "task/pause", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    pub async fn task_resume(&self, task_id: Id) -> Result<(), ApiError> {
+        let body = TaskRef { task_id };
+        self.json_call::<Value, _>("POST /task/resume", Method::POST, "task/resume", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+}
+
+/// A transport failure: nothing useful came back, so trying again may help.
+pub(crate) fn transport_error(call: &'static str, e: reqwest::Error) -> ApiError {
+    let kind = if e.is_builder() {
+        ErrorKind::Permanent
+    } else {
+        ErrorKind::Transient
+    };
+    // The URL is left out: an endpoint written as https://user:pass@host would leak.
+    ApiError::new(kind, call, error_chain(&e.without_url()))
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Codes of an error envelope that name a passing condition on the server's side; the
+/// reference lists no codes, so this is a judgement, documented in the README.
+fn code_is_transient(code: &str) -> bool {
+    let c = code.to_ascii_lowercase();
+    ["internal", "timeout", "unavailable", "busy", "toomany", "ratelimit", "retry"]
+        .iter()
+        .any(|w| c.contains(w))
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get("retry-after")?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Reads the answer, checks the envelope and returns its `data`.
+pub(crate) async fn decode<T: DeserializeOwned>(
+    call: &'static str,
+    resp: Response,
+    redactor: &Redactor,
+) -> Result<Option<T>, ApiError> {
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(&resp);
+    let bytes = resp.bytes().await.map_err(|e| transport_error(call, e))?;
+    let fail = |kind: ErrorKind, code: Option<String>, message: String| ApiError {
+        kind,
+        call,
+        status: Some(status),
+        code,
+        message: redactor.scrub(&message),
+        retry_after,
+    };
+    let envelope: Envelope<Value> = match serde_json::from_slice(&bytes) {
+        Ok(e) => e,
+        Err(_) => {
+            let kind = if (200..300).contains(&status) {
+                ErrorKind::Malformed
+            } else {
+                ApiError::kind_for_status(status)
+            };
+            return Err(fail(
+                kind,
+                None,
+                format!(
+                    "the answer is not MOI's JSON envelope (is the endpoint right?): {}",
+                    snippet(&bytes)
+                ),
+            ));
+        }
+    };
+    let success = (200..300).contains(&status);
+    if !success || !envelope.is_ok() {
+        let kind = if !success {
+            ApiError::kind_for_status(status)
+        } else if code_is_transient(&envelope.code) {
+            ErrorKind::Transient
+        } else {
+            ErrorKind::Permanent
+        };
+        let msg = if envelope.msg.is_empty() {
+            format!("the service answered code '{}'", envelope.code)
+        } else {
+            envelope.msg.clone()
+        };
+        let code = (!envelope.code.is_empty()).then(|| envelope.code.clone());
+        return Err(fail(kind, code, msg));
+    }
+    match envelope.data {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| {
+            fail(
+                ErrorKind::Malformed,
+                None,
+                format!("the answer's data is not as the reference describes: {e}"),
+            )
+        }),
+    }
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(160)
+        .collect();
+    if one_line.trim().is_empty() {
+        "(empty body)".to_string()
+    } else {
+        one_line
+    }
+}

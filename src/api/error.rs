@@ -1,0 +1,86 @@
+//! A classified API error: callers decide what to do from [`ErrorKind`], never from text.
+
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 401/403 or a refused login: every further request would fail the same way.
+    Auth,
+    /// Timeouts, dropped connections, 408, 429, 5xx: the same request may succeed later.
+    Transient,
+    /// Any other refusal (4xx, or HTTP 200 with an error `code`): repeating it will not help.
+    Permanent,
+    /// The answer was not the JSON the reference describes (a proxy's HTML page, say).
+    Malformed,
+    /// A local file could not be opened or read while building the request.
+    Local,
+    /// A local file is no longer what the walk saw (size or modification time).
+    Changed,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    /// Which call failed, e.g. `POST /connectors/upload`.
+    pub call: &'static str,
+    pub status: Option<u16>,
+    /// The envelope's `code`, when the service sent one.
+    pub code: Option<String>,
+    /// What to show the user: the service's `msg`, or what went wrong locally.
+    pub message: String,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, call: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            call,
+            status: None,
+            code: None,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+
+    /// A short key that is equal for errors that will repeat identically for every file
+    /// (same call, status and code): what the run's circuit breaker counts.
+    pub fn signature(&self) -> String {
+        format!(
+            "{}|{:?}|{}",
+            self.call,
+            self.status,
+            self.code.as_deref().unwrap_or("")
+        )
+    }
+
+    /// Classification of an HTTP status that came without a usable envelope.
+    pub fn kind_for_status(status: u16) -> ErrorKind {
+        match status {
+            401 | 403 => ErrorKind::Auth,
+            408 | 429 => ErrorKind::Transient,
+            500..=599 => ErrorKind::Transient,
+            _ => ErrorKind::Permanent,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.call, self.message)?;
+        match (&self.status, &self.code) {
+            (Some(s), Some(c)) => write!(f, " (HTTP {s}, code {c})"),
+            (Some(s), None) => write!(f, " (HTTP {s})"),
+            (None, Some(c)) => write!(f, " (code {c})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,18 @@
+//! The MOI API: the only module that knows HTTP, headers, multipart and the JSON envelope.
+//!
+//! Everything else speaks in the typed calls of [`Client`] and the classified [`ApiError`].
+//! Calls here make one attempt (plus one transparent session renewal on a 401); retrying
+//! transient failures is the caller's policy, because only the caller knows its budget.
+
+mod auth;
+mod client;
+mod error;
+pub mod id;
+pub mod model;
+mod upload;
+
+pub use auth::Credentials;
+pub use client::{Client, ClientOptions};
+pub use error::{ApiError, ErrorKind};
+pub use id::Id;
+pub use upload::{UPLOAD_CALL, UploadSource, mtime_ns};

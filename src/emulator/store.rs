@@ -1,0 +1,469 @@
+//! The emulator's state: volumes, tasks and files in SQLite, so it survives a restart.
+//!
+//! Ingestion is simulated without a background worker: each file row holds when its
+//! current load attempt started, when it ends and how it ends, and its status is worked
+//! out from the clock whenever somebody asks.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::api::Id;
+use crate::api::model::{Task, TaskFile, file_status, task_status};
+
+/// First id handed out: ids above 2^53, as the service's are, so clients must keep digits.
+const FIRST_ID: i64 = 1_889_613_340_219_121_664;
+
+pub struct Store {
+    conn: Connection,
+    next_id: i64,
+}
+
+pub struct NewFile {
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    pub will_fail: bool,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// File type numbers of the reference, from the name's extension.
+pub fn file_type_of(name: &str) -> i64 {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("txt") => 1,
+        Some("pdf") => 2,
+        Some("gif" | "webp" | "tif" | "tiff") => 3,
+        Some("ppt") => 4,
+        Some("doc") => 5,
+        Some("md" | "markdown") => 6,
+        Some("csv") => 7,
+        Some("parquet") => 8,
+        Some("sql") => 9,
+        Some("docx") => 11,
+        Some("pptx") => 12,
+        Some("wav") => 13,
+        Some("mp3") => 14,
+        Some("aac") => 15,
+        Some("flac") => 16,
+        Some("mp4") => 17,
+        Some("mov") => 18,
+        Some("mkv") => 19,
+        Some("png") => 20,
+        Some("jpg") => 21,
+        Some("jpeg") => 22,
+        Some("bmp") => 23,
+        _ => 0,
+    }
+}
+
+struct FileRow {
+    id: i64,
+    name: String,
+    size: i64,
+    phase_start_ms: i64,
+    ready_at_ms: i64,
+    will_fail: bool,
+    retrying: bool,
+    attempts: i64,
+    created_ms: i64,
+}
+
+impl FileRow {
+    fn status(&self, now: i64) -> i64 {
+        if now >= self.ready_at_ms {
+            if self.will_fail {
+                file_status::FAILED
+            } else {
+                file_status::SUCCESS
+            }
+        } else if self.retrying {
+            file_status::RETRYING
+        } else if now < self.phase_start_ms + (self.ready_at_ms - self.phase_start_ms) / 2 {
+            file_status::WAITING
+        } else {
+            file_status::UPLOADING
+        }
+    }
+}
+
+const FILE_COLUMNS: &str =
+    "id, name, size, phase_start_ms, ready_at_ms, will_fail, retrying, attempts, created_ms";
+
+fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        size: r.get(2)?,
+        phase_start_ms: r.get(3)?,
+        ready_at_ms: r.get(4)?,
+        will_fail: r.get(5)?,
+        retrying: r.get(6)?,
+        attempts: r.get(7)?,
+        created_ms: r.get(8)?,
+    })
+}
+
+pub struct TaskFilesAnswer {
+    pub total: u64,
+    pub total_success: u64,
+    pub total_failed: u64,
+    pub files: Vec<TaskFile>,
+}
+
+pub enum RetryOutcome {
+    NoSuchTask,
+    NotInTask(Id),
+    Retried(u64),
+}
+
+impl Store {
+    pub fn open(path: &Path) -> rusqlite::Result<Store> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS volumes(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS tasks(
+                id INTEGER PRIMARY KEY, volume_id INTEGER NOT NULL, name TEXT NOT NULL,
+                source_connector_id INTEGER, source_config TEXT NOT NULL DEFAULT '{}',
+                paused INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,
+                updated_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS files(
+                id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, volume_id INTEGER NOT NULL,
+                name TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT NOT NULL,
+                phase_start_ms INTEGER NOT NULL, ready_at_ms INTEGER NOT NULL,
+                will_fail INTEGER NOT NULL, retrying INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS files_by_task ON files(task_id, id);
+             CREATE INDEX IF NOT EXISTS files_by_name ON files(volume_id, name);",
+        )?;
+        let max: Option<i64> = conn.query_row(
+            "SELECT max(m) FROM (SELECT max(id) AS m FROM tasks UNION ALL SELECT max(id) FROM files)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Store {
+            conn,
+            next_id: max.map_or(FIRST_ID, |m| m.max(FIRST_ID) + 1),
+        })
+    }
+
+    fn new_id(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn ensure_volume(&self, id: Id, name: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO volumes(id, name) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+            params![id.0 as i64, name],
+        )?;
+        Ok(())
+    }
+
+    pub fn volume_name(&self, id: Id) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT name FROM volumes WHERE id = ?1",
+                [id.0 as i64],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// Records one upload request: a new task holding `files`. Returns the task id, the
+    /// file ids in order, and how many names the volume already had.
+    pub fn add_upload(
+        &mut self,
+        volume: Id,
+        files: &[NewFile],
+        ingest_time: Duration,
+    ) -> rusqlite::Result<(Id, Vec<Id>, u64)> {
+        let now = now_ms();
+        let task_id = self.new_id();
+        let ids: Vec<i64> = files.iter().map(|_| self.new_id()).collect();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tasks(id, volume_id, name, source_config, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![
+                task_id,
+                volume.0 as i64,
+                format!("local-upload-{task_id}"),
+                serde_json::json!({"common_file_task_config": {
+                    "uris": files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+                    "load_mode_config": {"load_interval_type": 4, "interval": 0}}})
+                .to_string(),
+                now
+            ],
+        )?;
+        let mut duplicates = 0;
+        for (f, id) in files.iter().zip(&ids) {
+            let seen: i64 = tx.query_row(
+                "SELECT count(*) FROM files WHERE volume_id = ?1 AND name = ?2",
+                params![volume.0 as i64, f.name],
+                |r| r.get(0),
+            )?;
+            if seen > 0 {
+                duplicates += 1;
+            }
+            tx.execute(
+                "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
+                                   ready_at_ms, will_fail, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7)",
+                params![
+                    id,
+                    task_id,
+                    volume.0 as i64,
+                    f.name,
+                    f.size as i64,
+                    f.mime,
+                    now,
+                    now + ingest_time.as_millis() as i64,
+                    f.will_fail
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok((
+            Id(task_id as u64),
+            ids.into_iter().map(|i| Id(i as u64)).collect(),
+            duplicates,
+        ))
+    }
+
+    /// A connector load task (`POST /task`): its files are the `uris`.
+    pub fn add_connector_task(
+        &mut self,
+        connector: Id,
+        volume: Id,
+        source_config: &serde_json::Value,
+        uris: &[String],
+        ingest_time: Duration,
+    ) -> rusqlite::Result<Id> {
+        let now = now_ms();
+        let task_id = self.new_id();
+        let ids: Vec<i64> = uris.iter().map(|_| self.new_id()).collect();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tasks(id, volume_id, name, source_connector_id, source_config,
+                               created_ms, updated_ms)
+             VALUES (?1, ?2, '', ?3, ?4, ?5, ?5)",
+            params![task_id, volume.0 as i64, connector.0 as i64, source_config.to_string(), now],
+        )?;
+        for (uri, id) in uris.iter().zip(ids) {
+            tx.execute(
+                "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
+                                   ready_at_ms, will_fail, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, 0, 'application/octet-stream', ?5, ?6, 0, ?5)",
+                params![id, task_id, volume.0 as i64, uri, now, now + ingest_time.as_millis() as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Id(task_id as u64))
+    }
+
+    fn task_files_rows(&self, task: Id) -> rusqlite::Result<Vec<FileRow>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE task_id = ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([task.0 as i64], file_row)?;
+        rows.collect()
+    }
+
+    fn task_volume(&self, task: Id) -> rusqlite::Result<Option<(i64, String)>> {
+        self.conn
+            .query_row(
+                "SELECT t.volume_id, coalesce(v.name, '') FROM tasks t
+                 LEFT JOIN volumes v ON v.id = t.volume_id WHERE t.id = ?1",
+                [task.0 as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+    }
+
+    pub fn task_files(
+        &self,
+        task: Id,
+        statuses: &[i64],
+        page: u64,
+        page_size: u64,
+    ) -> rusqlite::Result<Option<TaskFilesAnswer>> {
+        let Some((_, volume_name)) = self.task_volume(task)? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let rows = self.task_files_rows(task)?;
+        let status_of: Vec<i64> = rows.iter().map(|r| r.status(now)).collect();
+        let total_success = status_of.iter().filter(|s| **s == file_status::SUCCESS).count();
+        let total_failed = status_of.iter().filter(|s| **s == file_status::FAILED).count();
+        let selected: Vec<(&FileRow, i64)> = rows
+            .iter()
+            .zip(status_of.iter().copied())
+            .filter(|(_, s)| statuses.is_empty() || statuses.contains(s))
+            .collect();
+        let start = page.saturating_sub(1).saturating_mul(page_size) as usize;
+        let files = selected
+            .iter()
+            .skip(start)
+            .take(page_size as usize)
+            .map(|(r, status)| TaskFile {
+                id: Id(r.id as u64),
+                name: r.name.clone(),
+                file_type: file_type_of(&r.name),
+                status: *status,
+                size: r.size as u64,
+                update_time: r.phase_start_ms.max(r.ready_at_ms.min(now)) / 1000,
+                other_metadata: serde_json::Value::String(String::new()),
+                reason: if *status == file_status::FAILED {
+                    format!(
+                        "emulated ingestion failure on attempt {} (the document could not be parsed)",
+                        r.attempts
+                    )
+                } else {
+                    String::new()
+                },
+                user: "admin".into(),
+                start_time: r.created_ms / 1000,
+                end_time: if file_status::is_final(*status) { r.ready_at_ms / 1000 } else { 0 },
+                path: format!("/{volume_name}/{}", r.name),
+            })
+            .collect();
+        Ok(Some(TaskFilesAnswer {
+            total: selected.len() as u64,
+            total_success: total_success as u64,
+            total_failed: total_failed as u64,
+            files,
+        }))
+    }
+
+    /// Re-arms the failed files among `ids`; `fails` decides how each new attempt ends.
+    pub fn retry(
+        &mut self,
+        task: Id,
+        ids: &[Id],
+        ingest_time: Duration,
+        mut fails: impl FnMut(&str) -> bool,
+    ) -> rusqlite::Result<RetryOutcome> {
+        if self.task_volume(task)?.is_none() {
+            return Ok(RetryOutcome::NoSuchTask);
+        }
+        let now = now_ms();
+        let rows = self.task_files_rows(task)?;
+        for id in ids {
+            if !rows.iter().any(|r| r.id as u64 == id.0) {
+                return Ok(RetryOutcome::NotInTask(*id));
+            }
+        }
+        let tx = self.conn.transaction()?;
+        let mut retried = 0;
+        for r in rows.iter().filter(|r| ids.contains(&Id(r.id as u64))) {
+            // Only a failed load can be retried; others are left as they are.
+            if r.status(now) != file_status::FAILED {
+                continue;
+            }
+            tx.execute(
+                "UPDATE files SET phase_start_ms = ?2, ready_at_ms = ?3, will_fail = ?4,
+                 retrying = 1, attempts = attempts + 1 WHERE id = ?1",
+                params![r.id, now, now + ingest_time.as_millis() as i64, fails(&r.name)],
+            )?;
+            retried += 1;
+        }
+        tx.execute("UPDATE tasks SET updated_ms = ?2 WHERE id = ?1", params![task.0 as i64, now])?;
+        tx.commit()?;
+        Ok(RetryOutcome::Retried(retried))
+    }
+
+    pub fn task(&self, task: Id) -> rusqlite::Result<Option<Task>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT t.id, t.volume_id, coalesce(v.name, ''), t.name, t.source_connector_id,
+                        t.source_config, t.paused, t.created_ms, t.updated_ms
+                 FROM tasks t LEFT JOIN volumes v ON v.id = t.volume_id WHERE t.id = ?1",
+                [task.0 as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, volume, volume_name, name, connector, config, paused, created, updated)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let files = self.task_files_rows(Id(id as u64))?;
+        let done = files.iter().all(|f| file_status::is_final(f.status(now)));
+        let end = files.iter().map(|f| f.ready_at_ms).max().unwrap_or(created);
+        let status = if paused {
+            task_status::PAUSED
+        } else if done {
+            task_status::COMPLETED
+        } else {
+            task_status::RUNNING
+        };
+        Ok(Some(Task {
+            id: Id(id as u64),
+            source_connector_id: connector.map(|c| Id(c as u64)),
+            source_connector_type: 0,
+            volume_id: Some(Id(volume as u64)),
+            volume_name,
+            name,
+            status,
+            creator: "admin".into(),
+            source_config: serde_json::from_str(&config).unwrap_or_default(),
+            start_at: created / 1000,
+            end_at: if done { end / 1000 } else { 0 },
+            created_at: created / 1000,
+            updated_at: updated.max(if done { end } else { 0 }) / 1000,
+        }))
+    }
+
+    pub fn task_ids(&self) -> rusqlite::Result<Vec<Id>> {
+        let mut st = self.conn.prepare_cached("SELECT id FROM tasks ORDER BY id")?;
+        let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| r.map(|i| Id(i as u64))).collect()
+    }
+
+    pub fn set_paused(&self, task: Id, paused: bool) -> rusqlite::Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE tasks SET paused = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![task.0 as i64, paused, now_ms()],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub fn update_config(&self, task: Id, config: &serde_json::Value) -> rusqlite::Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE tasks SET source_config = ?2, updated_ms = ?3 WHERE id = ?1",
+            params![task.0 as i64, config.to_string(), now_ms()],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub fn delete_task(&mut self, task: Id) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM files WHERE task_id = ?1", [task.0 as i64])?;
+        let n = tx.execute("DELETE FROM tasks WHERE id = ?1", [task.0 as i64])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+}
