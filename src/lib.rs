@@ -7,4 +7,6 @@
 
 pub mod api;
 pub mod emulator;
+pub mod journal;
 pub mod secret;
+pub mod walk;

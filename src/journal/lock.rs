@@ -1,0 +1,82 @@
+//! One run per journal: an advisory lock on `<journal>.lock`, held for the whole run.
+//!
+//! The operating system drops the lock when the process dies, even by `kill -9`, so a
+//! crashed run never leaves a stale lock behind. The file also records who holds it, so
+//! the refusal can name the holder.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct JournalLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another moi-ingest run is using the journal {journal} ({holder}); \
+         wait for it to finish, or give this run its own --journal"
+    )]
+    Held { journal: PathBuf, holder: String },
+    #[error("cannot create the lock file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub fn lock_path(journal: &Path) -> PathBuf {
+    let mut p = journal.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+impl JournalLock {
+    pub fn acquire(journal: &Path) -> Result<JournalLock, LockError> {
+        let path = lock_path(journal);
+        let io = |source| LockError::Io { path: path.clone(), source };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Held {
+                    journal: journal.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        format!("held by {holder}")
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let note = format!(
+            "pid {} on {} since unix time {}",
+            std::process::id(),
+            hostname(),
+            super::now_secs()
+        );
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(note.as_bytes()).map_err(io)?;
+        Ok(JournalLock { _file: file, path })
+    }
+}

@@ -1,0 +1,231 @@
+//! The checkpoint journal: the only module that knows SQL.
+//!
+//! One SQLite file per (endpoint, volume, folder) holds a row per file (what was sent, what
+//! the service confirmed, how its ingestion went) and a row per run.
+//!
+//! # Ownership and batching
+//! One dedicated thread owns the connection; async code sends it closures over a bounded
+//! channel and awaits the answer, so SQLite never blocks the runtime. The thread runs every
+//! job already queued inside one transaction (each in its own savepoint, so a failing job
+//! undoes only itself) and answers only after the commit: an answer means the write is on
+//! disk as far as SQLite's WAL promises. Under load, hundreds of writes share a commit.
+//!
+//! # Locking
+//! A run holds [`JournalLock`] for its whole length; a second run on the same journal is
+//! refused at once (exit 4). The SQLite file itself is opened in WAL mode, so `status`
+//! can read it while a run writes.
+//!
+//! # Compatibility
+//! `PRAGMA application_id` marks the file as ours; `PRAGMA user_version` tracks the
+//! migrations in [`schema`]. A foreign or newer file is refused with a message; nothing is
+//! ever deleted or recreated silently.
+
+mod lock;
+mod ops;
+mod schema;
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use lock::{JournalLock, LockError, lock_path};
+pub use ops::*;
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "{path} is not a moi-ingest journal ({detail}). Nothing was changed. Point --journal at \
+         another file, or move this one aside to start a fresh journal"
+    )]
+    Foreign { path: PathBuf, detail: String },
+    #[error(
+        "the journal {path} was written by a newer moi-ingest (schema {version}); upgrade \
+         moi-ingest, or use another --journal"
+    )]
+    TooNew { path: PathBuf, version: i64 },
+    #[error(
+        "the journal {path} belongs to {field} '{recorded}', not '{requested}'. Use the \
+         matching options, or another --journal for this upload"
+    )]
+    Mismatch {
+        path: PathBuf,
+        field: &'static str,
+        recorded: String,
+        requested: String,
+    },
+    #[error("cannot open the journal {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error(
+        "cannot write the journal {path}: {detail}. Check free space and permissions; what \
+         was recorded before stays recorded"
+    )]
+    Write { path: PathBuf, detail: String },
+    #[error("the journal {0} was closed while the run still needed it")]
+    Closed(PathBuf),
+}
+
+/// What a journal is for; a run refuses a journal recorded for something else.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub endpoint: String,
+    pub volume: String,
+    pub root: String,
+}
+
+type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A job returns whether it succeeded (a failed one is undone) and how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
+
+/// A handle to the journal's thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.path.display())
+    }
+}
+
+fn create_private_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() && !p.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p),
+        _ => Ok(()),
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed, owner-only) and migrates the journal at `path`. With
+    /// `identity`, the journal must be recorded for the same endpoint, volume and folder.
+    pub fn open(path: &Path, identity: Option<&Identity>) -> Result<Journal, JournalError> {
+        let open_err = |detail: String| JournalError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        create_private_parent(path).map_err(|e| open_err(e.to_string()))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| open_err(e.to_string()))?;
+        let mut conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        let foreign = |detail: String| JournalError::Foreign {
+            path: path.to_path_buf(),
+            detail,
+        };
+        conn.execute_batch(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(|e| foreign(e.to_string()))?;
+        match schema::migrate(&mut conn).map_err(|e| foreign(e.to_string()))? {
+            Ok(()) => {}
+            Err(schema::SchemaProblem::Foreign) => {
+                return Err(foreign("a SQLite database of another program".into()));
+            }
+            Err(schema::SchemaProblem::TooNew(version)) => {
+                return Err(JournalError::TooNew {
+                    path: path.to_path_buf(),
+                    version,
+                });
+            }
+        }
+        if let Some(id) = identity {
+            ops::check_identity(&conn, path, id)?;
+        }
+        let (jobs, rx) = mpsc::channel::<Job>(1024);
+        std::thread::Builder::new()
+            .name("moi-journal".into())
+            .spawn(move || serve(conn, rx))
+            .map_err(|e| open_err(format!("cannot start the journal thread: {e}")))?;
+        Ok(Journal {
+            jobs,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the journal's thread; answers after its transaction committed.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, JournalError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let path = self.path.clone();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let delivery: Delivery = Box::new(move |commit: Result<(), String>| {
+                let answer = match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(JournalError::Write {
+                        path,
+                        detail: e.to_string(),
+                    }),
+                    (Ok(_), Err(detail)) => Err(JournalError::Write { path, detail }),
+                };
+                let _ = tx.send(answer);
+            });
+            (ok, delivery)
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| JournalError::Closed(self.path.clone()))?;
+        rx.await
+            .map_err(|_| JournalError::Closed(self.path.clone()))?
+    }
+}
+
+/// The journal thread: group-commits whatever is queued.
+fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    const MAX_BATCH: usize = 2048;
+    while let Some(first) = rx.blocking_recv() {
+        let began = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let mut deliveries = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            deliveries.push(run_in_savepoint(&conn, job));
+            if deliveries.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let commit = began.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for d in deliveries {
+            d(commit.clone());
+        }
+    }
+}
+
+fn run_in_savepoint(conn: &Connection, job: Job) -> Delivery {
+    if conn.execute_batch("SAVEPOINT job").is_err() {
+        return job(conn).1;
+    }
+    let (ok, delivery) = job(conn);
+    if !ok {
+        let _ = conn.execute_batch("ROLLBACK TO job");
+    }
+    let _ = conn.execute_batch("RELEASE job");
+    delivery
+}

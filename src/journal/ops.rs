@@ -1,0 +1,504 @@
+//! The journal's typed operations: every SQL statement of moi-ingest is in this file.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Identity, Journal, JournalError, now_secs};
+use crate::api::Id;
+
+/// Where a file stands. `Pending`: seen, not confirmed by the service. `Uploaded`:
+/// confirmed, ingestion not yet seen. `Ingesting`: the service is loading it (or
+/// retrying). `Ingested`: loaded. `Failed`: gave up (see `fail_stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileState {
+    Pending,
+    Uploaded,
+    Ingesting,
+    Ingested,
+    Failed,
+}
+
+impl FileState {
+    pub const ALL: [FileState; 5] = [
+        FileState::Pending,
+        FileState::Uploaded,
+        FileState::Ingesting,
+        FileState::Ingested,
+        FileState::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Pending => "pending",
+            FileState::Uploaded => "uploaded",
+            FileState::Ingesting => "ingesting",
+            FileState::Ingested => "ingested",
+            FileState::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> FileState {
+        FileState::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .unwrap_or(FileState::Pending)
+    }
+    /// The service holds this file (its upload was confirmed).
+    pub fn is_confirmed(self) -> bool {
+        matches!(
+            self,
+            FileState::Uploaded | FileState::Ingesting | FileState::Ingested
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub sha256: Option<Vec<u8>>,
+    pub state: FileState,
+    pub fail_stage: Option<String>,
+    /// A send had started and no answer was recorded: the run before was interrupted.
+    pub in_flight: bool,
+    pub file_id: Option<Id>,
+    pub task_id: Option<Id>,
+}
+
+/// A file as listed by this run.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub sha256: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub file: Listed,
+    pub file_id: Option<Id>,
+    pub task_id: Option<Id>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FollowedFile {
+    pub file_id: Id,
+    pub path: String,
+    pub ingest_retries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestUpdate {
+    pub file_id: Id,
+    pub status: i64,
+    pub state: FileState,
+    pub reason: Option<String>,
+    /// A retry was asked for this round.
+    pub retried: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StateCounts {
+    pub pending: u64,
+    pub uploaded: u64,
+    pub ingesting: u64,
+    pub ingested: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub path: String,
+    pub stage: String,
+    pub reason: String,
+    pub file_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub command: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub summary: Option<serde_json::Value>,
+}
+
+fn id_text(id: Option<Id>) -> Option<String> {
+    id.map(|i| i.to_string())
+}
+
+fn parse_id(s: Option<String>) -> Option<Id> {
+    s.and_then(|s| s.parse().ok())
+}
+
+pub(super) fn check_identity(
+    conn: &Connection,
+    path: &Path,
+    id: &Identity,
+) -> Result<(), JournalError> {
+    let write_err = |e: rusqlite::Error| JournalError::Write {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    for (field, value) in [
+        ("endpoint", &id.endpoint),
+        ("volume", &id.volume),
+        ("folder", &id.root),
+    ] {
+        let recorded: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [field], |r| r.get(0))
+            .optional()
+            .map_err(write_err)?;
+        match recorded {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                    params![field, value],
+                )
+                .map_err(write_err)?;
+            }
+            Some(r) if &r == value => {}
+            Some(r) => {
+                return Err(JournalError::Mismatch {
+                    path: path.to_path_buf(),
+                    field,
+                    recorded: r,
+                    requested: value.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Journal {
+    /// The recorded rows of `paths`, in the same order.
+    pub async fn lookup(&self, paths: Vec<String>) -> Result<Vec<Option<FileRecord>>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id
+                 FROM files WHERE path = ?1",
+            )?;
+            paths
+                .into_iter()
+                .map(|p| {
+                    st.query_row([&p], |r| {
+                        Ok(FileRecord {
+                            size: r.get::<_, i64>(0)? as u64,
+                            mtime_ns: r.get(1)?,
+                            sha256: r.get(2)?,
+                            state: FileState::parse(&r.get::<_, String>(3)?),
+                            fail_stage: r.get(4)?,
+                            in_flight: r.get(5)?,
+                            file_id: parse_id(r.get(6)?),
+                            task_id: parse_id(r.get(7)?),
+                            path: p.clone(),
+                        })
+                    })
+                    .optional()
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Marks `files` as being sent; answers once that is on disk, so that a crash during
+    /// the send leaves a trace (`in_flight`) the next run counts as a possible duplicate.
+    pub async fn begin_send(&self, files: Vec<Listed>, run: i64) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let now = now_secs();
+            let mut st = c.prepare_cached(
+                "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts,
+                                   first_seen_at, updated_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6)
+                 ON CONFLICT(path) DO UPDATE SET
+                    size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    sha256 = coalesce(excluded.sha256, files.sha256), state = 'pending',
+                    fail_stage = NULL, in_flight = 1, attempts = files.attempts + 1,
+                    ingest_status = NULL, ingest_retries = 0,
+                    updated_at = excluded.updated_at, run_id = excluded.run_id",
+            )?;
+            for f in files {
+                st.execute(params![f.path, f.size as i64, f.mtime_ns, f.sha256, now, run])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records what the service confirmed.
+    pub async fn confirm(&self, files: Vec<Confirmed>) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let now = now_secs();
+            let mut st = c.prepare_cached(
+                "UPDATE files SET size = ?2, mtime_ns = ?3, sha256 = coalesce(?4, sha256),
+                    state = 'uploaded', fail_stage = NULL, in_flight = 0, file_id = ?5,
+                    task_id = ?6, last_error = NULL, ingest_status = NULL, ingest_retries = 0,
+                    uploaded_at = ?7, updated_at = ?7
+                 WHERE path = ?1",
+            )?;
+            for f in files {
+                st.execute(params![
+                    f.file.path,
+                    f.file.size as i64,
+                    f.file.mtime_ns,
+                    f.file.sha256,
+                    id_text(f.file_id),
+                    id_text(f.task_id),
+                    now
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a send that did not end in a confirmation. `gave_up`: the file is failed
+    /// for this run; otherwise it stays pending (interrupted, or changed while sent).
+    pub async fn send_ended_unconfirmed(
+        &self,
+        paths: Vec<String>,
+        error: String,
+        gave_up: bool,
+    ) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "UPDATE files SET in_flight = 0, last_error = ?2, updated_at = ?3,
+                    state = CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,
+                    fail_stage = CASE WHEN ?4 THEN 'upload' ELSE NULL END
+                 WHERE path = ?1",
+            )?;
+            let now = now_secs();
+            for p in paths {
+                st.execute(params![p, error, now, gave_up])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Tasks that still have files whose ingestion is not final.
+    pub async fn tasks_to_follow(&self) -> Result<Vec<Id>, JournalError> {
+        self.run(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT task_id FROM files
+                 WHERE state IN ('uploaded', 'ingesting') AND task_id IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+        })
+        .await
+    }
+
+    /// Files of `task` this journal still follows, by file id.
+    pub async fn followed_files(&self, task: Id) -> Result<Vec<FollowedFile>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT file_id, path, ingest_retries FROM files
+                 WHERE task_id = ?1 AND state IN ('uploaded', 'ingesting') AND file_id IS NOT NULL",
+            )?;
+            let rows = st.query_map([task.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            Ok(rows
+                .filter_map(|r| {
+                    let (id, path, retries) = r.ok()?;
+                    Some(FollowedFile {
+                        file_id: id.parse().ok()?,
+                        path,
+                        ingest_retries: retries as u64,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn record_ingest(&self, updates: Vec<IngestUpdate>) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let now = now_secs();
+            let mut st = c.prepare_cached(
+                "UPDATE files SET ingest_status = ?2, state = ?3, last_error = ?4,
+                    fail_stage = CASE WHEN ?3 = 'failed' THEN 'ingest' ELSE NULL END,
+                    ingest_retries = ingest_retries + ?5, updated_at = ?6
+                 WHERE file_id = ?1",
+            )?;
+            for u in updates {
+                st.execute(params![
+                    u.file_id.to_string(),
+                    u.status,
+                    u.state.as_str(),
+                    u.reason,
+                    u.retried as i64,
+                    now
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Files whose ingestion failed for good, by task: what `retry` re-drives.
+    pub async fn ingest_failures(&self) -> Result<Vec<(Id, Id)>, JournalError> {
+        self.run(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT task_id, file_id FROM files WHERE state = 'failed'
+                 AND fail_stage = 'ingest' AND task_id IS NOT NULL AND file_id IS NOT NULL
+                 ORDER BY task_id",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows
+                .filter_map(|r| {
+                    let (t, f) = r.ok()?;
+                    Some((t.parse().ok()?, f.parse().ok()?))
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Puts files back under follow after a retry was asked for outside the follow loop.
+    pub async fn mark_retried(&self, file_ids: Vec<Id>) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "UPDATE files SET state = 'ingesting', fail_stage = NULL, ingest_retries = 0,
+                    updated_at = ?2 WHERE file_id = ?1",
+            )?;
+            let now = now_secs();
+            for id in file_ids {
+                st.execute(params![id.to_string(), now])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn counts(&self) -> Result<StateCounts, JournalError> {
+        self.run(|c| {
+            let mut counts = StateCounts::default();
+            let mut st =
+                c.prepare_cached("SELECT state, count(*), sum(size) FROM files GROUP BY state")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (state, n, bytes) = row?;
+                counts.bytes += bytes.unwrap_or(0) as u64;
+                let n = n as u64;
+                match FileState::parse(&state) {
+                    FileState::Pending => counts.pending += n,
+                    FileState::Uploaded => counts.uploaded += n,
+                    FileState::Ingesting => counts.ingesting += n,
+                    FileState::Ingested => counts.ingested += n,
+                    FileState::Failed => counts.failed += n,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    pub async fn failures(&self, limit: u64) -> Result<Vec<Failure>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT path, coalesce(fail_stage, ''), coalesce(last_error, ''), file_id, task_id
+                 FROM files WHERE state = 'failed' ORDER BY path LIMIT ?1",
+            )?;
+            let rows = st.query_map([limit as i64], |r| {
+                Ok(Failure {
+                    path: r.get(0)?,
+                    stage: r.get(1)?,
+                    reason: r.get(2)?,
+                    file_id: r.get(3)?,
+                    task_id: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn start_run(&self, command: &str) -> Result<i64, JournalError> {
+        let command = command.to_string();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO runs(command, started_at) VALUES (?1, ?2)",
+                params![command, now_secs()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    pub async fn finish_run(
+        &self,
+        run: i64,
+        exit_code: i32,
+        summary: serde_json::Value,
+    ) -> Result<(), JournalError> {
+        self.run(move |c| {
+            c.execute(
+                "UPDATE runs SET ended_at = ?2, exit_code = ?3, summary = ?4 WHERE id = ?1",
+                params![run, now_secs(), exit_code, summary.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn recent_runs(&self, limit: u64) -> Result<Vec<RunRecord>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, command, started_at, ended_at, exit_code, summary FROM runs
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = st.query_map([limit as i64], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    command: r.get(1)?,
+                    started_at: r.get(2)?,
+                    ended_at: r.get(3)?,
+                    exit_code: r.get(4)?,
+                    summary: r
+                        .get::<_, Option<String>>(5)?
+                        .and_then(|s| serde_json::from_str(&s).ok()),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The identity the journal was recorded for (for `status` and `retry`).
+    pub async fn identity(&self) -> Result<Option<Identity>, JournalError> {
+        self.run(|c| {
+            let get = |k: &str| -> rusqlite::Result<Option<String>> {
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                    .optional()
+            };
+            Ok(match (get("endpoint")?, get("volume")?, get("folder")?) {
+                (Some(endpoint), Some(volume), Some(root)) => Some(Identity {
+                    endpoint,
+                    volume,
+                    root,
+                }),
+                _ => None,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,96 @@
+//! Versioned migrations, tracked with `PRAGMA user_version` (cargo's habit).
+//!
+//! Compatibility: the list is append-only. Never edit, reorder or remove a step; add one.
+//! A journal written by a newer moi-ingest (a higher version than this list knows) is
+//! refused rather than guessed at.
+
+use rusqlite::Connection;
+
+/// 'MOI1': marks the file as a moi-ingest journal so a foreign database is recognised.
+pub const APPLICATION_ID: i64 = 0x4D4F_4931;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE files (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 BLOB,
+        state TEXT NOT NULL,
+        fail_stage TEXT,
+        in_flight INTEGER NOT NULL DEFAULT 0,
+        file_id TEXT,
+        task_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        ingest_status INTEGER,
+        ingest_retries INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        first_seen_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        uploaded_at INTEGER,
+        run_id INTEGER
+     );
+     CREATE INDEX files_by_task ON files(task_id) WHERE task_id IS NOT NULL;
+     CREATE INDEX files_by_file_id ON files(file_id) WHERE file_id IS NOT NULL;
+     CREATE INDEX files_by_state ON files(state);
+     CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        command TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        exit_code INTEGER,
+        summary TEXT
+     );
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+];
+
+#[derive(Debug)]
+pub enum SchemaProblem {
+    /// A SQLite database, but not one of ours.
+    Foreign,
+    /// Ours, from a newer moi-ingest.
+    TooNew(i64),
+}
+
+/// Brings the schema up to date inside one transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), SchemaProblem>> {
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app_id != APPLICATION_ID {
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if app_id != 0 || version != 0 || tables != 0 {
+            return Ok(Err(SchemaProblem::Foreign));
+        }
+    }
+    if version > MIGRATIONS.len() as i64 {
+        return Ok(Err(SchemaProblem::TooNew(version)));
+    }
+    let tx = conn.transaction()?;
+    for step in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};",
+        MIGRATIONS.len()
+    ))?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_twice_and_mark_the_file() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap().unwrap();
+        migrate(&mut conn).unwrap().unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let mut other = Connection::open_in_memory().unwrap();
+        other.execute_batch("CREATE TABLE x(y)").unwrap();
+        assert!(matches!(migrate(&mut other).unwrap(), Err(SchemaProblem::Foreign)));
+    }
+}

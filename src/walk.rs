@@ -1,0 +1,317 @@
+//! The folder as a stream of files, with the user's filters. Knows nothing of HTTP.
+//!
+//! The walk runs on its own thread and hands entries over a bounded channel, so uploads
+//! start while it goes on and a slow upload holds the walk back (backpressure) instead of
+//! piling entries up in memory. Only one directory's listing is held at a time.
+//!
+//! What is never uploaded, with the reason reported: symlinks (unless followed), symlink
+//! loops, FIFOs, sockets and devices (never opened, so a FIFO cannot hang the walk),
+//! unreadable folders, names that are not valid UTF-8 (MOI names are JSON text), and the
+//! journal's own files when the journal lives inside the folder.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use tokio::sync::mpsc;
+use walkdir::WalkDir;
+
+use crate::api::mtime_ns;
+
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Only files matching one of these globs (a glob without `/` matches the file name
+    /// at any depth; one with `/` matches the path relative to the folder).
+    pub include: Vec<String>,
+    /// Files and folders matching these are left out.
+    pub exclude: Vec<String>,
+    /// Only files with one of these extensions (without the dot, any case).
+    pub extensions: Vec<String>,
+    /// Files larger than this are left out.
+    pub max_size: Option<u64>,
+    /// Include names starting with `.`.
+    pub hidden: bool,
+    pub follow_symlinks: bool,
+    /// Exact paths never to upload (the journal and its companions).
+    pub never: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WalkedFile {
+    pub abs: PathBuf,
+    /// Relative to the folder, `/`-separated: the name the file gets at MOI.
+    pub rel: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// Left out by the user's filters or defaults: counted, not warned about.
+    Filtered,
+    /// Could not be uploaded: warned about.
+    Unusable,
+}
+
+#[derive(Debug, Clone)]
+pub enum WalkEvent {
+    File(WalkedFile),
+    Skipped {
+        path: PathBuf,
+        reason: String,
+        kind: SkipKind,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("the {what} pattern '{pattern}' is not a valid glob: {source}")]
+    Glob {
+        what: &'static str,
+        pattern: String,
+        source: globset::Error,
+    },
+}
+
+struct Matcher {
+    by_name: GlobSet,
+    by_path: GlobSet,
+    any: bool,
+}
+
+impl Matcher {
+    fn new(patterns: &[String], what: &'static str) -> Result<Matcher, WalkError> {
+        let mut by_name = GlobSetBuilder::new();
+        let mut by_path = GlobSetBuilder::new();
+        for p in patterns {
+            // `*` stays within one folder; `**` crosses folders, as in rsync and rclone.
+            let glob = GlobBuilder::new(p.trim_start_matches("./"))
+                .literal_separator(true)
+                .build()
+                .map_err(|source| WalkError::Glob {
+                    what,
+                    pattern: p.clone(),
+                    source,
+                })?;
+            if p.contains('/') {
+                by_path.add(glob);
+            } else {
+                by_name.add(glob);
+            }
+        }
+        let build = |b: GlobSetBuilder, pattern: &str| {
+            b.build().map_err(|source| WalkError::Glob {
+                what,
+                pattern: pattern.to_string(),
+                source,
+            })
+        };
+        Ok(Matcher {
+            by_name: build(by_name, "")?,
+            by_path: build(by_path, "")?,
+            any: !patterns.is_empty(),
+        })
+    }
+
+    fn matches(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        self.by_name.is_match(name) || self.by_path.is_match(rel)
+    }
+}
+
+fn rel_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn is_hidden(rel: &str) -> bool {
+    rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
+}
+
+/// Starts walking `root` on its own thread; the events arrive on the returned channel.
+pub fn spawn(
+    root: PathBuf,
+    options: WalkOptions,
+    capacity: usize,
+) -> Result<mpsc::Receiver<WalkEvent>, WalkError> {
+    let include = Matcher::new(&options.include, "--include")?;
+    let exclude = Matcher::new(&options.exclude, "--exclude")?;
+    let extensions: Vec<String> = options
+        .extensions
+        .iter()
+        .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+        .collect();
+    let (tx, rx) = mpsc::channel(capacity);
+    std::thread::spawn(move || {
+        let walker = WalkDir::new(&root)
+            .follow_links(options.follow_symlinks)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 || !e.file_type().is_dir() {
+                    return true;
+                }
+                match rel_path(&root, e.path()) {
+                    Some(rel) => {
+                        (options.hidden || !is_hidden(&rel))
+                            && !(exclude.any && exclude.matches(&rel))
+                    }
+                    None => true,
+                }
+            });
+        for entry in walker {
+            let event = match entry {
+                Err(e) => {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    let reason = if e.loop_ancestor().is_some() {
+                        "symlink loop: it points back to a folder above it".to_string()
+                    } else {
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| format!("cannot be read: {io}"))
+                    };
+                    Some(WalkEvent::Skipped {
+                        path,
+                        reason,
+                        kind: SkipKind::Unusable,
+                    })
+                }
+                Ok(e) => classify(&root, &e, &options, &include, &exclude, &extensions),
+            };
+            if let Some(ev) = event
+                && tx.blocking_send(ev).is_err()
+            {
+                // The run stopped listening (cancelled or finished early).
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+fn classify(
+    root: &Path,
+    e: &walkdir::DirEntry,
+    options: &WalkOptions,
+    include: &Matcher,
+    exclude: &Matcher,
+    extensions: &[String],
+) -> Option<WalkEvent> {
+    let ft = e.file_type();
+    if ft.is_dir() {
+        return None;
+    }
+    let skip = |reason: &str, kind| {
+        Some(WalkEvent::Skipped {
+            path: e.path().to_path_buf(),
+            reason: reason.to_string(),
+            kind,
+        })
+    };
+    if options.never.iter().any(|p| p == e.path()) {
+        return None;
+    }
+    let Some(rel) = rel_path(root, e.path()) else {
+        return skip(
+            "its name is not valid UTF-8, and MOI file names are text; rename it to upload it",
+            SkipKind::Unusable,
+        );
+    };
+    if !options.hidden && is_hidden(&rel) {
+        return skip("hidden (use --hidden to include)", SkipKind::Filtered);
+    }
+    if ft.is_symlink() {
+        return skip(
+            "symlink, not followed (use --follow-symlinks)",
+            SkipKind::Filtered,
+        );
+    }
+    if !ft.is_file() {
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return skip(&format!("{what}, not uploaded"), SkipKind::Unusable);
+    }
+    if exclude.any && exclude.matches(&rel) {
+        return skip("excluded by --exclude", SkipKind::Filtered);
+    }
+    if include.any && !include.matches(&rel) {
+        return skip("not matched by --include", SkipKind::Filtered);
+    }
+    if !extensions.is_empty() {
+        let ext = rel
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(_, x)| x.to_ascii_lowercase());
+        if !ext.is_some_and(|x| extensions.contains(&x)) {
+            return skip("extension not listed in --ext", SkipKind::Filtered);
+        }
+    }
+    let meta = match e.metadata() {
+        Ok(m) => m,
+        Err(err) => return skip(&format!("cannot be read: {err}"), SkipKind::Unusable),
+    };
+    if let Some(max) = options.max_size
+        && meta.len() > max
+    {
+        return skip(
+            &format!("{} bytes, larger than --max-file-size", meta.len()),
+            SkipKind::Filtered,
+        );
+    }
+    Some(WalkEvent::File(WalkedFile {
+        abs: e.path().to_path_buf(),
+        rel,
+        size: meta.len(),
+        mtime_ns: mtime_ns(&meta),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(root: &Path, options: WalkOptions) -> (Vec<String>, Vec<String>) {
+        let mut rx = spawn(root.to_path_buf(), options, 4).unwrap();
+        let (mut files, mut skipped) = (Vec::new(), Vec::new());
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                WalkEvent::File(f) => files.push(f.rel),
+                WalkEvent::Skipped { path, .. } => skipped.push(path.display().to_string()),
+            }
+        }
+        (files, skipped)
+    }
+
+    #[tokio::test]
+    async fn filters_hidden_globs_and_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/.git")).unwrap();
+        std::fs::create_dir_all(root.join("b/node_modules")).unwrap();
+        for f in ["a/x.pdf", "a/y.txt", "a/.git/config", "b/z.PDF", "b/node_modules/m.pdf", ".env"] {
+            std::fs::write(root.join(f), b"1").unwrap();
+        }
+        let (files, _) = collect(root, WalkOptions::default()).await;
+        assert_eq!(files, ["a/x.pdf", "a/y.txt", "b/node_modules/m.pdf", "b/z.PDF"]);
+        let opts = WalkOptions {
+            extensions: vec!["pdf".into()],
+            exclude: vec!["node_modules".into()],
+            ..Default::default()
+        };
+        assert_eq!(collect(root, opts).await.0, ["a/x.pdf", "b/z.PDF"]);
+        let opts = WalkOptions {
+            include: vec!["a/*".into()],
+            hidden: true,
+            ..Default::default()
+        };
+        assert_eq!(collect(root, opts).await.0, ["a/x.pdf", "a/y.txt"]);
+    }
+}
