@@ -6,7 +6,13 @@
 //! server for demos and tests; it shares the api's wire types but never the pipeline.
 
 pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod emulator;
 pub mod journal;
+pub mod output;
+pub mod pipeline;
+pub mod report;
 pub mod secret;
 pub mod walk;

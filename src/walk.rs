@@ -163,7 +163,10 @@ pub fn spawn(
         for entry in walker {
             let event = match entry {
                 Err(e) => {
-                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
                     let reason = if e.loop_ancestor().is_some() {
                         "symlink loop: it points back to a folder above it".to_string()
                     } else {
@@ -296,11 +299,21 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("a/.git")).unwrap();
         std::fs::create_dir_all(root.join("b/node_modules")).unwrap();
-        for f in ["a/x.pdf", "a/y.txt", "a/.git/config", "b/z.PDF", "b/node_modules/m.pdf", ".env"] {
+        for f in [
+            "a/x.pdf",
+            "a/y.txt",
+            "a/.git/config",
+            "b/z.PDF",
+            "b/node_modules/m.pdf",
+            ".env",
+        ] {
             std::fs::write(root.join(f), b"1").unwrap();
         }
         let (files, _) = collect(root, WalkOptions::default()).await;
-        assert_eq!(files, ["a/x.pdf", "a/y.txt", "b/node_modules/m.pdf", "b/z.PDF"]);
+        assert_eq!(
+            files,
+            ["a/x.pdf", "a/y.txt", "b/node_modules/m.pdf", "b/z.PDF"]
+        );
         let opts = WalkOptions {
             extensions: vec!["pdf".into()],
             exclude: vec!["node_modules".into()],

@@ -183,8 +183,9 @@ impl Auth {
             .await
             .map_err(|e| super::client::transport_error(LOGIN, e))?;
         let headers = resp.headers().clone();
-        let answer: Option<LoginAnswer> =
-            super::client::decode(LOGIN, resp, &self.redactor).await.map_err(|mut e| {
+        let answer: Option<LoginAnswer> = super::client::decode(LOGIN, resp, &self.redactor)
+            .await
+            .map_err(|mut e| {
                 if e.kind == ErrorKind::Permanent {
                     e.kind = ErrorKind::Auth;
                 }
@@ -204,7 +205,10 @@ impl Auth {
         let resp = http
             .post(format!("{base}/auth/refresh"))
             .header("Access-Token", header_value(old.access.expose(), "token")?)
-            .header("Refresh-Token", header_value(old.refresh.expose(), "token")?)
+            .header(
+                "Refresh-Token",
+                header_value(old.refresh.expose(), "token")?,
+            )
             .header("uid", header_value(&old.uid, "uid")?)
             .json(&serde_json::json!({"type": "user"}))
             .send()

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::auth::{Auth, Credentials};
 use super::error::{ApiError, ErrorKind};
-use super::model::*;
 use super::id::Id;
+use super::model::*;
 use crate::secret::Redactor;
 
 /// Network settings. The defaults suit a nightly run over an ordinary internet link.
@@ -227,9 +227,15 @@ impl Client {
             task_id,
             ids: ids.to_vec(),
         };
-        self.json_call::<Value, _>("POST /task/retry", Method::POST, "task/retry", &[], Some(&body))
-            .await
-            .map(drop)
+        self.json_call::<Value, _>(
+            "POST /task/retry",
+            Method::POST,
+            "task/retry",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     /// `POST /task`: a load task from a configured connector.
@@ -240,30 +246,54 @@ impl Client {
     }
 
     pub async fn task_update(&self, update: &UpdateTask) -> Result<(), ApiError> {
-        self.json_call::<Value, _>("POST /task/update", Method::POST, "task/update", &[], Some(update))
-            .await
-            .map(drop)
+        self.json_call::<Value, _>(
+            "POST /task/update",
+            Method::POST,
+            "task/update",
+            &[],
+            Some(update),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn task_delete(&self, task_id: Id) -> Result<(), ApiError> {
         let body = TaskRef { task_id };
-        self.json_call::<Value, _>("POST /task/delete", Method::POST, "task/delete", &[], Some(&body))
-            .await
-            .map(drop)
+        self.json_call::<Value, _>(
+            "POST /task/delete",
+            Method::POST,
+            "task/delete",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn task_pause(&self, task_id: Id) -> Result<(), ApiError> {
         let body = TaskRef { task_id };
-        self.json_call::<Value, _>("POST /task/pause", Method::POST, "task/pause", &[], Some(&body))
-            .await
-            .map(drop)
+        self.json_call::<Value, _>(
+            "POST /task/pause",
+            Method::POST,
+            "task/pause",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn task_resume(&self, task_id: Id) -> Result<(), ApiError> {
         let body = TaskRef { task_id };
-        self.json_call::<Value, _>("POST /task/resume", Method::POST, "task/resume", &[], Some(&body))
-            .await
-            .map(drop)
+        self.json_call::<Value, _>(
+            "POST /task/resume",
+            Method::POST,
+            "task/resume",
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
     }
 }
 
@@ -296,9 +326,17 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// reference lists no codes, so this is a judgement, documented in the README.
 fn code_is_transient(code: &str) -> bool {
     let c = code.to_ascii_lowercase();
-    ["internal", "timeout", "unavailable", "busy", "toomany", "ratelimit", "retry"]
-        .iter()
-        .any(|w| c.contains(w))
+    [
+        "internal",
+        "timeout",
+        "unavailable",
+        "busy",
+        "toomany",
+        "ratelimit",
+        "retry",
+    ]
+    .iter()
+    .any(|w| c.contains(w))
 }
 
 fn retry_after(resp: &Response) -> Option<Duration> {

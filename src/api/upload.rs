@@ -131,20 +131,17 @@ impl Client {
                 let file = tokio::fs::File::from_std(open_unchanged(src)?);
                 let activity = activity.clone();
                 let sent = sent.clone();
-                let stream = ReaderStream::with_capacity(file.take(src.size), CHUNK).inspect(
-                    move |chunk| {
+                let stream =
+                    ReaderStream::with_capacity(file.take(src.size), CHUNK).inspect(move |chunk| {
                         if let Ok(b) = chunk {
                             activity.touch();
                             sent.fetch_add(b.len() as u64, Ordering::Relaxed);
                         }
-                    },
-                );
+                    });
                 let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
                     .file_name(part_filename(&src.file_name))
                     .mime_str(&src.mime_type)
-                    .or_else(|_| {
-                        Part::bytes(Vec::new()).mime_str("application/octet-stream")
-                    })
+                    .or_else(|_| Part::bytes(Vec::new()).mime_str("application/octet-stream"))
                     .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
                 form = form.part("file", part);
             }
@@ -173,7 +170,9 @@ impl Client {
                 ));
             }
         };
-        answer.ok_or_else(|| ApiError::new(ErrorKind::Malformed, UPLOAD_CALL, "the answer has no data"))
+        answer.ok_or_else(|| {
+            ApiError::new(ErrorKind::Malformed, UPLOAD_CALL, "the answer has no data")
+        })
     }
 }
 

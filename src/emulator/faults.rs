@@ -108,7 +108,9 @@ pub struct InFlight<'a>(&'a Stats);
 impl<'a> InFlight<'a> {
     pub fn enter(stats: &'a Stats) -> Self {
         let now = stats.concurrent_uploads.fetch_add(1, Ordering::SeqCst) + 1;
-        stats.peak_concurrent_uploads.fetch_max(now, Ordering::SeqCst);
+        stats
+            .peak_concurrent_uploads
+            .fetch_max(now, Ordering::SeqCst);
         InFlight(stats)
     }
 }

@@ -29,10 +29,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-pub use faults::{Faults, Stats, StatsSnapshot};
 use faults::Rng;
-pub use store::file_type_of;
+pub use faults::{Faults, Stats, StatsSnapshot};
 use store::Store;
+pub use store::file_type_of;
 
 use crate::api::Id;
 use crate::secret::Secret;
@@ -78,11 +78,20 @@ impl EmulatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("cannot use the emulator's data folder {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the emulator's database {path}: {source}")]
-    Database { path: PathBuf, source: rusqlite::Error },
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 struct Session {
@@ -113,7 +122,11 @@ impl ConnectionKill {
 
 /// The JSON error every refusal carries: `{"code": ..., "msg": ...}`.
 pub(crate) fn refuse(status: StatusCode, code: &str, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({"code": code, "msg": msg.into()}))).into_response()
+    (
+        status,
+        Json(serde_json::json!({"code": code, "msg": msg.into()})),
+    )
+        .into_response()
 }
 
 pub(crate) fn ok_json(data: impl serde::Serialize) -> Response {
@@ -213,8 +226,13 @@ impl AppState {
                 "ErrTooManyRequests",
                 "too many requests (injected by the emulator)",
             );
-            r.headers_mut()
-                .insert("retry-after", f.retry_after_secs.to_string().parse().map_err(|_| ok_empty())?);
+            r.headers_mut().insert(
+                "retry-after",
+                f.retry_after_secs
+                    .to_string()
+                    .parse()
+                    .map_err(|_| ok_empty())?,
+            );
             return Err(r);
         }
         if self.chance(f.error_code) {
@@ -290,23 +308,35 @@ impl Drop for RunningEmulator {
 /// Starts the emulator on `listen` (use `127.0.0.1:0` for an ephemeral port).
 pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulator, EmulatorError> {
     let dir = config.data_dir.clone();
-    let dir_err = |source| EmulatorError::DataDir { path: dir.clone(), source };
+    let dir_err = |source| EmulatorError::DataDir {
+        path: dir.clone(),
+        source,
+    };
     create_private_dir(&dir).map_err(dir_err)?;
     create_private_dir(&dir.join("tmp")).map_err(dir_err)?;
     create_private_dir(&dir.join("volumes")).map_err(dir_err)?;
     let db_path = dir.join("emulator.sqlite");
     precreate_private(&db_path).map_err(dir_err)?;
-    let db_err = |source| EmulatorError::Database { path: db_path.clone(), source };
+    let db_err = |source| EmulatorError::Database {
+        path: db_path.clone(),
+        source,
+    };
     let store = Store::open(&db_path).map_err(db_err)?;
     for (id, name) in &config.volumes {
         store.ensure_volume(*id, name).map_err(db_err)?;
     }
     let listener = TcpListener::bind(listen)
         .await
-        .map_err(|source| EmulatorError::Listen { addr: listen.to_string(), source })?;
+        .map_err(|source| EmulatorError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| EmulatorError::Listen { addr: listen.to_string(), source })?;
+        .map_err(|source| EmulatorError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
     let state = Arc::new(AppState {
         faults: RwLock::new(config.faults.clone()),
         rng: Mutex::new(Rng::new(config.faults.seed)),
@@ -319,7 +349,12 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
     let router = routes::router(state.clone());
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(accept_loop(listener, router, shutdown.clone()));
-    Ok(RunningEmulator { addr, state, shutdown, task: Some(task) })
+    Ok(RunningEmulator {
+        addr,
+        state,
+        shutdown,
+        task: Some(task),
+    })
 }
 
 /// Creates `path` with owner-only permissions if it does not exist yet.
@@ -351,12 +386,13 @@ async fn accept_loop(listener: TcpListener, router: axum::Router, shutdown: Canc
         tokio::spawn(async move {
             let kill = ConnectionKill(Arc::new(Notify::new()));
             let kill_for_requests = kill.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(kill_for_requests.clone());
-                strip_trailing_slash(&mut req);
-                router.clone().oneshot(req)
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(kill_for_requests.clone());
+                    strip_trailing_slash(&mut req);
+                    router.clone().oneshot(req)
+                });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {

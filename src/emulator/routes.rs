@@ -84,8 +84,12 @@ fn no_task(task: Id) -> Response {
 }
 
 fn body_json<T: DeserializeOwned>(s: &AppState, body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| bad_request(s, format!("the JSON body is not as the reference describes: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        bad_request(
+            s,
+            format!("the JSON body is not as the reference describes: {e}"),
+        )
+    })
 }
 
 /// Query pairs, keeping repeated keys (`status=4&status=5`).
@@ -130,7 +134,9 @@ async fn task_files(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> 
         Err(r) => return r,
     };
     let page = last_parsed::<u64>(&p, "page").unwrap_or(1).max(1);
-    let page_size = last_parsed::<u64>(&p, "page_size").unwrap_or(10).clamp(1, 1000);
+    let page_size = last_parsed::<u64>(&p, "page_size")
+        .unwrap_or(10)
+        .clamp(1, 1000);
     let statuses = all_parsed(&p, "status");
     match s.store().task_files(task, &statuses, page, page_size) {
         Ok(Some(a)) => ok_json(serde_json::json!({
@@ -165,7 +171,9 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
     Stats::bump(&s.stats.task_list_requests);
     let p = pairs(&q);
     let page = last_parsed::<u64>(&p, "page").unwrap_or(1).max(1);
-    let page_size = last_parsed::<u64>(&p, "page_size").unwrap_or(10).clamp(1, 1000);
+    let page_size = last_parsed::<u64>(&p, "page_size")
+        .unwrap_or(10)
+        .clamp(1, 1000);
     let statuses = all_parsed(&p, "status");
     let desc = last_parsed::<bool>(&p, "is_desc").unwrap_or(false);
     let store = s.store();
@@ -181,7 +189,11 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
             Err(e) => return internal(e),
         }
     }
-    let order_by = p.iter().rev().find(|(k, _)| k == "order_by").map(|(_, v)| v.as_str());
+    let order_by = p
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "order_by")
+        .map(|(_, v)| v.as_str());
     match order_by {
         Some("end_at") => tasks.sort_by_key(|t| t.end_at),
         Some("updated_at") => tasks.sort_by_key(|t| t.updated_at),
@@ -192,7 +204,11 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
     }
     let total = tasks.len() as u64;
     let start = ((page - 1) * page_size) as usize;
-    let tasks = tasks.into_iter().skip(start).take(page_size as usize).collect();
+    let tasks = tasks
+        .into_iter()
+        .skip(start)
+        .take(page_size as usize)
+        .collect();
     ok_json(TaskList { tasks, total })
 }
 
@@ -206,13 +222,20 @@ async fn task_retry(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         Err(r) => return r,
     };
     let faults = s.faults();
-    let outcome = s.store().retry(req.task_id, &req.ids, s.config.ingest_time, |name| {
-        faults.always_fail_suffix.as_deref().is_some_and(|x| name.ends_with(x))
-            || s.chance(faults.ingest_failure)
-    });
+    let outcome = s
+        .store()
+        .retry(req.task_id, &req.ids, s.config.ingest_time, |name| {
+            faults
+                .always_fail_suffix
+                .as_deref()
+                .is_some_and(|x| name.ends_with(x))
+                || s.chance(faults.ingest_failure)
+        });
     match outcome {
         Ok(RetryOutcome::Retried(n)) => {
-            s.stats.retried_files.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            s.stats
+                .retried_files
+                .fetch_add(n, std::sync::atomic::Ordering::SeqCst);
             ok_empty()
         }
         Ok(RetryOutcome::NoSuchTask) => no_task(req.task_id),
@@ -240,7 +263,13 @@ async fn create_task(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
     let config = serde_json::to_value(&req.source_config).unwrap_or_default();
     let uris = req.source_config.common_file_task_config.uris.clone();
     let mut store = s.store();
-    match store.add_connector_task(req.source_connector_id, req.volume_id, &config, &uris, s.config.ingest_time) {
+    match store.add_connector_task(
+        req.source_connector_id,
+        req.volume_id,
+        &config,
+        &uris,
+        s.config.ingest_time,
+    ) {
         Ok(_) => ok_empty(),
         Err(e) => internal(e),
     }
@@ -299,7 +328,12 @@ async fn task_delete(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
     }
 }
 
-async fn pause_or_resume(s: &AppState, headers: &HeaderMap, body: &Bytes, paused: bool) -> Response {
+async fn pause_or_resume(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    paused: bool,
+) -> Response {
     let task = match task_ref_call(s, headers, body).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -379,20 +413,33 @@ async fn login(State(s): St, body: Bytes) -> Response {
 async fn refresh(State(s): St, headers: HeaderMap) -> Response {
     Stats::bump(&s.stats.requests);
     Stats::bump(&s.stats.refreshes);
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (Some(access), Some(refresh), Some(uid)) =
-        (header("access-token"), header("refresh-token"), header("uid"))
-    else {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(access), Some(refresh), Some(uid)) = (
+        header("access-token"),
+        header("refresh-token"),
+        header("uid"),
+    ) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "ErrUnauthorized",
             "refresh needs the Access-Token, Refresh-Token and uid headers",
         );
     };
-    let old = s.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&access);
+    let old = s
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&access);
     match old {
         // The refresh token outlives the access token: an expired access token may be renewed.
-        Some(sess) if sess.refresh == refresh && sess.uid == uid => with_tokens(&s, ok_empty(), &uid),
+        Some(sess) if sess.refresh == refresh && sess.uid == uid => {
+            with_tokens(&s, ok_empty(), &uid)
+        }
         _ => {
             Stats::bump(&s.stats.auth_rejected);
             refuse(
@@ -403,4 +450,3 @@ async fn refresh(State(s): St, headers: HeaderMap) -> Response {
         }
     }
 }
-

@@ -256,14 +256,27 @@ impl Store {
             "INSERT INTO tasks(id, volume_id, name, source_connector_id, source_config,
                                created_ms, updated_ms)
              VALUES (?1, ?2, '', ?3, ?4, ?5, ?5)",
-            params![task_id, volume.0 as i64, connector.0 as i64, source_config.to_string(), now],
+            params![
+                task_id,
+                volume.0 as i64,
+                connector.0 as i64,
+                source_config.to_string(),
+                now
+            ],
         )?;
         for (uri, id) in uris.iter().zip(ids) {
             tx.execute(
                 "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
                                    ready_at_ms, will_fail, created_ms)
                  VALUES (?1, ?2, ?3, ?4, 0, 'application/octet-stream', ?5, ?6, 0, ?5)",
-                params![id, task_id, volume.0 as i64, uri, now, now + ingest_time.as_millis() as i64],
+                params![
+                    id,
+                    task_id,
+                    volume.0 as i64,
+                    uri,
+                    now,
+                    now + ingest_time.as_millis() as i64
+                ],
             )?;
         }
         tx.commit()?;
@@ -302,8 +315,14 @@ impl Store {
         let now = now_ms();
         let rows = self.task_files_rows(task)?;
         let status_of: Vec<i64> = rows.iter().map(|r| r.status(now)).collect();
-        let total_success = status_of.iter().filter(|s| **s == file_status::SUCCESS).count();
-        let total_failed = status_of.iter().filter(|s| **s == file_status::FAILED).count();
+        let total_success = status_of
+            .iter()
+            .filter(|s| **s == file_status::SUCCESS)
+            .count();
+        let total_failed = status_of
+            .iter()
+            .filter(|s| **s == file_status::FAILED)
+            .count();
         let selected: Vec<(&FileRow, i64)> = rows
             .iter()
             .zip(status_of.iter().copied())
@@ -372,11 +391,19 @@ impl Store {
             tx.execute(
                 "UPDATE files SET phase_start_ms = ?2, ready_at_ms = ?3, will_fail = ?4,
                  retrying = 1, attempts = attempts + 1 WHERE id = ?1",
-                params![r.id, now, now + ingest_time.as_millis() as i64, fails(&r.name)],
+                params![
+                    r.id,
+                    now,
+                    now + ingest_time.as_millis() as i64,
+                    fails(&r.name)
+                ],
             )?;
             retried += 1;
         }
-        tx.execute("UPDATE tasks SET updated_ms = ?2 WHERE id = ?1", params![task.0 as i64, now])?;
+        tx.execute(
+            "UPDATE tasks SET updated_ms = ?2 WHERE id = ?1",
+            params![task.0 as i64, now],
+        )?;
         tx.commit()?;
         Ok(RetryOutcome::Retried(retried))
     }
@@ -438,7 +465,9 @@ impl Store {
     }
 
     pub fn task_ids(&self) -> rusqlite::Result<Vec<Id>> {
-        let mut st = self.conn.prepare_cached("SELECT id FROM tasks ORDER BY id")?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM tasks ORDER BY id")?;
         let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
         rows.map(|r| r.map(|i| Id(i as u64))).collect()
     }

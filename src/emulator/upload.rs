@@ -44,13 +44,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     for part in name.split('/') {
         if part.is_empty() {
-            return Err(format!("file_name '{name}' has an empty folder name (// or a trailing /)"));
+            return Err(format!(
+                "file_name '{name}' has an empty folder name (// or a trailing /)"
+            ));
         }
         if part == "." || part == ".." {
-            return Err(format!("file_name '{name}' contains '{part}'; paths may not climb out of the volume"));
+            return Err(format!(
+                "file_name '{name}' contains '{part}'; paths may not climb out of the volume"
+            ));
         }
         if part.len() > 255 {
-            return Err(format!("file_name '{name}' has a component longer than 255 bytes"));
+            return Err(format!(
+                "file_name '{name}' has a component longer than 255 bytes"
+            ));
         }
     }
     Ok(())
@@ -141,7 +147,9 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         Err(e) => {
             return bad(
                 &s,
-                format!("the body must be multipart/form-data with parts file, VolumeID and meta: {e}"),
+                format!(
+                    "the body must be multipart/form-data with parts file, VolumeID and meta: {e}"
+                ),
             );
         }
     };
@@ -159,7 +167,11 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         match name.as_str() {
             "file" => {
                 let n = s.tmp_counter.fetch_add(1, Ordering::SeqCst);
-                let tmp = s.config.data_dir.join("tmp").join(format!("part-{}-{n}", std::process::id()));
+                let tmp = s
+                    .config
+                    .data_dir
+                    .join("tmp")
+                    .join(format!("part-{}-{n}", std::process::id()));
                 temps.0.push(tmp.clone());
                 let mut out = match open_private(&tmp).await {
                     Ok(f) => f,
@@ -200,7 +212,9 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
             other => {
                 return bad(
                     &s,
-                    format!("unexpected part '{other}': the upload takes parts file, VolumeID and meta"),
+                    format!(
+                        "unexpected part '{other}': the upload takes parts file, VolumeID and meta"
+                    ),
                 );
             }
         }
@@ -219,23 +233,41 @@ fn check_request(
     meta: Option<String>,
     files: &[ReceivedFile],
 ) -> Result<(Id, Vec<UploadMeta>), Response> {
-    let volume = volume.ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
+    let volume =
+        volume.ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
     let volume: Id = volume
         .parse()
         .map_err(|_| bad(s, format!("VolumeID '{volume}' is not a volume id")))?;
     match s.store().volume_name(volume) {
         Ok(Some(_)) => {}
         Ok(None) => return Err(super::routes::unknown_volume(volume)),
-        Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, "ErrInternal", e.to_string())),
+        Err(e) => {
+            return Err(refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ErrInternal",
+                e.to_string(),
+            ));
+        }
     }
-    let meta = meta.ok_or_else(|| bad(s, "missing part meta: a JSON array with one object per file part"))?;
-    let raw: serde_json::Value = serde_json::from_str(&meta)
-        .map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
+    let meta = meta.ok_or_else(|| {
+        bad(
+            s,
+            "missing part meta: a JSON array with one object per file part",
+        )
+    })?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&meta).map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
     if !raw.is_array() {
-        return Err(bad(s, "meta must be a JSON array with one object per file part"));
+        return Err(bad(
+            s,
+            "meta must be a JSON array with one object per file part",
+        ));
     }
     let metas: Vec<UploadMeta> = serde_json::from_value(raw).map_err(|e| {
-        bad(s, format!("each meta entry needs file_name (text) and file_size (bytes): {e}"))
+        bad(
+            s,
+            format!("each meta entry needs file_name (text) and file_size (bytes): {e}"),
+        )
     })?;
     if files.is_empty() {
         return Err(bad(s, "the request carries no file part"));
@@ -243,7 +275,11 @@ fn check_request(
     if metas.len() != files.len() {
         return Err(bad(
             s,
-            format!("meta lists {} files but the request carries {} file parts", metas.len(), files.len()),
+            format!(
+                "meta lists {} files but the request carries {} file parts",
+                metas.len(),
+                files.len()
+            ),
         ));
     }
     for (m, f) in metas.iter().zip(files) {
@@ -306,12 +342,22 @@ fn store_upload(
                 || s.chance(faults.ingest_failure),
         })
         .collect();
-    let added = s.store().add_upload(volume, &new_files, s.config.ingest_time);
+    let added = s
+        .store()
+        .add_upload(volume, &new_files, s.config.ingest_time);
     let (task_id, ids, duplicates) = match added {
         Ok(a) => a,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "ErrInternal", e.to_string()),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ErrInternal",
+                e.to_string(),
+            );
+        }
     };
-    s.stats.files_accepted.fetch_add(ids.len() as u64, Ordering::SeqCst);
+    s.stats
+        .files_accepted
+        .fetch_add(ids.len() as u64, Ordering::SeqCst);
     s.stats
         .bytes_accepted
         .fetch_add(metas.iter().map(|m| m.file_size).sum(), Ordering::SeqCst);
@@ -356,13 +402,27 @@ mod tests {
     #[test]
     fn names_that_would_escape_the_volume_are_refused() {
         for bad in [
-            "", "/etc/passwd", "../x", "a/../../x", "a/./b", "a\\b", "a\0b", "a//b", "a/", "\n",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a\\b",
+            "a\0b",
+            "a//b",
+            "a/",
+            "\n",
         ] {
             assert!(check_name(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(check_name(&"x".repeat(300)).is_err());
         assert!(check_name(&"a/".repeat(600)).is_err());
-        for good in ["a.pdf", "docs/红楼梦(通行本)简体横排.pdf", "a b/c..d.txt", ".hidden"] {
+        for good in [
+            "a.pdf",
+            "docs/红楼梦(通行本)简体横排.pdf",
+            "a b/c..d.txt",
+            ".hidden",
+        ] {
             assert!(check_name(good).is_ok(), "{good:?} was refused");
         }
     }

@@ -23,7 +23,10 @@ pub enum LockError {
     )]
     Held { journal: PathBuf, holder: String },
     #[error("cannot create the lock file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub fn lock_path(journal: &Path) -> PathBuf {
@@ -42,7 +45,10 @@ fn hostname() -> String {
 impl JournalLock {
     pub fn acquire(journal: &Path) -> Result<JournalLock, LockError> {
         let path = lock_path(journal);
-        let io = |source| LockError::Io { path: path.clone(), source };
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

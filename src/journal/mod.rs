@@ -199,7 +199,9 @@ impl Journal {
 fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     const MAX_BATCH: usize = 2048;
     while let Some(first) = rx.blocking_recv() {
-        let began = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let began = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string());
         let mut deliveries = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {

@@ -152,7 +152,9 @@ pub(super) fn check_identity(
         ("folder", &id.root),
     ] {
         let recorded: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [field], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", [field], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(write_err)?;
         match recorded {
@@ -179,7 +181,10 @@ pub(super) fn check_identity(
 
 impl Journal {
     /// The recorded rows of `paths`, in the same order.
-    pub async fn lookup(&self, paths: Vec<String>) -> Result<Vec<Option<FileRecord>>, JournalError> {
+    pub async fn lookup(
+        &self,
+        paths: Vec<String>,
+    ) -> Result<Vec<Option<FileRecord>>, JournalError> {
         self.run(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id
@@ -225,7 +230,14 @@ impl Journal {
                     updated_at = excluded.updated_at, run_id = excluded.run_id",
             )?;
             for f in files {
-                st.execute(params![f.path, f.size as i64, f.mtime_ns, f.sha256, now, run])?;
+                st.execute(params![
+                    f.path,
+                    f.size as i64,
+                    f.mtime_ns,
+                    f.sha256,
+                    now,
+                    run
+                ])?;
             }
             Ok(())
         })
@@ -356,13 +368,26 @@ impl Journal {
                  AND fail_stage = 'ingest' AND task_id IS NOT NULL AND file_id IS NOT NULL
                  ORDER BY task_id",
             )?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             Ok(rows
                 .filter_map(|r| {
                     let (t, f) = r.ok()?;
                     Some((t.parse().ok()?, f.parse().ok()?))
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// Paths whose upload failed for good: what `retry` sends again.
+    pub async fn upload_failures(&self) -> Result<Vec<String>, JournalError> {
+        self.run(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT path FROM files WHERE state = 'failed' AND fail_stage = 'upload' ORDER BY path",
+            )?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
         })
         .await
     }

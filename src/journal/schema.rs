@@ -57,8 +57,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), SchemaProbl
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if app_id != APPLICATION_ID {
-        let tables: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         if app_id != 0 || version != 0 || tables != 0 {
             return Ok(Err(SchemaProblem::Foreign));
         }
@@ -87,10 +86,15 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap().unwrap();
         migrate(&mut conn).unwrap().unwrap();
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         let mut other = Connection::open_in_memory().unwrap();
         other.execute_batch("CREATE TABLE x(y)").unwrap();
-        assert!(matches!(migrate(&mut other).unwrap(), Err(SchemaProblem::Foreign)));
+        assert!(matches!(
+            migrate(&mut other).unwrap(),
+            Err(SchemaProblem::Foreign)
+        ));
     }
 }

@@ -1,0 +1,329 @@
+//! Raw command-line flags (clap). [`crate::config`] turns them into checked settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Environment:
+  MOI_KEY        API key (preferred over --api-key, which other users can see in `ps`)
+  MOI_ENDPOINT   service URL, e.g. https://freetier-01.cn-hangzhou.cluster.matrixonecloud.cn
+  MOI_ACCOUNT, MOI_USERNAME, MOI_PASSWORD   session login instead of an API key
+
+Exit codes:
+  0 all uploaded (and ingested)   1 some files failed      2 usage or configuration error
+  3 credential refused            4 journal held by another run
+  5 ingestion still pending at --wait-timeout               130 interrupted
+
+Start here: `moi-ingest demo` runs the whole pipeline against a built-in MOI emulator.";
+
+/// Bulk upload and ingestion worker for MatrixOne Intelligence (MOI).
+///
+/// Walks a folder, uploads every new or changed file to a MOI volume, records each step in
+/// a SQLite journal so an interrupted run resumes where it stopped, then follows each
+/// file's ingestion and retries failed loads.
+#[derive(Debug, Parser)]
+#[command(name = "moi-ingest", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print one JSON object (the run's summary) as the last line of stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Errors only: no progress, no summary on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More detail in the log (-v: each file, -vv: everything).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a folder to a volume, then follow ingestion (the nightly job).
+    #[command(
+        after_help = "Example:\n  MOI_KEY=... moi-ingest upload ./papers --volume 1889578498228068352 \\\n      --endpoint https://freetier-01.cn-hangzhou.cluster.matrixonecloud.cn"
+    )]
+    Upload(Box<UploadArgs>),
+    /// Show what a journal holds: counts by state, failures, recent runs.
+    Status(StatusArgs),
+    /// Re-drive failed files now, without walking the folder.
+    Retry(RetryArgs),
+    /// Run the real pipeline against a built-in emulator (no MOI account needed).
+    Demo(DemoArgs),
+    /// Run a local MOI-compatible server for trying and testing.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// MOI service URL.
+    #[arg(long, env = "MOI_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// API key. Visible to other users in `ps`: prefer the MOI_KEY variable.
+    #[arg(long, env = "MOI_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Session login instead of an API key: the account (workspace) id.
+    #[arg(long, env = "MOI_ACCOUNT")]
+    pub account: Option<String>,
+    /// Session login: the user name.
+    #[arg(long, env = "MOI_USERNAME")]
+    pub username: Option<String>,
+    /// Session login: the password (environment only, never a flag).
+    #[arg(skip)]
+    pub password: Option<String>,
+    /// Allow a plain http:// endpoint that is not on this machine (traffic and key unencrypted).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Give up connecting after this long (e.g. 10s).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub connect_timeout: Duration,
+    /// Abort a request when nothing moves for this long (stalled upload or silent server).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JournalArgs {
+    /// Journal file. Default: one per (endpoint, volume, folder) under
+    /// $XDG_STATE_HOME/moi-ingest (~/.local/state/moi-ingest), so the same cron line always
+    /// resumes the same journal.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FollowArgs {
+    /// Retries asked through /task/retry per file before its ingestion failure is final.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Longest time to wait for ingestion; files still loading then stay in the journal
+    /// for the next run (exit 5).
+    #[arg(long, value_parser = parse_duration, default_value = "2h")]
+    pub wait_timeout: Duration,
+    /// First pause between polls of /task/files; it grows while nothing changes.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub poll_interval: Duration,
+    /// Longest pause between polls.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub max_poll_interval: Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UploadArgs {
+    /// The folder to upload.
+    pub dir: PathBuf,
+    /// Target volume id.
+    #[arg(long, env = "MOI_VOLUME")]
+    pub volume: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// Uploads in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Upload only; the next run or `status --follow` follows ingestion.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// List what would be uploaded, and why; send nothing, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also compare content (SHA-256), not only size and modification time. Reads every
+    /// file; the first such run re-sends files whose hash was never recorded.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Only files matching this glob (repeatable; `*.pdf` matches at any depth, `a/**` by path).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files and folders matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only files with these extensions (repeatable or comma-separated: --ext pdf,docx).
+    #[arg(long, value_name = "EXT", value_delimiter = ',')]
+    pub ext: Vec<String>,
+    /// Skip files larger than this (e.g. 500M, 2G).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_file_size: Option<u64>,
+    /// Include hidden files and folders (names starting with '.').
+    #[arg(long)]
+    pub hidden: bool,
+    /// Follow symbolic links (loops are detected and skipped).
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Send only the file's base name instead of its path below DIR (names may collide).
+    #[arg(long)]
+    pub base_names: bool,
+    /// Attempts per file on transient failures (timeouts, 429, 5xx), the first included.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+    /// Transient-failure retries the whole run may spend.
+    #[arg(long, default_value_t = 10_000)]
+    pub retry_budget: u64,
+    /// First backoff delay after a transient failure (grows exponentially, full jitter).
+    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
+    pub retry_delay: Duration,
+    /// Files per upload request (the API allows several; off until the service is known
+    /// to accept it).
+    #[arg(long, default_value_t = 1)]
+    pub batch_files: usize,
+    /// Largest total size of a multi-file request.
+    #[arg(long, value_parser = parse_size, default_value = "8M")]
+    pub batch_bytes: u64,
+    /// After Ctrl-C, how long uploads in flight may take to finish.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JournalSelect {
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    /// The uploaded folder (with --volume and --endpoint), to find the default journal.
+    pub dir: Option<PathBuf>,
+    /// The volume (with DIR), to find the default journal.
+    #[arg(long, env = "MOI_VOLUME")]
+    pub volume: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub select: JournalSelect,
+    /// Follow ingestion of the files still loading, as a run would (needs credentials).
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub follow_args: FollowArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub select: JournalSelect,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Ask for the retries and stop, without following ingestion.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub follow_args: FollowArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// A folder to upload; default: a generated sample with nested folders, non-ASCII
+    /// names, empty files and equal names in different folders.
+    pub dir: Option<PathBuf>,
+    /// Keep the emulator's data folder and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    pub listen: String,
+    /// Folder for the emulator's database and uploaded files (kept across restarts).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Require this API key (default: MOI_KEY if set, otherwise any request is accepted).
+    #[arg(long, env = "MOI_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Volumes that exist, as ID or ID:NAME (repeatable; default 1889578498228068352).
+    #[arg(long)]
+    pub volume: Vec<String>,
+    /// How long an uploaded file takes to be ingested.
+    #[arg(long, value_parser = parse_duration, default_value = "300ms")]
+    pub ingest_time: Duration,
+    /// Share of ingestions that fail (0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub ingest_failure_rate: f64,
+    /// Share of requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_503: f64,
+    /// Share of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_429: f64,
+    /// Share of uploads whose connection is dropped mid-body.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Share of requests answered HTTP 200 with an error code.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_code_rate: f64,
+    /// Added latency per request.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub latency: Duration,
+    /// Largest accepted upload body (413 above it).
+    #[arg(long, value_parser = parse_size)]
+    pub max_body: Option<u64>,
+    /// Seed for the fault draws (same seed, same faults).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; write e.g. 500ms, 30s, 5m or 2h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `4096`, `512K`, `100M`, `2G` (binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; write e.g. 4096, 512K, 100M or 2G"))?;
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_size("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,275 @@
+//! Resolved settings: raw flags in, checked values out. Every refusal here names the
+//! option and what to write instead, and ends the run with exit code 2.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use reqwest::Url;
+use sha2::{Digest, Sha256};
+
+use crate::api::{ClientOptions, Credentials, Id};
+use crate::cli::{ConnectionArgs, FollowArgs, UploadArgs};
+use crate::journal::Identity;
+use crate::pipeline::{FollowSettings, SendSettings, UploadSettings};
+use crate::secret::Secret;
+use crate::walk::WalkOptions;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub endpoint: Url,
+    pub credentials: Credentials,
+    pub options: ClientOptions,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Checks the endpoint: a URL, HTTPS unless it is on this machine or `--allow-http`.
+pub fn endpoint(raw: Option<&str>, allow_http: bool) -> Result<Url, ConfigError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return err("no endpoint: set MOI_ENDPOINT or pass --endpoint, e.g. \
+             https://freetier-01.cn-hangzhou.cluster.matrixonecloud.cn");
+    };
+    let url = match Url::parse(raw) {
+        Ok(u) if u.has_host() => u,
+        _ => {
+            return err(format!(
+                "the endpoint '{raw}' is not a URL; write it with its scheme, e.g. https://host"
+            ));
+        }
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return err("the endpoint must not carry a user name or password; use MOI_KEY");
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_http || is_loopback(&url) => Ok(url),
+        "http" => err(format!(
+            "the endpoint '{raw}' is plain http: the API key would cross the network \
+             unencrypted. Use https://, or pass --allow-http if you really mean it"
+        )),
+        other => err(format!(
+            "the endpoint scheme '{other}' is not http or https"
+        )),
+    }
+}
+
+pub fn connection(args: &ConnectionArgs) -> Result<Connection, ConfigError> {
+    connection_with_default(args, None)
+}
+
+/// As [`connection`], with an endpoint to fall back on (the one a journal recorded).
+pub fn connection_with_default(
+    args: &ConnectionArgs,
+    recorded_endpoint: Option<&str>,
+) -> Result<Connection, ConfigError> {
+    let endpoint = endpoint(
+        args.endpoint.as_deref().or(recorded_endpoint),
+        args.allow_http,
+    )?;
+    let password = args
+        .password
+        .clone()
+        .or_else(|| std::env::var("MOI_PASSWORD").ok());
+    let credentials = match (&args.api_key, &args.account, &args.username, password) {
+        (Some(key), _, _, _) if !key.trim().is_empty() => {
+            Credentials::ApiKey(Secret::new(key.trim()))
+        }
+        (_, Some(account), Some(username), Some(password)) => Credentials::Session {
+            account: account.clone(),
+            username: username.clone(),
+            password: Secret::new(password),
+        },
+        _ => {
+            return err(
+                "no credentials: set MOI_KEY to your API key (or MOI_ACCOUNT, MOI_USERNAME \
+                 and MOI_PASSWORD for a session login)",
+            );
+        }
+    };
+    Ok(Connection {
+        endpoint,
+        credentials,
+        options: ClientOptions {
+            connect_timeout: args.connect_timeout,
+            idle_timeout: args.idle_timeout,
+            ..ClientOptions::default()
+        },
+    })
+}
+
+pub fn volume(raw: &str) -> Result<Id, ConfigError> {
+    raw.parse().map_err(|_| {
+        ConfigError(format!(
+            "--volume '{raw}' is not a volume id (a number such as 1889578498228068352)"
+        ))
+    })
+}
+
+/// The folder to upload, made absolute and canonical (so the journal's identity does not
+/// depend on how it was spelled).
+pub fn root(dir: &Path) -> Result<PathBuf, ConfigError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return err(format!(
+                "{} is not a folder; name the folder to upload",
+                dir.display()
+            ));
+        }
+        Err(e) => return err(format!("cannot use the folder {}: {e}", dir.display())),
+    }
+    std::fs::canonicalize(dir)
+        .map_err(|e| ConfigError(format!("cannot resolve the folder {}: {e}", dir.display())))
+}
+
+pub fn identity(endpoint: &Url, volume: Id, root: &Path) -> Identity {
+    Identity {
+        endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+        volume: volume.to_string(),
+        root: root.display().to_string(),
+    }
+}
+
+fn state_dir() -> Option<PathBuf> {
+    let from_env = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    from_env("XDG_STATE_HOME").or_else(|| from_env("HOME").map(|h| h.join(".local/state")))
+}
+
+/// One journal per (endpoint, volume, folder): the same cron line always finds its own.
+pub fn default_journal(id: &Identity) -> Result<PathBuf, ConfigError> {
+    let Some(state) = state_dir() else {
+        return err("neither XDG_STATE_HOME nor HOME is set: pass --journal PATH");
+    };
+    let digest = Sha256::digest(format!("{}\n{}\n{}", id.endpoint, id.volume, id.root).as_bytes());
+    let base: String = Path::new(&id.root)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into())
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    Ok(state
+        .join("moi-ingest")
+        .join("journals")
+        .join(format!("{base}-{}.sqlite", &hex::encode(digest)[..16])))
+}
+
+/// Makes `path` absolute without requiring it to exist.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+pub fn follow(args: &FollowArgs) -> FollowSettings {
+    FollowSettings {
+        max_retries: args.max_retries,
+        wait_timeout: args.wait_timeout,
+        poll_interval: args.poll_interval,
+        max_poll_interval: args.max_poll_interval.max(args.poll_interval),
+        ..FollowSettings::default()
+    }
+}
+
+/// Everything an `upload` needs, checked.
+pub struct UploadPlan {
+    pub connection: Connection,
+    pub identity: Identity,
+    pub journal: PathBuf,
+    pub settings: UploadSettings,
+}
+
+pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
+    let connection = connection(&args.connection)?;
+    let volume = volume(&args.volume)?;
+    let root = root(&args.dir)?;
+    if args.concurrency == 0 || args.concurrency > 1024 {
+        return err("--concurrency must be between 1 and 1024");
+    }
+    if args.attempts == 0 {
+        return err("--attempts must be at least 1");
+    }
+    if args.batch_files == 0 || args.batch_files > 1000 {
+        return err("--batch-files must be between 1 and 1000");
+    }
+    let identity = identity(&connection.endpoint, volume, &root);
+    let journal = match &args.journal.journal {
+        Some(p) => absolute(p),
+        None => default_journal(&identity)?,
+    };
+    let mut never = vec![journal.clone()];
+    for suffix in ["-wal", "-shm", "-journal", ".lock"] {
+        let mut p = journal.as_os_str().to_owned();
+        p.push(suffix);
+        never.push(PathBuf::from(p));
+    }
+    // The walk sees canonical paths: compare against the journal's canonical folder too.
+    if let (Some(parent), Some(name)) = (journal.parent(), journal.file_name())
+        && let Ok(canon) = std::fs::canonicalize(parent)
+    {
+        for n in never.clone() {
+            if let Some(f) = n.file_name() {
+                never.push(canon.join(f));
+            }
+        }
+        never.push(canon.join(name));
+    }
+    let settings = UploadSettings {
+        root,
+        walk: WalkOptions {
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+            extensions: args.ext.clone(),
+            max_size: args.max_file_size,
+            hidden: args.hidden,
+            follow_symlinks: args.follow_symlinks,
+            never,
+        },
+        send: SendSettings {
+            volume,
+            concurrency: args.concurrency,
+            attempts: args.attempts,
+            retry_budget: args.retry_budget,
+            retry_base: args.retry_delay,
+            base_names: args.base_names,
+            checksum: args.checksum,
+            batch_files: args.batch_files,
+            batch_bytes: args.batch_bytes,
+            ..SendSettings::default()
+        },
+        follow: follow(&args.follow),
+        no_wait: args.no_wait,
+        dry_run: args.dry_run,
+        drain_timeout: args.drain_timeout,
+    };
+    Ok(UploadPlan {
+        connection,
+        identity,
+        journal,
+        settings,
+    })
+}

@@ -1,0 +1,173 @@
+//! What a person or a log file sees while a run goes: progress and log lines.
+//!
+//! On a terminal, an indicatif bar (files, bytes, rate, ETA) redrawn a few times a second;
+//! log lines are printed above it. When stderr is not a terminal (cron), no bar: one log
+//! line every `LOG_EVERY` and the final summary. `--quiet` leaves errors only.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::report::{RunStats, human_bytes};
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The bar being shown, if any: log lines are printed around it.
+static BAR: OnceLock<Mutex<Option<ProgressBar>>> = OnceLock::new();
+
+fn bar_slot() -> &'static Mutex<Option<ProgressBar>> {
+    BAR.get_or_init(|| Mutex::new(None))
+}
+
+#[derive(Clone, Copy)]
+struct StderrAroundBar;
+
+struct LineWriter;
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = bar_slot().lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(b) => b.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for StderrAroundBar {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter
+    }
+}
+
+/// Logs go to stderr. Other crates stay at `warn` whatever the verbosity: their debug
+/// output is not ours to vouch for (headers, say).
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::new(format!("warn,moi_ingest={level}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(StderrAroundBar)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// Shows a run's progress until dropped or stopped.
+pub struct Progress {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    pub fn start(stats: Arc<RunStats>, quiet: bool) -> Progress {
+        let stop = CancellationToken::new();
+        let task = if quiet {
+            None
+        } else if std::io::stderr().is_terminal() {
+            Some(tokio::spawn(bar_loop(stats, stop.clone())))
+        } else {
+            Some(tokio::spawn(log_loop(stats, stop.clone())))
+        };
+        Progress { stop, task }
+    }
+
+    pub async fn finish(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn line(stats: &RunStats) -> String {
+    let c = stats.counters.snapshot();
+    let secs = stats.started.elapsed().as_secs_f64().max(0.001);
+    let phase = if stats.following.load(Ordering::Relaxed) {
+        format!(
+            "following ingestion: {} ingested, {} failed, {} retries asked, {} polls",
+            c.ingested, c.ingest_failed, c.ingest_retries, c.poll_requests
+        )
+    } else {
+        let walking = if stats.walk_done.load(Ordering::Relaxed) {
+            ""
+        } else {
+            " (still listing)"
+        };
+        format!(
+            "{}/{} files uploaded{walking}, {} unchanged, {} failed, {} sent ({}/s)",
+            c.uploaded,
+            c.to_upload,
+            c.unchanged,
+            c.failed,
+            human_bytes(stats.wire_bytes.load(Ordering::Relaxed)),
+            human_bytes((c.uploaded_bytes as f64 / secs) as u64),
+        )
+    };
+    phase
+}
+
+async fn log_loop(stats: Arc<RunStats>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(LOG_EVERY) => tracing::info!("{}", line(&stats)),
+        }
+    }
+}
+
+async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    if let Ok(mut slot) = bar_slot().lock() {
+        *slot = Some(bar.clone());
+    }
+    loop {
+        let c = stats.counters.snapshot();
+        bar.set_length(c.to_upload_bytes.max(1));
+        bar.set_position(
+            stats
+                .wire_bytes
+                .load(Ordering::Relaxed)
+                .min(c.to_upload_bytes),
+        );
+        bar.set_message(format!("{}/{} files", c.uploaded, c.to_upload));
+        if stats.following.load(Ordering::Relaxed) {
+            bar.set_message(line(&stats));
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+    if let Ok(mut slot) = bar_slot().lock() {
+        *slot = None;
+    }
+    bar.finish_and_clear();
+}

@@ -1,0 +1,221 @@
+//! Follow: poll `/task/files` until every uploaded file's ingestion is final, and re-drive
+//! failed loads through `/task/retry`.
+//!
+//! Only tasks that still have files in flight are polled, a bounded number at a time, one
+//! page request per task per round (more only for tasks over a page). The pause between
+//! rounds starts at `--poll-interval` and grows by half each round in which nothing
+//! changed, up to a ceiling, so a large backlog costs rounds, not a flood of requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use super::{Cancel, Stop};
+use crate::api::model::file_status;
+use crate::api::{ApiError, Client, ErrorKind, Id};
+use crate::journal::{FileState, IngestUpdate, Journal};
+use crate::report::RunStats;
+
+#[derive(Clone, Debug)]
+pub struct FollowSettings {
+    /// `/task/retry` rounds per file before its failure is final.
+    pub max_retries: u32,
+    /// How long the follow phase may last.
+    pub wait_timeout: Duration,
+    pub poll_interval: Duration,
+    pub max_poll_interval: Duration,
+    /// Tasks polled at once.
+    pub concurrency: usize,
+    pub page_size: u64,
+}
+
+impl Default for FollowSettings {
+    fn default() -> Self {
+        FollowSettings {
+            max_retries: 3,
+            wait_timeout: Duration::from_secs(2 * 3600),
+            poll_interval: Duration::from_secs(2),
+            max_poll_interval: Duration::from_secs(60),
+            concurrency: 4,
+            page_size: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FollowResult {
+    pub failed: u64,
+    pub pending: u64,
+}
+
+struct TaskRound {
+    changed: bool,
+}
+
+async fn poll_task(
+    task: Id,
+    settings: &FollowSettings,
+    client: &Client,
+    journal: &Journal,
+    stats: &RunStats,
+) -> Result<TaskRound, ApiError> {
+    let c = &stats.counters;
+    let followed = journal
+        .followed_files(task)
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::Local, "journal", e.to_string()))?;
+    let mut waiting: HashMap<Id, _> = followed.into_iter().map(|f| (f.file_id, f)).collect();
+    let mut updates = Vec::new();
+    let mut to_retry = Vec::new();
+    let mut changed = false;
+    let mut page = 1;
+    loop {
+        RunStats::add(&c.poll_requests, 1);
+        let answer = match client.task_files(task, &[], page, settings.page_size).await {
+            Ok(a) => a,
+            Err(e) if e.kind == ErrorKind::Permanent => {
+                // The task is gone or refused for good: its files cannot finish.
+                for (id, f) in waiting.drain() {
+                    stats.note_failure(&f.path, "ingest", &e.to_string());
+                    RunStats::add(&c.ingest_failed, 1);
+                    updates.push(IngestUpdate {
+                        file_id: id,
+                        status: file_status::UNKNOWN,
+                        state: FileState::Failed,
+                        reason: Some(e.to_string()),
+                        retried: false,
+                    });
+                }
+                changed = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let got = answer.files.len() as u64;
+        for file in answer.files {
+            let Some(f) = waiting.remove(&file.id) else {
+                continue;
+            };
+            let reason = (!file.reason.is_empty()).then(|| file.reason.clone());
+            let (state, retried) = match file.status {
+                file_status::SUCCESS => {
+                    RunStats::add(&c.ingested, 1);
+                    changed = true;
+                    (FileState::Ingested, false)
+                }
+                file_status::FAILED if f.ingest_retries < settings.max_retries as u64 => {
+                    to_retry.push(file.id);
+                    changed = true;
+                    (FileState::Ingesting, true)
+                }
+                file_status::FAILED => {
+                    let why = reason.clone().unwrap_or_else(|| "ingestion failed".into());
+                    tracing::warn!("ingestion of {} failed for good: {why}", f.path);
+                    stats.note_failure(&f.path, "ingest", &why);
+                    RunStats::add(&c.ingest_failed, 1);
+                    changed = true;
+                    (FileState::Failed, false)
+                }
+                _ => (FileState::Ingesting, false),
+            };
+            updates.push(IngestUpdate {
+                file_id: file.id,
+                status: file.status,
+                state,
+                reason,
+                retried,
+            });
+        }
+        if waiting.is_empty()
+            || got < settings.page_size
+            || page * settings.page_size >= answer.total
+        {
+            break;
+        }
+        page += 1;
+    }
+    for ids in to_retry.chunks(500) {
+        match client.task_retry(task, ids).await {
+            Ok(()) => RunStats::add(&c.ingest_retries, ids.len() as u64),
+            Err(e) => {
+                if e.kind == ErrorKind::Auth {
+                    return Err(e);
+                }
+                tracing::warn!(
+                    "asking task {task} to retry {} files failed: {e}",
+                    ids.len()
+                );
+                // Not retried after all: they are seen failed again next round.
+                for u in updates.iter_mut().filter(|u| ids.contains(&u.file_id)) {
+                    u.retried = false;
+                }
+            }
+        }
+    }
+    journal
+        .record_ingest(updates)
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::Local, "journal", e.to_string()))?;
+    Ok(TaskRound { changed })
+}
+
+pub async fn run(
+    settings: &FollowSettings,
+    client: &Client,
+    journal: &Journal,
+    stats: &Arc<RunStats>,
+    cancel: &Cancel,
+) -> Result<FollowResult, Stop> {
+    let c = &stats.counters;
+    let deadline = Instant::now() + settings.wait_timeout;
+    let mut interval = settings.poll_interval;
+    loop {
+        let tasks = journal
+            .tasks_to_follow()
+            .await
+            .map_err(|e| Stop::from_journal(&e))?;
+        if tasks.is_empty() || cancel.soft.is_cancelled() || Instant::now() >= deadline {
+            break;
+        }
+        RunStats::add(&c.follow_rounds, 1);
+        let rounds: Vec<Result<TaskRound, ApiError>> = futures::stream::iter(tasks)
+            .map(|t| poll_task(t, settings, client, journal, stats))
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await;
+        let mut changed = false;
+        for r in rounds {
+            match r {
+                Ok(round) => changed |= round.changed,
+                Err(e) if e.kind == ErrorKind::Auth => return Err(Stop::from_api(&e)),
+                Err(e) if e.kind == ErrorKind::Local => {
+                    return Err(Stop {
+                        exit: crate::report::Exit::Failures,
+                        reason: e.message,
+                    });
+                }
+                Err(e) => tracing::warn!("following ingestion: {e}; trying again next round"),
+            }
+        }
+        interval = if changed {
+            settings.poll_interval
+        } else {
+            interval.mul_f64(1.5).min(settings.max_poll_interval)
+        };
+        let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = cancel.soft.cancelled() => break,
+        }
+    }
+    let counts = journal.counts().await.map_err(|e| Stop::from_journal(&e))?;
+    let pending = counts.uploaded + counts.ingesting;
+    c.ingest_pending
+        .store(pending, std::sync::atomic::Ordering::Relaxed);
+    Ok(FollowResult {
+        failed: c.ingest_failed.load(std::sync::atomic::Ordering::Relaxed),
+        pending,
+    })
+}

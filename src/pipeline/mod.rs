@@ -1,0 +1,317 @@
+//! The stages of a run, joined by bounded channels and stopped by one pair of tokens:
+//!
+//! ```text
+//! walk ──▶ plan ──▶ send ──▶ (journal) ──▶ follow ──▶ summary
+//! ```
+//!
+//! [`plan`] compares each walked file with the journal, [`send`] uploads with bounded
+//! concurrency and records each answer, [`follow`] polls ingestion and re-drives failures.
+//! Every stage reports into [`RunStats`]; none of them prints.
+
+pub mod follow;
+pub mod plan;
+pub mod send;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiError, Client, ErrorKind, Id};
+use crate::journal::{Journal, JournalError};
+use crate::report::{Exit, RunStats};
+use crate::walk::{self, WalkEvent, WalkOptions};
+
+pub use follow::FollowSettings;
+
+/// Stopping a run. `soft`: start nothing new, let what is in flight finish. `hard`:
+/// abandon what is in flight too (the second Ctrl-C, or the drain timeout).
+#[derive(Clone, Debug, Default)]
+pub struct Cancel {
+    pub soft: CancellationToken,
+    pub hard: CancellationToken,
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Cancel::default()
+    }
+    pub fn stop_all(&self) {
+        self.soft.cancel();
+        self.hard.cancel();
+    }
+}
+
+/// How uploads are sent and retried.
+#[derive(Clone, Debug)]
+pub struct SendSettings {
+    pub volume: Id,
+    pub concurrency: usize,
+    /// Attempts per file (the first one included) before a transient failure is final.
+    pub attempts: u32,
+    /// Retries the whole run may spend on transient failures.
+    pub retry_budget: u64,
+    /// First backoff delay; later ones grow exponentially, with full jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Identical permanent errors in a row, with no success between, that stop the run.
+    pub breaker: u32,
+    /// Send base names instead of paths relative to the folder.
+    pub base_names: bool,
+    /// Compare content (SHA-256) as well as size and modification time.
+    pub checksum: bool,
+    /// Pack up to this many files into one request (1: one file per request).
+    pub batch_files: usize,
+    /// ...as long as the batch stays under this many bytes.
+    pub batch_bytes: u64,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        SendSettings {
+            volume: Id(0),
+            concurrency: 8,
+            attempts: 5,
+            retry_budget: 10_000,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+            breaker: 8,
+            base_names: false,
+            checksum: false,
+            batch_files: 1,
+            batch_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadSettings {
+    pub root: PathBuf,
+    pub walk: WalkOptions,
+    pub send: SendSettings,
+    pub follow: FollowSettings,
+    /// Upload and stop; ingestion is followed by the next run or `status --follow`.
+    pub no_wait: bool,
+    pub dry_run: bool,
+    /// How long in-flight uploads may take to finish after the first Ctrl-C.
+    pub drain_timeout: Duration,
+}
+
+/// Why a run stopped before the end.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub exit: Exit,
+    pub reason: String,
+}
+
+impl Stop {
+    pub fn from_api(e: &ApiError) -> Stop {
+        let exit = if e.kind == ErrorKind::Auth {
+            Exit::Auth
+        } else {
+            Exit::Usage
+        };
+        Stop {
+            exit,
+            reason: e.to_string(),
+        }
+    }
+    pub fn from_journal(e: &JournalError) -> Stop {
+        Stop {
+            exit: Exit::Failures,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The outcome of one `upload` run, before it is turned into a summary.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit: Exit,
+    pub stopped: Option<String>,
+}
+
+/// Lines a dry run prints: what would be uploaded, and why.
+pub type DryRunSink = Arc<dyn Fn(&str, u64, &str) + Send + Sync>;
+
+/// Runs walk → plan → send (→ follow) for one folder.
+pub async fn upload(
+    settings: &UploadSettings,
+    client: Arc<Client>,
+    journal: Journal,
+    run_id: i64,
+    stats: Arc<RunStats>,
+    cancel: Cancel,
+    dry_run_sink: Option<DryRunSink>,
+) -> RunOutcome {
+    let walk_rx = match walk::spawn(settings.root.clone(), settings.walk.clone(), 4096) {
+        Ok(rx) => rx,
+        Err(e) => {
+            return RunOutcome {
+                exit: Exit::Usage,
+                stopped: Some(e.to_string()),
+            };
+        }
+    };
+    run_stages(
+        settings,
+        client,
+        journal,
+        run_id,
+        stats,
+        cancel,
+        walk_rx,
+        dry_run_sink,
+    )
+    .await
+}
+
+/// The stages after the source: shared by `upload` (the walk) and `retry` (the journal's
+/// failed files).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stages(
+    settings: &UploadSettings,
+    client: Arc<Client>,
+    journal: Journal,
+    run_id: i64,
+    stats: Arc<RunStats>,
+    cancel: Cancel,
+    source: mpsc::Receiver<WalkEvent>,
+    dry_run_sink: Option<DryRunSink>,
+) -> RunOutcome {
+    let (units_tx, units_rx) = mpsc::channel(settings.send.concurrency * 2);
+    let planner = tokio::spawn(plan::run(
+        source,
+        journal.clone(),
+        units_tx,
+        settings.send.clone(),
+        stats.clone(),
+        cancel.clone(),
+    ));
+    let mut stop: Option<Stop> = None;
+    if let Some(sink) = dry_run_sink {
+        let mut units_rx = units_rx;
+        while let Some(unit) = units_rx.recv().await {
+            for f in &unit.files {
+                sink(&f.listed.path, f.listed.size, f.reason.as_str());
+            }
+        }
+    } else {
+        let drain = drain_guard(cancel.clone(), settings.drain_timeout);
+        stop = send::run(
+            units_rx,
+            client.clone(),
+            journal.clone(),
+            run_id,
+            &settings.send,
+            stats.clone(),
+            cancel.clone(),
+        )
+        .await;
+        drain.abort();
+    }
+    match planner.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => stop = stop.or(Some(Stop::from_journal(&e))),
+        Err(e) => {
+            stop = stop.or(Some(Stop {
+                exit: Exit::Failures,
+                reason: format!("the planning stage failed: {e}"),
+            }))
+        }
+    }
+    stats
+        .walk_done
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    if settings.dry_run {
+        return RunOutcome {
+            exit: Exit::Success,
+            stopped: None,
+        };
+    }
+    if let Some(s) = stop {
+        return RunOutcome {
+            exit: s.exit,
+            stopped: Some(s.reason),
+        };
+    }
+    if cancel.soft.is_cancelled() {
+        return RunOutcome {
+            exit: Exit::Interrupted,
+            stopped: Some("interrupted; the journal holds everything confirmed so far".into()),
+        };
+    }
+    let c = stats.counters.snapshot();
+    let upload_exit = if c.failed > 0 {
+        Exit::Failures
+    } else {
+        Exit::Success
+    };
+    if settings.no_wait {
+        return RunOutcome {
+            exit: upload_exit,
+            stopped: None,
+        };
+    }
+    finish_with_follow(
+        &settings.follow,
+        &client,
+        &journal,
+        &stats,
+        &cancel,
+        upload_exit,
+    )
+    .await
+}
+
+/// Follows ingestion, then merges its result with the upload's.
+pub async fn finish_with_follow(
+    follow: &FollowSettings,
+    client: &Client,
+    journal: &Journal,
+    stats: &Arc<RunStats>,
+    cancel: &Cancel,
+    upload_exit: Exit,
+) -> RunOutcome {
+    stats
+        .following
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    match follow::run(follow, client, journal, stats, cancel).await {
+        Err(stop) => RunOutcome {
+            exit: stop.exit,
+            stopped: Some(stop.reason),
+        },
+        Ok(f) => {
+            let exit = if cancel.soft.is_cancelled() {
+                Exit::Interrupted
+            } else if upload_exit != Exit::Success || f.failed > 0 {
+                Exit::Failures
+            } else if f.pending > 0 {
+                Exit::Pending
+            } else {
+                Exit::Success
+            };
+            let stopped = (f.pending > 0).then(|| {
+                format!(
+                    "{} files were still being ingested when --wait-timeout ran out; the next run \
+                     or `moi-ingest status --follow` picks them up",
+                    f.pending
+                )
+            });
+            RunOutcome { exit, stopped }
+        }
+    }
+}
+
+/// After a soft stop, gives in-flight uploads `timeout` to finish, then abandons them.
+fn drain_guard(cancel: Cancel, timeout: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        cancel.soft.cancelled().await;
+        tokio::select! {
+            _ = tokio::time::sleep(timeout) => cancel.hard.cancel(),
+            _ = cancel.hard.cancelled() => {}
+        }
+    })
+}

@@ -1,0 +1,343 @@
+//! Send: at most N uploads in flight, each retried on transient failures and recorded.
+//!
+//! Each request is marked in the journal before it goes out and recorded as confirmed only
+//! from the service's answer. Transient failures back off exponentially with full jitter
+//! (backon's schedule; `Retry-After` wins when the server sends one), within a per-file
+//! attempt limit and a run-wide retry budget. An authentication refusal stops the run at
+//! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
+//! an HTML proxy page) trips a breaker instead of failing every file one by one.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::plan::Unit;
+use super::{Cancel, SendSettings, Stop};
+use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource, mtime_ns};
+use crate::journal::{Confirmed, Journal, JournalError};
+use crate::report::{Exit, RunStats};
+
+enum UnitEnd {
+    /// The service answered; per-file refusals inside the answer were recorded.
+    Answered,
+    /// The request failed for good; its files were recorded as failed.
+    Failed(ApiError),
+    /// A file changed under us, or the run was stopped hard mid-send.
+    Left,
+    Journal(JournalError),
+}
+
+struct Ctx {
+    client: Arc<Client>,
+    journal: Journal,
+    run_id: i64,
+    settings: SendSettings,
+    stats: Arc<RunStats>,
+    cancel: Cancel,
+    budget: AtomicU64,
+}
+
+/// A uniformly random duration in `[0, d]`: "full jitter".
+fn full_jitter(d: Duration) -> Duration {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(d.as_nanos() as u64);
+    let r = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    d.mul_f64(r)
+}
+
+impl Ctx {
+    fn take_retry(&self) -> bool {
+        self.budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+            .is_ok()
+    }
+
+    async fn record_failed(&self, unit: &Unit, e: &ApiError) -> UnitEnd {
+        let c = &self.stats.counters;
+        for f in &unit.files {
+            RunStats::add(&c.failed, 1);
+            self.stats
+                .note_failure(&f.listed.path, "upload", &e.to_string());
+            tracing::warn!("upload of {} failed: {e}", f.listed.path);
+        }
+        let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+        match self
+            .journal
+            .send_ended_unconfirmed(paths, e.to_string(), true)
+            .await
+        {
+            Ok(()) => UnitEnd::Failed(e.clone()),
+            Err(j) => UnitEnd::Journal(j),
+        }
+    }
+
+    async fn leave_pending(&self, paths: Vec<String>, why: &str) -> UnitEnd {
+        match self
+            .journal
+            .send_ended_unconfirmed(paths, why.to_string(), false)
+            .await
+        {
+            Ok(()) => UnitEnd::Left,
+            Err(j) => UnitEnd::Journal(j),
+        }
+    }
+
+    async fn send_unit(&self, unit: Unit) -> UnitEnd {
+        let c = &self.stats.counters;
+        let listed = unit.files.iter().map(|f| f.listed.clone()).collect();
+        if let Err(e) = self.journal.begin_send(listed, self.run_id).await {
+            return UnitEnd::Journal(e);
+        }
+        for f in &unit.files {
+            if f.reason == super::plan::Reason::Interrupted {
+                RunStats::add(&c.resent_after_interrupt, 1);
+            }
+        }
+        let sources: Vec<UploadSource> = unit
+            .files
+            .iter()
+            .map(|f| UploadSource {
+                path: f.abs.clone(),
+                file_name: f.wire_name.clone(),
+                mime_type: f.mime.clone(),
+                size: f.listed.size,
+                mtime_ns: f.listed.mtime_ns,
+            })
+            .collect();
+        let s = &self.settings;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(s.retry_base)
+            .with_max_delay(s.retry_max)
+            .with_max_times(s.attempts.saturating_sub(1) as usize)
+            .build();
+        let mut started;
+        let answer = loop {
+            RunStats::add(&c.requests, 1);
+            started = Instant::now();
+            let attempt = tokio::select! {
+                r = self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()) => r,
+                _ = self.cancel.hard.cancelled() => {
+                    // Left in flight on purpose: the next run counts it as a possible duplicate.
+                    return UnitEnd::Left;
+                }
+            };
+            match attempt {
+                Ok(a) => break a,
+                Err(e) if e.is_transient() => {
+                    let Some(delay) = delays.next() else {
+                        return self.record_failed(&unit, &e).await;
+                    };
+                    if !self.take_retry() {
+                        let mut e = e;
+                        e.message = format!("{} (the run's retry budget is spent)", e.message);
+                        return self.record_failed(&unit, &e).await;
+                    }
+                    let delay = e
+                        .retry_after
+                        .map(|r| r.min(Duration::from_secs(300)))
+                        .unwrap_or_else(|| full_jitter(delay));
+                    RunStats::add(&c.retries, 1);
+                    tracing::debug!("retrying in {delay:?}: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.hard.cancelled() => {
+                            let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+                            return self.leave_pending(paths, "interrupted before it was confirmed").await;
+                        }
+                    }
+                }
+                Err(e) if e.kind == ErrorKind::Changed => {
+                    RunStats::add(&c.changed, unit.files.len() as u64);
+                    tracing::warn!("{}", e.message);
+                    let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+                    return self.leave_pending(paths, &e.message).await;
+                }
+                Err(e) => return self.record_failed(&unit, &e).await,
+            }
+        };
+        let latency = started.elapsed().as_millis() as u64;
+        if !answer.success && answer.results.is_empty() {
+            let e = ApiError::new(
+                ErrorKind::Permanent,
+                crate::api::UPLOAD_CALL,
+                format!("the service did not accept the upload: {}", answer.message),
+            );
+            return self.record_failed(&unit, &e).await;
+        }
+        let single = unit.files.len() == 1;
+        let mut confirmed = Vec::new();
+        let mut changed = Vec::new();
+        let mut refused = Vec::new();
+        for (i, f) in unit.files.iter().enumerate() {
+            let result = answer.results.get(i);
+            let file_id: Option<Id> =
+                result
+                    .and_then(|r| r.file_id)
+                    .or(if single { answer.file_id } else { None });
+            let ok = result.map_or(answer.success, |r| r.success);
+            if !ok {
+                let msg = result.map_or(answer.message.clone(), |r| r.message.clone());
+                refused.push((f, msg));
+                continue;
+            }
+            // A file rewritten while it was sent must not be recorded as done.
+            let still_same = std::fs::symlink_metadata(&f.abs)
+                .is_ok_and(|m| m.len() == f.listed.size && mtime_ns(&m) == f.listed.mtime_ns);
+            if !still_same {
+                changed.push(f.listed.path.clone());
+                continue;
+            }
+            confirmed.push(Confirmed {
+                file: f.listed.clone(),
+                file_id,
+                task_id: answer.task_id,
+            });
+        }
+        RunStats::add(&c.uploaded, confirmed.len() as u64);
+        RunStats::add(
+            &c.uploaded_bytes,
+            confirmed.iter().map(|f| f.file.size).sum(),
+        );
+        RunStats::add(&c.latency_ms_total, latency * confirmed.len() as u64);
+        if let Err(e) = self.journal.confirm(confirmed).await {
+            return UnitEnd::Journal(e);
+        }
+        if !changed.is_empty() {
+            RunStats::add(&c.changed, changed.len() as u64);
+            for p in &changed {
+                tracing::warn!(
+                    "{p} changed while it was being sent; it will be sent again next run"
+                );
+            }
+            if let UnitEnd::Journal(e) = self
+                .leave_pending(changed, "changed while being sent")
+                .await
+            {
+                return UnitEnd::Journal(e);
+            }
+        }
+        for (f, msg) in refused {
+            let e = ApiError::new(ErrorKind::Permanent, crate::api::UPLOAD_CALL, msg);
+            let one = Unit {
+                files: vec![f.clone()],
+            };
+            if let UnitEnd::Journal(j) = self.record_failed(&one, &e).await {
+                return UnitEnd::Journal(j);
+            }
+        }
+        UnitEnd::Answered
+    }
+}
+
+/// Trips when the same permanent error repeats with no success in between.
+struct Breaker {
+    limit: u32,
+    signature: String,
+    count: u32,
+}
+
+impl Breaker {
+    fn success(&mut self) {
+        self.count = 0;
+    }
+    fn failure(&mut self, e: &ApiError) -> bool {
+        let sig = e.signature();
+        if sig == self.signature {
+            self.count += 1;
+        } else {
+            self.signature = sig;
+            self.count = 1;
+        }
+        self.count >= self.limit
+    }
+}
+
+pub async fn run(
+    units: mpsc::Receiver<Unit>,
+    client: Arc<Client>,
+    journal: Journal,
+    run_id: i64,
+    settings: &SendSettings,
+    stats: Arc<RunStats>,
+    cancel: Cancel,
+) -> Option<Stop> {
+    let ctx = Arc::new(Ctx {
+        client,
+        journal,
+        run_id,
+        budget: AtomicU64::new(settings.retry_budget),
+        settings: settings.clone(),
+        stats,
+        cancel: cancel.clone(),
+    });
+    let mut breaker = Breaker {
+        limit: settings.breaker.max(1),
+        signature: String::new(),
+        count: 0,
+    };
+    let results = ReceiverStream::new(units)
+        .take_until(cancel.soft.clone().cancelled_owned())
+        .map(|unit| {
+            let ctx = ctx.clone();
+            async move { ctx.send_unit(unit).await }
+        })
+        .buffer_unordered(settings.concurrency.max(1));
+    futures::pin_mut!(results);
+    let mut stop = None;
+    while let Some(end) = results.next().await {
+        let next_stop = match end {
+            UnitEnd::Answered => {
+                breaker.success();
+                None
+            }
+            UnitEnd::Left => None,
+            UnitEnd::Journal(e) => Some(Stop::from_journal(&e)),
+            UnitEnd::Failed(e) if e.kind == ErrorKind::Auth => Some(Stop::from_api(&e)),
+            UnitEnd::Failed(e) if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) => {
+                breaker.failure(&e).then(|| Stop {
+                    exit: Exit::Usage,
+                    reason: format!(
+                        "the service refused {} uploads in a row the same way, so the run \
+                         stopped instead of failing every file: {e}. Check --endpoint and \
+                         --volume",
+                        breaker.count
+                    ),
+                })
+            }
+            UnitEnd::Failed(_) => None,
+        };
+        if stop.is_none()
+            && let Some(s) = next_stop
+        {
+            tracing::error!("{}", s.reason);
+            stop = Some(s);
+            // Start nothing new; what is in flight ends on its own (an auth refusal
+            // would only repeat, so those are abandoned at once).
+            cancel.soft.cancel();
+            if stop.as_ref().is_some_and(|s| s.exit == Exit::Auth) {
+                cancel.hard.cancel();
+            }
+        }
+    }
+    stop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_the_delay() {
+        let d = Duration::from_millis(800);
+        for _ in 0..100 {
+            assert!(full_jitter(d) <= d);
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! What a run counts as it goes, and the summary it ends with.
+//!
+//! The pipeline only bumps atomic counters in [`RunStats`]; whoever shows progress (bars on
+//! a terminal, log lines under cron, nothing with `--quiet`) reads them on its own clock.
+//! The library never touches the terminal. The summary's metric names are the platform's
+//! (seed 003), so the worker's report reads like MOI's own.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default)]
+        pub struct Counters { $($(#[$doc])* pub $name: AtomicU64,)* }
+
+        #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+        pub struct CountersSnapshot { $(pub $name: u64,)* }
+
+        impl Counters {
+            pub fn snapshot(&self) -> CountersSnapshot {
+                CountersSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters!(
+    /// Regular files the walk found that passed the filters.
+    seen,
+    seen_bytes,
+    /// Already uploaded and unchanged.
+    unchanged,
+    /// Left out by filters or unusable (FIFOs, loops, bad names...).
+    skipped,
+    /// Planned for upload in this run.
+    to_upload,
+    to_upload_bytes,
+    /// Confirmed by the service in this run.
+    uploaded,
+    uploaded_bytes,
+    /// Gave up on in this run (upload stage).
+    failed,
+    /// Changed while being sent: left for the next run.
+    changed,
+    /// Sent again because a previous run was interrupted while sending them.
+    resent_after_interrupt,
+    /// Transient failures that were retried.
+    retries,
+    /// Upload requests sent.
+    requests,
+    /// Sum of confirmed requests' latency in milliseconds.
+    latency_ms_total,
+    ingested,
+    ingest_failed,
+    ingest_pending,
+    /// `/task/retry` ids asked for.
+    ingest_retries,
+    poll_requests,
+    follow_rounds,
+);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureNote {
+    pub path: String,
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+/// Live state of one run, shared between the pipeline and whoever displays it.
+#[derive(Debug)]
+pub struct RunStats {
+    pub started: Instant,
+    pub counters: Counters,
+    pub walk_done: AtomicBool,
+    pub following: AtomicBool,
+    /// Body bytes that left, retries included; updated as they go, for progress.
+    pub wire_bytes: Arc<AtomicU64>,
+    failures: Mutex<Vec<FailureNote>>,
+}
+
+/// How many failures a summary lists; the journal keeps them all (`status`).
+pub const LISTED_FAILURES: usize = 50;
+
+impl Default for RunStats {
+    fn default() -> Self {
+        RunStats {
+            started: Instant::now(),
+            counters: Counters::default(),
+            walk_done: AtomicBool::new(false),
+            following: AtomicBool::new(false),
+            wire_bytes: Arc::new(AtomicU64::new(0)),
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl RunStats {
+    pub fn new() -> Arc<RunStats> {
+        Arc::new(RunStats::default())
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn note_failure(&self, path: &str, stage: &'static str, reason: &str) {
+        if let Ok(mut f) = self.failures.lock()
+            && f.len() < LISTED_FAILURES
+        {
+            f.push(FailureNote {
+                path: path.to_string(),
+                stage,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    pub fn failures(&self) -> Vec<FailureNote> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
+/// Exit codes: the documented contract with scripts and cron.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    /// Every file uploaded and (unless `--no-wait`) ingested.
+    Success,
+    /// Some files failed; the summary lists them.
+    Failures,
+    /// Usage or configuration error, including a service that refuses every request the
+    /// same way (unknown volume, wrong endpoint).
+    Usage,
+    /// The credential was refused.
+    Auth,
+    /// Another run holds the journal.
+    Locked,
+    /// Uploads done, but ingestion still pending when `--wait-timeout` ran out.
+    Pending,
+    /// Interrupted (SIGINT/SIGTERM); the journal is consistent.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failures => 1,
+            Exit::Usage => 2,
+            Exit::Auth => 3,
+            Exit::Locked => 4,
+            Exit::Pending => 5,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub command: String,
+    pub status: Exit,
+    pub exit_code: i32,
+    /// Why the run stopped early, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    pub journal: String,
+    pub duration_s: f64,
+    #[serde(flatten)]
+    pub counts: CountersSnapshot,
+    pub sent_bytes: u64,
+    #[serde(rename = "PipelineLoadFileCount")]
+    pub load_file_count: u64,
+    #[serde(rename = "PipelineLoadFileSize")]
+    pub load_file_size: u64,
+    #[serde(rename = "PipelineLoadFileLatency")]
+    pub load_file_latency_ms: f64,
+    #[serde(rename = "PipelineLoadFileThroughput")]
+    pub load_file_throughput: f64,
+    #[serde(rename = "PipelineLoadFilePerSecond")]
+    pub load_file_per_second: f64,
+    #[serde(rename = "PipelineLoadFileSuccessRate")]
+    pub load_file_success_rate: f64,
+    pub failures: Vec<FailureNote>,
+}
+
+impl Summary {
+    pub fn build(
+        command: &str,
+        stats: &RunStats,
+        exit: Exit,
+        stopped: Option<String>,
+        journal: &str,
+    ) -> Summary {
+        let c = stats.counters.snapshot();
+        let secs = stats.started.elapsed().as_secs_f64().max(1e-9);
+        let attempted = c.uploaded + c.failed;
+        Summary {
+            command: command.to_string(),
+            status: exit,
+            exit_code: exit.code(),
+            stopped,
+            journal: journal.to_string(),
+            duration_s: (secs * 1000.0).round() / 1000.0,
+            load_file_count: c.uploaded,
+            load_file_size: c.uploaded_bytes,
+            load_file_latency_ms: if c.uploaded > 0 {
+                c.latency_ms_total as f64 / c.uploaded as f64
+            } else {
+                0.0
+            },
+            load_file_throughput: c.uploaded_bytes as f64 / secs,
+            load_file_per_second: c.uploaded as f64 / secs,
+            load_file_success_rate: if attempted > 0 {
+                c.uploaded as f64 / attempted as f64
+            } else {
+                1.0
+            },
+            failures: stats.failures(),
+            sent_bytes: stats.wire_bytes.load(Ordering::Relaxed),
+            counts: c,
+        }
+    }
+
+    /// A few human lines for the end of a run.
+    pub fn human(&self) -> String {
+        let c = &self.counts;
+        let mut out = format!(
+            "{}: {} files seen, {} unchanged, {} uploaded ({}), {} failed, {} skipped in {:.1}s ({}/s)",
+            self.command,
+            c.seen,
+            c.unchanged,
+            c.uploaded,
+            human_bytes(c.uploaded_bytes),
+            c.failed,
+            c.skipped,
+            self.duration_s,
+            human_bytes(self.load_file_throughput as u64),
+        );
+        if c.ingested + c.ingest_failed + c.ingest_pending > 0 {
+            out.push_str(&format!(
+                "\ningestion: {} ingested, {} failed, {} still pending ({} retries asked)",
+                c.ingested, c.ingest_failed, c.ingest_pending, c.ingest_retries
+            ));
+        }
+        if c.resent_after_interrupt > 0 {
+            out.push_str(&format!(
+                "\n{} files were being sent when a previous run stopped and were sent again (possible duplicates at MOI)",
+                c.resent_after_interrupt
+            ));
+        }
+        for f in &self.failures {
+            out.push_str(&format!("\nfailed ({}): {}: {}", f.stage, f.path, f.reason));
+        }
+        if let Some(why) = &self.stopped {
+            out.push_str(&format!("\nstopped: {why}"));
+        }
+        out.push_str(&format!("\njournal: {}", self.journal));
+        out
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
