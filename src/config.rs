@@ -266,6 +266,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         dry_run: args.dry_run,
         drain_timeout: args.drain_timeout,
     };
+    crate::walk::check(&settings.walk).map_err(|e| ConfigError(e.to_string()))?;
     Ok(UploadPlan {
         connection,
         identity,

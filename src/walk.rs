@@ -129,6 +129,13 @@ fn is_hidden(rel: &str) -> bool {
     rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
 }
 
+/// Checks the filters without walking (so a bad glob is a usage error before anything runs).
+pub fn check(options: &WalkOptions) -> Result<(), WalkError> {
+    Matcher::new(&options.include, "--include")?;
+    Matcher::new(&options.exclude, "--exclude")?;
+    Ok(())
+}
+
 /// Starts walking `root` on its own thread; the events arrive on the returned channel.
 pub fn spawn(
     root: PathBuf,

@@ -98,7 +98,7 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-fn create_private_parent(path: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() && !p.exists() => std::fs::DirBuilder::new()
             .recursive(true)

@@ -1,0 +1,251 @@
+//! The client's requests, asserted on what a server received, and the seeds' answers.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri};
+use moi_ingest::api::model::*;
+use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, Id, UploadSource, mtime_ns};
+use moi_ingest::secret::Secret;
+use tokio::sync::mpsc;
+
+struct Seen {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A server that answers every request with `answer` and passes what it saw back.
+async fn recorder(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Seen>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(Seen {
+                    method,
+                    uri,
+                    headers,
+                    body,
+                });
+                ([("content-type", "application/json")], answer)
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+fn key_client(url: &str) -> Client {
+    Client::new(
+        &url.parse().unwrap(),
+        Credentials::ApiKey(Secret::new("k-123456")),
+        ClientOptions::default(),
+    )
+    .unwrap()
+}
+
+/// Splits a multipart body into (headers, content) per part, in order.
+fn parts(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let boundary = content_type
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .trim_matches('"');
+    let delim = format!("--{boundary}");
+    let text = body.to_vec();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    while let Some(start) = find(&text, delim.as_bytes(), pos) {
+        let after = start + delim.len();
+        if text[after..].starts_with(b"--") {
+            break;
+        }
+        let head_start = after + 2;
+        let head_end = find(&text, b"\r\n\r\n", head_start).unwrap();
+        let next = find(&text, format!("\r\n{delim}").as_bytes(), head_end).unwrap();
+        out.push((
+            String::from_utf8(text[head_start..head_end].to_vec()).unwrap(),
+            text[head_end + 4..next].to_vec(),
+        ));
+        pos = next + 2;
+    }
+    out
+}
+
+#[tokio::test]
+async fn upload_sends_file_volume_and_meta_parts() {
+    let (url, mut rx) = recorder(include_str!("../fixtures/upload.json")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.pdf");
+    let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    let src = UploadSource {
+        path,
+        file_name: "sub dir/红楼梦.pdf".into(),
+        mime_type: "application/pdf".into(),
+        size: bytes.len() as u64,
+        mtime_ns: mtime_ns(&meta),
+    };
+    let answer = key_client(&url)
+        .upload(Id(1889578498228068352), &[src], Arc::new(AtomicU64::new(0)))
+        .await
+        .unwrap();
+    assert_eq!(answer.task_id, Some(Id(1889613340219121664)));
+    assert_eq!(answer.results[0].file_id, Some(Id(1889613341347389440)));
+
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(seen.uri.path(), "/connectors/upload");
+    assert_eq!(seen.headers["moi-key"], "k-123456");
+    let ct = seen.headers["content-type"].to_str().unwrap();
+    assert!(ct.starts_with("multipart/form-data"), "{ct}");
+    let p = parts(ct, &seen.body);
+    assert_eq!(p.len(), 3);
+    assert!(p[0].0.contains("name=\"file\""), "{}", p[0].0);
+    assert!(
+        p[0].0.contains("filename=\"sub dir/红楼梦.pdf\""),
+        "{}",
+        p[0].0
+    );
+    assert!(
+        p[0].0
+            .to_ascii_lowercase()
+            .contains("content-type: application/pdf")
+    );
+    assert_eq!(p[0].1, bytes);
+    assert!(p[1].0.contains("name=\"VolumeID\""));
+    assert_eq!(p[1].1, b"1889578498228068352");
+    assert!(p[2].0.contains("name=\"meta\""));
+    let meta: serde_json::Value = serde_json::from_slice(&p[2].1).unwrap();
+    assert_eq!(
+        meta,
+        serde_json::json!([{"file_name": "sub dir/红楼梦.pdf", "file_size": 70000, "mime_type": "application/pdf"}])
+    );
+}
+
+#[tokio::test]
+async fn task_calls_send_the_reference_query_and_bodies() {
+    let (url, mut rx) = recorder(include_str!("../fixtures/task_files.json")).await;
+    let c = key_client(&url);
+    let page = c
+        .task_files(Id(1889613340219121664), &[4, 5], 2, 50)
+        .await
+        .unwrap();
+    assert_eq!(page.files[0].id, Id(1889613341347389440));
+    assert_eq!(page.files[0].status, file_status::SUCCESS);
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(seen.method, Method::GET);
+    assert_eq!(seen.uri.path(), "/task/files");
+    assert_eq!(
+        seen.uri.query().unwrap(),
+        "task_id=1889613340219121664&status=4&status=5&page=2&page_size=50"
+    );
+
+    // An OK envelope without data answers the calls that return none.
+    let (url, mut rx) = recorder(include_str!("../fixtures/ok.json")).await;
+    let c = key_client(&url);
+    c.task_retry(Id(1889074091616481280), &[Id(1889074111245824000)])
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(seen.uri.path(), "/task/retry");
+    let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"task_id": "1889074091616481280", "ids": ["1889074111245824000"]})
+    );
+    for (call, path) in [
+        ("pause", "/task/pause"),
+        ("resume", "/task/resume"),
+        ("delete", "/task/delete"),
+    ] {
+        let id = Id(1889613340219121664);
+        match call {
+            "pause" => c.task_pause(id).await.unwrap(),
+            "resume" => c.task_resume(id).await.unwrap(),
+            _ => c.task_delete(id).await.unwrap(),
+        }
+        let seen = rx.recv().await.unwrap();
+        assert_eq!(seen.uri.path(), path);
+        assert_eq!(&seen.body[..], br#"{"task_id":"1889613340219121664"}"#);
+    }
+    let list = TaskListQuery {
+        status: vec![1, 4],
+        page: Some(1),
+        page_size: Some(20),
+        ..Default::default()
+    };
+    let _ = c.task_list(&list).await.unwrap();
+    assert_eq!(
+        rx.recv().await.unwrap().uri.query().unwrap(),
+        "page=1&page_size=20&status=1&status=4"
+    );
+}
+
+#[tokio::test]
+async fn error_envelopes_are_classified() {
+    let (url, _rx) =
+        recorder(r#"{"code":"ErrVolumeNotFound","msg":"volume 7 does not exist"}"#).await;
+    let e = key_client(&url).task_get(Id(1)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent);
+    assert!(e.to_string().contains("volume 7 does not exist"), "{e}");
+    let (url, _rx) = recorder(r#"{"code":"ErrInternal","msg":"db down"}"#).await;
+    assert_eq!(
+        key_client(&url).task_get(Id(1)).await.unwrap_err().kind,
+        ErrorKind::Transient
+    );
+    let (url, _rx) = recorder("<html>proxy login</html>").await;
+    let e = key_client(&url).task_get(Id(1)).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Malformed);
+    assert!(e.to_string().contains("proxy login"));
+}
+
+#[test]
+fn every_seed_answer_parses() {
+    let env = |s: &str| serde_json::from_str::<Envelope<serde_json::Value>>(s).unwrap();
+    let data = |s: &str| env(s).data.unwrap();
+    let upload: UploadAnswer =
+        serde_json::from_value(data(include_str!("../fixtures/upload.json"))).unwrap();
+    assert_eq!(upload.file_id, Some(Id(1889613341347389440)));
+    let list: TaskList =
+        serde_json::from_value(data(include_str!("../fixtures/task_list.json"))).unwrap();
+    assert_eq!(list.tasks[0].id, Id(1889223922712281088));
+    assert_eq!(list.tasks[0].source_connector_id, Some(Id(100004)));
+    let get: TaskGet =
+        serde_json::from_value(data(include_str!("../fixtures/task_get.json"))).unwrap();
+    assert_eq!(get.task.volume_id, Some(Id(1889578498228068352)));
+    let files: TaskFilesPage =
+        serde_json::from_value(data(include_str!("../fixtures/task_files.json"))).unwrap();
+    assert_eq!(files.files[0].path, "/b-vol2/红楼梦(通行本)简体横排.pdf");
+    let login: LoginAnswer =
+        serde_json::from_value(data(include_str!("../fixtures/login.json"))).unwrap();
+    assert!(login.uid.ends_with(":admin:accountadmin"));
+    // related_task_ids arrive as bare JSON numbers above 2^53.
+    let connectors = data(include_str!("../fixtures/connectors_list.json"));
+    let related: Vec<Id> =
+        serde_json::from_value(connectors["connectors"][0]["related_task_ids"].clone()).unwrap();
+    assert_eq!(related, vec![Id(1889223922712281088)]);
+    assert!(env(include_str!("../fixtures/ok.json")).is_ok());
+    assert!(env(include_str!("../fixtures/connector_files.json")).is_ok());
+    // The export API answers "ok" in lower case.
+    for f in [
+        include_str!("../fixtures/export_0.json"),
+        include_str!("../fixtures/export_1.json"),
+        include_str!("../fixtures/export_2.json"),
+        include_str!("../fixtures/export_3.json"),
+    ] {
+        assert!(env(f).is_ok());
+    }
+}

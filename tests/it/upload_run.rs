@@ -1,0 +1,272 @@
+//! The upload worker, run as the real binary against the emulator.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use moi_ingest::journal::JournalLock;
+
+use crate::util::{self, assert_same_tree, code, stderr, summary, upload};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_arrives_once_reruns_send_only_what_changed() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = util::corpus(&src);
+
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["uploaded"], names.len());
+    assert_eq!(s["ingested"], names.len());
+    assert_eq!(s["exit_code"], 0);
+    assert!(s["PipelineLoadFileThroughput"].as_f64().unwrap() > 0.0);
+    assert_same_tree(&src, &env.stored());
+    let stats = env.emu.stats();
+    assert_eq!(
+        (stats.files_accepted, stats.duplicates),
+        (names.len() as u64, 0)
+    );
+
+    // The journal is owner-only.
+    let mode = std::fs::metadata(env.journal())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "journal mode {mode:o}");
+
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 0);
+    assert_eq!(summary(&out)["unchanged"], names.len());
+    assert_eq!(env.emu.stats().files_accepted, names.len() as u64);
+
+    std::fs::write(src.join("a/report.pdf"), b"a new version").unwrap();
+    std::fs::write(src.join("a/added.txt"), b"new file").unwrap();
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 2);
+    assert_eq!(env.emu.stats().files_accepted, names.len() as u64 + 2);
+    assert_same_tree(&src, &env.stored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_more_than_n_uploads_in_flight() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(60)).await;
+    let src = env.path("src");
+    util::small_files(&src, 24, 2000);
+    let out = upload(&env, &src, &["--concurrency", "3", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let peak = env.emu.stats().peak_concurrent_uploads;
+    assert!((2..=3).contains(&peak), "peak concurrency {peak}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_a_held_journal_exits_4() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 2, 10);
+    let _held = JournalLock::acquire(std::path::Path::new(&env.journal())).unwrap();
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 4);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&env.journal()) && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert_eq!(env.emu.stats().upload_requests, 0);
+}
+
+async fn spawn_upload(
+    env: &util::Env,
+    src: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let d = src.display().to_string();
+    let args = util::upload_args(env, &d, extra);
+    util::command(env)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_drains_in_flight_uploads_and_exits_130() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(150)).await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 40, 500);
+    let child = spawn_upload(&env, &src, &["--concurrency", "2"]).await;
+    let pid = child.id().unwrap();
+    util::wait_until("two uploads were accepted", || {
+        env.emu.stats().files_accepted >= 2
+    })
+    .await;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let accepted = env.emu.stats().files_accepted;
+    assert!(accepted < names.len() as u64);
+    // Everything the service confirmed is in the journal: the rerun sends only the rest.
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        summary(&out)["uploaded"].as_u64().unwrap(),
+        names.len() as u64 - accepted
+    );
+    assert_eq!(env.emu.stats().duplicates, 0);
+    assert_same_tree(&src, &env.stored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_rerun_finishes_with_few_duplicates() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(80)).await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 60, 3000);
+    let mut child = spawn_upload(&env, &src, &["--concurrency", "4", "--no-wait"]).await;
+    util::wait_until("ten uploads were accepted", || {
+        env.emu.stats().files_accepted >= 10
+    })
+    .await;
+    child.kill().await.unwrap(); // SIGKILL: no chance to clean up
+    let out = upload(&env, &src, &["--concurrency", "4"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_tree(&src, &env.stored());
+    let stats = env.emu.stats();
+    assert!(
+        stats.duplicates <= 4,
+        "{} duplicates with concurrency 4",
+        stats.duplicates
+    );
+    assert_eq!(stats.files_accepted - stats.duplicates, names.len() as u64);
+    // Files that were in flight at the kill are counted as possibly sent twice.
+    assert!(summary(&out)["resent_after_interrupt"].as_u64().unwrap() >= stats.duplicates);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifos_symlink_loops_and_odd_names_neither_hang_nor_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 100);
+    let fifo = src.join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink(&src, src.join("d0/loop")).unwrap();
+    let bad_name = src.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9t\xe9.txt"));
+    std::fs::write(&bad_name, b"x").unwrap();
+    std::fs::write(src.join(".hidden"), b"x").unwrap();
+    for extra in [&[][..], &["--follow-symlinks"][..]] {
+        let out = upload(&env, &src, extra).await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("FIFO"), "{err}");
+        assert!(err.contains("not valid UTF-8"), "{err}");
+        if !extra.is_empty() {
+            assert!(err.contains("symlink loop"), "{err}");
+        }
+    }
+    assert_eq!(env.emu.stats().files_accepted, 3);
+    assert!(!env.stored().join(".hidden").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_lists_and_sends_nothing() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 5, 10);
+    let out = upload(&env, &src, &["--dry-run"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("would upload\t"))
+            .count(),
+        5
+    );
+    assert_eq!(env.emu.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_exit_2_with_a_message() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 1, 10);
+    let s = src.display().to_string();
+    let vol = moi_ingest::emulator::DEFAULT_VOLUME.to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["upload", "/no/such/dir", "--volume", &vol],
+            "/no/such/dir",
+        ),
+        (vec!["upload", &s, "--volume", "vol-a"], "--volume 'vol-a'"),
+        (
+            vec!["upload", &s, "--volume", &vol, "--endpoint", "not a url"],
+            "not a URL",
+        ),
+        (
+            vec![
+                "upload",
+                &s,
+                "--volume",
+                &vol,
+                "--endpoint",
+                "http://moi.example.com",
+            ],
+            "--allow-http",
+        ),
+        (
+            vec!["upload", &s, "--volume", &vol, "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (
+            vec!["upload", &s, "--volume", &vol, "--include", "a[b"],
+            "--include",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = util::run(&env, &args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+    // An empty folder is not an error.
+    std::fs::create_dir_all(env.path("empty")).unwrap();
+    let out = upload(&env, &env.path("empty"), &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(env.emu.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_or_corrupt_journal_is_refused_and_kept() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 1, 10);
+    std::fs::write(
+        env.journal(),
+        b"this is not a database at all, but somebody's notes",
+    )
+    .unwrap();
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains(&env.journal()) && stderr(&out).contains("not a moi-ingest journal"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(env.journal()).unwrap(),
+        b"this is not a database at all, but somebody's notes"
+    );
+}

@@ -1,0 +1,197 @@
+//! Shared by the integration tests: an emulator per test on 127.0.0.1:0, fresh temp
+//! folders, a generated corpus, and the real binary run against them.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use moi_ingest::emulator::{self, DEFAULT_VOLUME, EmulatorConfig, RunningEmulator};
+use moi_ingest::secret::Secret;
+
+pub const KEY: &str = "test-key-5f0c1b2e9a";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub emu: RunningEmulator,
+}
+
+impl Env {
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    pub fn journal(&self) -> String {
+        self.path("journal.sqlite").display().to_string()
+    }
+    pub fn stored(&self) -> PathBuf {
+        self.emu.volume_dir(DEFAULT_VOLUME)
+    }
+}
+
+pub async fn emulator_with(tune: impl FnOnce(&mut EmulatorConfig)) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(dir.path().join("emulator"));
+    cfg.api_key = Some(Secret::new(KEY));
+    cfg.ingest_time = Duration::from_millis(100);
+    tune(&mut cfg);
+    let emu = emulator::start(cfg, "127.0.0.1:0").await.unwrap();
+    Env { dir, emu }
+}
+
+pub async fn emulator() -> Env {
+    emulator_with(|_| {}).await
+}
+
+fn write(path: &Path, body: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+fn body(seed: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 131 + seed * 17) % 251) as u8)
+        .collect()
+}
+
+/// The corpus the issues name: nested folders, zero-byte files, non-ASCII names, equal
+/// base names in different folders, and one file of 20 MiB.
+pub fn corpus(root: &Path) -> Vec<String> {
+    let mut names = vec![
+        "红楼梦(通行本)简体横排.pdf".to_string(),
+        "a/report.pdf".into(),
+        "b/report.pdf".into(),
+        "a/deep/er/still/notes.md".into(),
+        "empty.txt".into(),
+        "a/empty-too.csv".into(),
+        "big/twenty.bin".into(),
+        "spaces in name/x y.txt".into(),
+    ];
+    for i in 0..12 {
+        names.push(format!("many/file-{i:02}.txt"));
+    }
+    for (i, n) in names.iter().enumerate() {
+        let len = match n.as_str() {
+            "empty.txt" | "a/empty-too.csv" => 0,
+            "big/twenty.bin" => 20 * 1024 * 1024 + 7,
+            _ => 1000 + i * 997,
+        };
+        write(&root.join(n), &body(i, len));
+    }
+    names
+}
+
+/// `n` small files of `size` bytes.
+pub fn small_files(root: &Path, n: usize, size: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let name = format!("d{}/f{i:04}.txt", i % 7);
+            write(&root.join(&name), &body(i, size));
+            name
+        })
+        .collect()
+}
+
+/// Every file under `src` is under `stored` with the same bytes, and nothing else is.
+pub fn assert_same_tree(src: &Path, stored: &Path) {
+    let list = |root: &Path| {
+        let mut v: Vec<String> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (list(src), list(stored));
+    assert_eq!(a, b, "the stored files differ from the source files");
+    for rel in a {
+        assert!(
+            std::fs::read(src.join(&rel)).unwrap() == std::fs::read(stored.join(&rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+}
+
+pub fn command(env: &Env) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_moi-ingest"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("XDG_STATE_HOME", env.path("state"))
+        .env("MOI_KEY", KEY)
+        .env("MOI_ENDPOINT", env.emu.url())
+        .kill_on_drop(true);
+    c
+}
+
+/// Runs the binary to the end (bounded: a hung run fails the test).
+pub async fn run(env: &Env, args: &[&str]) -> Output {
+    let child = command(env)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("moi-ingest did not finish within 180 s")
+        .unwrap()
+}
+
+pub fn upload_args<'a>(env: &'a Env, dir: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "upload".into(),
+        dir.into(),
+        "--volume".into(),
+        DEFAULT_VOLUME.to_string(),
+        "--journal".into(),
+        env.journal(),
+        "--json".into(),
+        "--poll-interval".into(),
+        "100ms".into(),
+        "--max-poll-interval".into(),
+        "300ms".into(),
+        "--retry-delay".into(),
+        "20ms".into(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+pub async fn upload(env: &Env, dir: &Path, extra: &[&str]) -> Output {
+    let d = dir.display().to_string();
+    let args = upload_args(env, &d, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(env, &refs).await
+}
+
+/// The summary: the last line of stdout, as JSON.
+pub fn summary(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "last stdout line is not JSON ({e}): {last}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// Waits (bounded) until `cond` holds.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
