@@ -105,7 +105,7 @@ impl Drop for Progress {
 fn line(stats: &RunStats) -> String {
     let c = stats.counters.snapshot();
     let secs = stats.started.elapsed().as_secs_f64().max(0.001);
-    let phase = if stats.following.load(Ordering::Relaxed) {
+    if stats.following.load(Ordering::Relaxed) {
         format!(
             "following ingestion: {} ingested, {} failed, {} retries asked, {} polls",
             c.ingested, c.ingest_failed, c.ingest_retries, c.poll_requests
@@ -125,8 +125,7 @@ fn line(stats: &RunStats) -> String {
             human_bytes(stats.wire_bytes.load(Ordering::Relaxed)),
             human_bytes((c.uploaded_bytes as f64 / secs) as u64),
         )
-    };
-    phase
+    }
 }
 
 async fn log_loop(stats: Arc<RunStats>, stop: CancellationToken) {

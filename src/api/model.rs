@@ -134,12 +134,6 @@ pub struct TaskFile {
     pub path: String,
 }
 
-impl Default for Id {
-    fn default() -> Self {
-        Id(0)
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TaskFilesPage {
     #[serde(default)]

@@ -1,6 +1,10 @@
 //! Integration tests: the library and the real binary against the emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_wire;
 mod emulator_checks;
+mod faults_security;
+mod follow_run;
 mod upload_run;
 mod util;
+mod vendor_client;

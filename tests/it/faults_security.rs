@@ -1,0 +1,150 @@
+//! Faults on the wire, refusals, and secrets that must never show.
+
+use moi_ingest::emulator::Faults;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::{self, assert_same_tree, code, stderr, summary, upload};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_file_run_survives_a_hostile_network() {
+    let env = util::emulator_with(|c| {
+        c.faults = Faults {
+            seed: 11,
+            unavailable: 0.15,
+            too_many: 0.05,
+            retry_after_secs: 0,
+            drop_connection: 0.05,
+            error_code: 0.05,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let src = env.path("src");
+    util::small_files(&src, 400, 700);
+    let out = upload(&env, &src, &["--concurrency", "8", "--attempts", "10"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_tree(&src, &env.stored());
+    let st = env.emu.stats();
+    assert!(
+        st.injected_unavailable > 20
+            && st.injected_too_many > 3
+            && st.injected_drop > 3
+            && st.injected_error_code > 3,
+        "{st:?}"
+    );
+    let s = summary(&out);
+    assert!(s["retries"].as_u64().unwrap() >= st.injected_drop);
+    assert_eq!(s["ingested"], 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_stops_the_run_with_exit_3_and_never_shows_the_key() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 30, 100);
+    let secret = "sk-live-THIS-MUST-NOT-LEAK-42";
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &["-vv", "--concurrency", "2"]);
+    args.push("--api-key".into());
+    args.push(secret.into());
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all.contains(secret), "the key leaked:\n{all}");
+    assert!(
+        all.contains("the API key (MOI_KEY or --api-key) was refused"),
+        "{all}"
+    );
+    // The rest of the files were not tried.
+    assert!(
+        env.emu.stats().upload_requests <= 2,
+        "{:?}",
+        env.emu.stats()
+    );
+    assert_eq!(summary(&out)["exit_code"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_refusal_for_every_file_trips_the_breaker() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 200, 10);
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &[]);
+    let vol = args.iter().position(|a| a == "--volume").unwrap() + 1;
+    args[vol] = "77".into();
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("volume 77 does not exist") && err.contains("--volume"),
+        "{err}"
+    );
+    assert!(
+        env.emu.stats().upload_requests < 20,
+        "{:?}",
+        env.emu.stats()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_large_fails_that_file_and_max_file_size_skips_it() {
+    let env = util::emulator_with(|c| c.faults.max_body_bytes = Some(1 << 20)).await;
+    let src = env.path("src");
+    util::small_files(&src, 5, 100);
+    std::fs::write(src.join("huge.bin"), vec![7u8; 2 << 20]).unwrap();
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["failed"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert!(
+        s["failures"][0]["reason"].as_str().unwrap().contains("413"),
+        "{s}"
+    );
+    assert_eq!(s["failures"][0]["path"], "huge.bin");
+
+    let out = upload(&env, &src, &["--max-file-size", "1M"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(env.emu.stats().too_large, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_aborted_and_sent_again() {
+    let env = util::emulator_with(|c| {
+        c.faults.seed = 5;
+        c.faults.stall = 0.3;
+    })
+    .await;
+    let src = env.path("src");
+    util::small_files(&src, 10, 300_000);
+    let out = upload(
+        &env,
+        &src,
+        &["--idle-timeout", "1s", "--no-wait", "--attempts", "10"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(env.emu.stats().injected_stall > 0);
+    assert_same_tree(&src, &env.stored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_data_is_owner_only() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 1, 10);
+    let out = upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.path("emulator")), 0o700);
+    assert_eq!(mode(&env.path("emulator/emulator.sqlite")), 0o600);
+    let stored = walkdir::WalkDir::new(env.stored())
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_type().is_file())
+        .unwrap();
+    assert_eq!(mode(stored.path()), 0o600);
+}
