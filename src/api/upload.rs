@@ -131,13 +131,16 @@ impl Client {
                 let file = tokio::fs::File::from_std(open_unchanged(src)?);
                 let activity = activity.clone();
                 let sent = sent.clone();
-                let stream =
-                    ReaderStream::with_capacity(file.take(src.size), CHUNK).inspect(move |chunk| {
+                // A small file gets a small buffer: 256 KiB per 4 KiB file would cost an mmap each.
+                let capacity = (src.size as usize).clamp(1, CHUNK);
+                let stream = ReaderStream::with_capacity(file.take(src.size), capacity).inspect(
+                    move |chunk| {
                         if let Ok(b) = chunk {
                             activity.touch();
                             sent.fetch_add(b.len() as u64, Ordering::Relaxed);
                         }
-                    });
+                    },
+                );
                 let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
                     .file_name(part_filename(&src.file_name))
                     .mime_str(&src.mime_type)

@@ -385,6 +385,8 @@ async fn accept_loop(listener: TcpListener, router: axum::Router, shutdown: Canc
                 }
             },
         };
+        // Small answers must not wait for Nagle's algorithm and the peer's delayed ACK.
+        let _ = stream.set_nodelay(true);
         let router = router.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

@@ -224,7 +224,17 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         Ok(v) => v,
         Err(r) => return r,
     };
-    store_upload(&s, volume, metas, files, temps)
+    // Renames and SQLite run off the async workers, so a busy store never stalls the server.
+    let state = s.clone();
+    tokio::task::spawn_blocking(move || store_upload(&state, volume, metas, files, temps))
+        .await
+        .unwrap_or_else(|e| {
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ErrInternal",
+                e.to_string(),
+            )
+        })
 }
 
 fn check_request(

@@ -42,6 +42,9 @@ struct Ctx {
     stats: Arc<RunStats>,
     cancel: Cancel,
     budget: AtomicU64,
+    /// HTTP attempts in flight. Units may wait on the journal beyond this, so its commits
+    /// overlap with other uploads instead of holding an upload slot.
+    slots: tokio::sync::Semaphore,
 }
 
 /// A uniformly random duration in `[0, d]`: "full jitter".
@@ -89,6 +92,12 @@ impl Ctx {
         }
     }
 
+    async fn not_sent(&self, unit: &Unit) -> UnitEnd {
+        let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+        self.leave_pending(paths, "the run stopped before it was sent")
+            .await
+    }
+
     async fn send_unit(&self, unit: Unit) -> UnitEnd {
         let c = &self.stats.counters;
         let listed = unit.files.iter().map(|f| f.listed.clone()).collect();
@@ -118,11 +127,24 @@ impl Ctx {
             .with_max_times(s.attempts.saturating_sub(1) as usize)
             .build();
         let mut started;
+        let mut first_attempt = true;
         let answer = loop {
+            let slot = tokio::select! {
+                s = self.slots.acquire() => s,
+                _ = self.cancel.hard.cancelled() => return self.not_sent(&unit).await,
+            };
+            // A run that is stopping starts nothing new; a unit already retrying goes on.
+            if first_attempt && self.cancel.soft.is_cancelled() {
+                return self.not_sent(&unit).await;
+            }
+            first_attempt = false;
             RunStats::add(&c.requests, 1);
             started = Instant::now();
             let attempt = tokio::select! {
-                r = self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()) => r,
+                r = async {
+                    let _slot = slot;
+                    self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()).await
+                } => r,
                 _ = self.cancel.hard.cancelled() => {
                     // Left in flight on purpose: the next run counts it as a possible duplicate.
                     return UnitEnd::Left;
@@ -276,6 +298,7 @@ pub async fn run(
         settings: settings.clone(),
         stats,
         cancel: cancel.clone(),
+        slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
     });
     let mut breaker = Breaker {
         limit: settings.breaker.max(1),
@@ -288,7 +311,7 @@ pub async fn run(
             let ctx = ctx.clone();
             async move { ctx.send_unit(unit).await }
         })
-        .buffer_unordered(settings.concurrency.max(1));
+        .buffer_unordered(settings.concurrency.max(1) * 2);
     futures::pin_mut!(results);
     let mut stop = None;
     while let Some(end) = results.next().await {

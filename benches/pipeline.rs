@@ -1,0 +1,92 @@
+//! End to end: small files through the real pipeline to an in-process emulator.
+//! Prints files/s with and without added latency, against the ideal concurrency ÷ latency,
+//! and what `--batch-files` buys. `cargo bench --bench pipeline [-- FILES]`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moi_ingest::api::{Client, ClientOptions, Credentials};
+use moi_ingest::emulator::{self, DEFAULT_VOLUME, EmulatorConfig};
+use moi_ingest::journal::Journal;
+use moi_ingest::pipeline::{self, Cancel, FollowSettings, SendSettings, UploadSettings};
+use moi_ingest::report::RunStats;
+use moi_ingest::secret::Secret;
+use moi_ingest::walk::WalkOptions;
+
+async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) -> f64 {
+    // On tmpfs when there is one: this measures the worker, not the machine's disk (the
+    // emulator writes every file and a SQLite row, which on a slow disk dominates).
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let src = dir.path().join("src");
+    for i in 0..files {
+        let d = src.join(format!("d{}", i % 20));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("f{i}.txt")), vec![b'x'; 4096]).unwrap();
+    }
+    let mut cfg = EmulatorConfig::new(dir.path().join("emu"));
+    cfg.faults.latency = latency;
+    let emu = emulator::start(cfg, "127.0.0.1:0").await.unwrap();
+    let client = Arc::new(
+        Client::new(
+            &emu.url().parse().unwrap(),
+            Credentials::ApiKey(Secret::new("bench-key")),
+            ClientOptions::default(),
+        )
+        .unwrap(),
+    );
+    let journal = Journal::open(&dir.path().join("j.sqlite"), None).unwrap();
+    let settings = UploadSettings {
+        root: src,
+        walk: WalkOptions::default(),
+        send: SendSettings {
+            volume: DEFAULT_VOLUME,
+            concurrency,
+            batch_files: batch,
+            ..SendSettings::default()
+        },
+        follow: FollowSettings::default(),
+        no_wait: true,
+        dry_run: false,
+        drain_timeout: Duration::from_secs(5),
+    };
+    let stats = RunStats::new();
+    let started = Instant::now();
+    let out = pipeline::upload(
+        &settings,
+        client,
+        journal,
+        1,
+        stats.clone(),
+        Cancel::new(),
+        None,
+    )
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(out.exit.code(), 0);
+    assert_eq!(emu.stats().files_accepted, files as u64);
+    files as f64 / secs
+}
+
+fn main() {
+    let files: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let rate = one(files, Duration::ZERO, 16, 1).await;
+        println!("pipeline: {files} x 4 KiB, concurrency 16, no latency: {rate:.0} files/s");
+        let latency = Duration::from_millis(20);
+        let ideal = 16.0 / latency.as_secs_f64();
+        let rate = one(files, latency, 16, 1).await;
+        println!(
+            "pipeline: {files} x 4 KiB, concurrency 16, 20 ms latency: {rate:.0} files/s = {:.2} x the ideal {ideal:.0}",
+            rate / ideal
+        );
+        let rate = one(files, latency, 16, 16).await;
+        println!("pipeline: same with --batch-files 16: {rate:.0} files/s = {:.2} x the one-file ideal", rate / ideal);
+    });
+}
