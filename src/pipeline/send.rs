@@ -141,15 +141,18 @@ impl Ctx {
             RunStats::add(&c.requests, 1);
             started = Instant::now();
             let attempt = tokio::select! {
-                r = async {
-                    let _slot = slot;
-                    self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()).await
-                } => r,
+                r = self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()) => r,
                 _ = self.cancel.hard.cancelled() => {
                     // Left in flight on purpose: the next run counts it as a possible duplicate.
                     return UnitEnd::Left;
                 }
             };
+            // A refused credential would be refused for every file: stop the run before
+            // this slot is handed to a unit that would only try again.
+            if attempt.as_ref().is_err_and(|e| e.kind == ErrorKind::Auth) {
+                self.cancel.stop_all();
+            }
+            drop(slot);
             match attempt {
                 Ok(a) => break a,
                 Err(e) if e.is_transient() => {

@@ -5,6 +5,7 @@ mod api_wire;
 mod emulator_checks;
 mod faults_security;
 mod follow_run;
+mod journal_checks;
 mod upload_run;
 mod util;
 mod vendor_client;
