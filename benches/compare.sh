@@ -120,7 +120,7 @@ timed() {
   echo "$(python3 -c "print($t1 - $t0)") $(tail -n1 "$WORK/rss")" >>"$out"
 }
 
-sink_bytes() { awk '{n += $2} END {print n + 0}' "$WORK/access.log"; }
+sink_bytes() { awk '{n += $2} END {printf "%.0f\n", n}' "$WORK/access.log"; }
 reset_log() { : >"$WORK/access.log"; }
 
 moi_upload() { # dir journal extra...

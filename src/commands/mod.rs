@@ -9,6 +9,8 @@ mod upload;
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
 use crate::api::Client;
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, Connection};
@@ -26,7 +28,15 @@ pub struct Output {
 
 pub async fn run(cli: Cli) -> i32 {
     let cancel = Cancel::new();
-    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    // Registered before anything starts: a signal that came before its handler would be
+    // lost (scripts start background jobs with SIGINT ignored) or would kill the run.
+    let signals = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(int), Ok(term)) => Some(tokio::spawn(watch_signals(int, term, cancel.clone()))),
+        _ => None,
+    };
     let out = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -38,19 +48,14 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
         Command::Emulator(args) => emulator::emulator(&args, out, cancel).await,
     };
-    signals.abort();
+    if let Some(s) = signals {
+        s.abort();
+    }
     code
 }
 
 /// First SIGINT/SIGTERM: start nothing new, let in-flight uploads finish. Second: stop now.
-async fn watch_signals(cancel: Cancel) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
+async fn watch_signals(mut int: Signal, mut term: Signal, cancel: Cancel) {
     let mut seen = 0;
     loop {
         tokio::select! {

@@ -62,6 +62,8 @@ pub struct EmulatorConfig {
     pub volumes: Vec<(Id, String)>,
     /// How long an uploaded file takes to be ingested.
     pub ingest_time: Duration,
+    /// Largest `page_size` honoured by the list calls (larger requests get this many).
+    pub max_page_size: u64,
     pub faults: Faults,
 }
 
@@ -74,6 +76,7 @@ impl EmulatorConfig {
             token_ttl: Duration::from_secs(15 * 60),
             volumes: vec![(DEFAULT_VOLUME, "demo-volume".to_string())],
             ingest_time: Duration::from_millis(300),
+            max_page_size: 1000,
             faults: Faults::default(),
         }
     }

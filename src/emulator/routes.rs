@@ -136,7 +136,7 @@ async fn task_files(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> 
     let page = last_parsed::<u64>(&p, "page").unwrap_or(1).max(1);
     let page_size = last_parsed::<u64>(&p, "page_size")
         .unwrap_or(10)
-        .clamp(1, 1000);
+        .clamp(1, s.config.max_page_size.max(1));
     let statuses = all_parsed(&p, "status");
     match s.store().task_files(task, &statuses, page, page_size) {
         Ok(Some(a)) => ok_json(serde_json::json!({
@@ -173,7 +173,7 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
     let page = last_parsed::<u64>(&p, "page").unwrap_or(1).max(1);
     let page_size = last_parsed::<u64>(&p, "page_size")
         .unwrap_or(10)
-        .clamp(1, 1000);
+        .clamp(1, s.config.max_page_size.max(1));
     let statuses = all_parsed(&p, "status");
     let desc = last_parsed::<bool>(&p, "is_desc").unwrap_or(false);
     let store = s.store();

@@ -360,6 +360,32 @@ impl Journal {
         .await
     }
 
+    /// Files still loading whose ingestion can be followed (task and file id known).
+    pub async fn followable_pending(&self) -> Result<u64, JournalError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM files WHERE state IN ('uploaded', 'ingesting')
+                 AND task_id IS NOT NULL AND file_id IS NOT NULL",
+            )?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
+    /// Confirmed files the service gave no task or file id for: nothing to follow.
+    pub async fn unfollowable(&self) -> Result<u64, JournalError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM files WHERE state = 'uploaded'
+                 AND (task_id IS NULL OR file_id IS NULL)",
+            )?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
     /// Files whose ingestion failed for good, by task: what `retry` re-drives.
     pub async fn ingest_failures(&self) -> Result<Vec<(Id, Id)>, JournalError> {
         self.run(|c| {

@@ -71,6 +71,7 @@ async fn poll_task(
     let mut to_retry = Vec::new();
     let mut changed = false;
     let mut page = 1;
+    let mut listed = 0u64;
     loop {
         RunStats::add(&c.poll_requests, 1);
         let answer = match client.task_files(task, &[], page, settings.page_size).await {
@@ -94,6 +95,7 @@ async fn poll_task(
             Err(e) => return Err(e),
         };
         let got = answer.files.len() as u64;
+        listed += got;
         for file in answer.files {
             let Some(f) = waiting.remove(&file.id) else {
                 continue;
@@ -128,10 +130,8 @@ async fn poll_task(
                 retried,
             });
         }
-        if waiting.is_empty()
-            || got < settings.page_size
-            || page * settings.page_size >= answer.total
-        {
+        // Paged by the answer's total, not our page size: a server may cap pages lower.
+        if waiting.is_empty() || got == 0 || listed >= answer.total {
             break;
         }
         page += 1;
@@ -210,8 +210,20 @@ pub async fn run(
             _ = cancel.soft.cancelled() => break,
         }
     }
-    let counts = journal.counts().await.map_err(|e| Stop::from_journal(&e))?;
-    let pending = counts.uploaded + counts.ingesting;
+    let pending = journal
+        .followable_pending()
+        .await
+        .map_err(|e| Stop::from_journal(&e))?;
+    let unfollowable = journal
+        .unfollowable()
+        .await
+        .map_err(|e| Stop::from_journal(&e))?;
+    if unfollowable > 0 {
+        tracing::warn!(
+            "{unfollowable} uploaded files came back without a task or file id, so their \
+             ingestion cannot be followed; they count as uploaded"
+        );
+    }
     c.ingest_pending
         .store(pending, std::sync::atomic::Ordering::Relaxed);
     Ok(FollowResult {

@@ -148,3 +148,35 @@ async fn the_emulators_data_is_owner_only() {
         .unwrap();
     assert_eq!(mode(stored.path()), 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_answering_html_stops_the_run_quickly() {
+    let env = util::emulator().await;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async {
+            (
+                [("content-type", "text/html")],
+                "<html><body>Please sign in to the proxy</body></html>",
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let src = env.path("src");
+    util::small_files(&src, 200, 10);
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &[]);
+    args.extend(["--endpoint".to_string(), proxy]);
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not MOI's JSON envelope") && err.contains("Please sign in"),
+        "{err}"
+    );
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) < 20);
+}

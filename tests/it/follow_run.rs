@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::util::{self, code, stderr, summary, upload};
+use crate::util::{self, assert_same_tree, code, stderr, summary, upload};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_loads_are_retried_until_everything_is_ingested() {
@@ -155,4 +155,25 @@ async fn wait_timeout_leaves_pending_files_for_the_next_run_with_exit_5() {
         ),
         (Some(0), Some(3))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_file_requests_and_a_server_that_caps_page_size() {
+    let env = util::emulator_with(|c| c.max_page_size = 2).await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 23, 100);
+    let out = upload(&env, &src, &["--batch-files", "5"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["ingested"].as_u64()),
+        (Some(23), Some(23))
+    );
+    let stats = env.emu.stats();
+    // Five files per request: 5 requests for 23 files, each its own task...
+    assert_eq!((stats.upload_requests, stats.files_accepted), (5, 23));
+    // ...and with two files per page, a task of five takes three page requests.
+    assert!(stats.task_files_requests >= 5 * 3, "{stats:?}");
+    assert_same_tree(&src, &env.stored());
+    let _ = names;
 }

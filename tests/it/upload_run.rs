@@ -270,3 +270,36 @@ async fn a_foreign_or_corrupt_journal_is_refused_and_kept() {
         b"this is not a database at all, but somebody's notes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_catches_an_edit_that_keeps_size_and_mtime() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 4, 100);
+    let out = upload(&env, &src, &["--checksum", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 4);
+    // Same length, same modification time, different bytes.
+    let victim = src.join("d1/f0001.txt");
+    let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
+    std::fs::write(&victim, vec![b'z'; 100]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(
+        summary(&out)["uploaded"],
+        0,
+        "size and mtime alone cannot see the edit"
+    );
+    let out = upload(&env, &src, &["--checksum", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 1);
+    assert_eq!(
+        std::fs::read(env.stored().join("d1/f0001.txt")).unwrap(),
+        vec![b'z'; 100]
+    );
+}
