@@ -1,6 +1,6 @@
 //! `POST /connectors/upload`: multipart parts `file` (one per file), `VolumeID`, `meta`.
 //!
-//! Bodies stream from disk in 256 KiB chunks, so memory does not grow with file size. Each
+//! Bodies stream from disk in 1 MiB chunks, so memory does not grow with file size. Each
 //! attempt reopens the files and checks they are still what the walk saw, so a retried
 //! upload starts from byte zero of the current file and a file being rewritten is caught.
 //! A watchdog aborts an upload when no byte has moved for the client's idle timeout.
@@ -22,7 +22,7 @@ use super::id::Id;
 use super::model::{UploadAnswer, UploadMeta};
 
 pub const UPLOAD_CALL: &str = "POST /connectors/upload";
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 /// A local file to send, as the walk saw it.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ impl Client {
                 let file = tokio::fs::File::from_std(open_unchanged(src)?);
                 let activity = activity.clone();
                 let sent = sent.clone();
-                // A small file gets a small buffer: 256 KiB per 4 KiB file would cost an mmap each.
+                // A small file gets a small buffer: 1 MiB per 4 KiB file would cost an mmap each.
                 let capacity = (src.size as usize).clamp(1, CHUNK);
                 let stream = ReaderStream::with_capacity(file.take(src.size), capacity).inspect(
                     move |chunk| {

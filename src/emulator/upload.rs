@@ -135,6 +135,17 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     if let (Some(limit), Some(len)) = (faults.max_body_bytes, content_length(req.headers()))
         && len > limit
     {
+        // Read (and drop) the rest first, as servers with a lingering close do, so the
+        // client is still listening when the 413 comes; bounded, so it cannot be abused.
+        use futures::StreamExt;
+        let mut body = req.into_body().into_data_stream();
+        let mut drained = 0u64;
+        while drained < len.min(1 << 30) {
+            match body.next().await {
+                Some(Ok(chunk)) => drained += chunk.len() as u64,
+                _ => break,
+            }
+        }
         return too_large(&s, limit);
     }
     let mut mid_body = match req.extensions().get::<ConnectionKill>() {

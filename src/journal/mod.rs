@@ -199,9 +199,9 @@ impl Journal {
 fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     const MAX_BATCH: usize = 2048;
     while let Some(first) = rx.blocking_recv() {
-        let began = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string());
+        // Deferred: a batch of lookups takes no write lock; the first write upgrades it
+        // (this process is the journal's only writer: the run lock sees to that).
+        let began = conn.execute_batch("BEGIN").map_err(|e| e.to_string());
         let mut deliveries = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {

@@ -159,11 +159,13 @@ pub async fn run(
             }
         }
     };
-    let mut events = Vec::with_capacity(256);
+    // Large batches: one journal round trip per thousand files on a rerun of millions.
+    const BATCH: usize = 1024;
+    let mut events = Vec::with_capacity(BATCH);
     loop {
         events.clear();
         let n = tokio::select! {
-            n = source.recv_many(&mut events, 256) => n,
+            n = source.recv_many(&mut events, BATCH) => n,
             _ = cancel.soft.cancelled() => 0,
         };
         if n == 0 {

@@ -105,10 +105,16 @@ async fn too_large_fails_that_file_and_max_file_size_skips_it() {
         "{s}"
     );
     assert_eq!(s["failures"][0]["path"], "huge.bin");
+    let refused = env.emu.stats().too_large;
+    assert_eq!(refused, 1, "a 413 is not retried");
 
     let out = upload(&env, &src, &["--max-file-size", "1M"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(env.emu.stats().too_large, 1);
+    assert_eq!(
+        env.emu.stats().too_large,
+        refused,
+        "--max-file-size must skip it up front"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
