@@ -244,7 +244,7 @@ pub async fn run_stages(
         };
     }
     let c = stats.counters.snapshot();
-    let upload_exit = if c.failed > 0 {
+    let upload_exit = if c.failed > 0 || c.changed > 0 {
         Exit::Failures
     } else {
         Exit::Success

@@ -92,6 +92,18 @@ impl Ctx {
         }
     }
 
+    /// A file that is not what was listed is never recorded as done: it stays pending for
+    /// the next run, and this run reports it (and exits 1), as rclone does.
+    async fn changed_under_us(&self, paths: Vec<String>, what: &str) -> UnitEnd {
+        let reason = format!("{what}; it will be sent again next run");
+        RunStats::add(&self.stats.counters.changed, paths.len() as u64);
+        for p in &paths {
+            tracing::warn!("{p} {reason}");
+            self.stats.note_failure(p, "upload", &reason);
+        }
+        self.leave_pending(paths, &reason).await
+    }
+
     async fn not_sent(&self, unit: &Unit) -> UnitEnd {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         self.leave_pending(paths, "the run stopped before it was sent")
@@ -179,10 +191,10 @@ impl Ctx {
                     }
                 }
                 Err(e) if e.kind == ErrorKind::Changed => {
-                    RunStats::add(&c.changed, unit.files.len() as u64);
-                    tracing::warn!("{}", e.message);
                     let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
-                    return self.leave_pending(paths, &e.message).await;
+                    return self
+                        .changed_under_us(paths, "changed since it was listed")
+                        .await;
                 }
                 Err(e) => return self.record_failed(&unit, &e).await,
             }
@@ -234,19 +246,12 @@ impl Ctx {
         if let Err(e) = self.journal.confirm(confirmed).await {
             return UnitEnd::Journal(e);
         }
-        if !changed.is_empty() {
-            RunStats::add(&c.changed, changed.len() as u64);
-            for p in &changed {
-                tracing::warn!(
-                    "{p} changed while it was being sent; it will be sent again next run"
-                );
-            }
-            if let UnitEnd::Journal(e) = self
-                .leave_pending(changed, "changed while being sent")
+        if !changed.is_empty()
+            && let UnitEnd::Journal(e) = self
+                .changed_under_us(changed, "changed while it was being sent")
                 .await
-            {
-                return UnitEnd::Journal(e);
-            }
+        {
+            return UnitEnd::Journal(e);
         }
         for (f, msg) in refused {
             let e = ApiError::new(ErrorKind::Permanent, crate::api::UPLOAD_CALL, msg);

@@ -303,3 +303,73 @@ async fn checksum_catches_an_edit_that_keeps_size_and_mtime() {
         vec![b'z'; 100]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_vanishes_after_listing_fails_alone() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(80)).await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 30, 100);
+    let child = spawn_upload(&env, &src, &["--concurrency", "1", "--no-wait"]).await;
+    // The walk of 30 files is long done once the first upload is in.
+    util::wait_until("the first upload", || env.emu.stats().files_accepted >= 1).await;
+    let last = names.iter().max().unwrap();
+    std::fs::remove_file(src.join(last)).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["failed"].as_u64()),
+        (Some(29), Some(1))
+    );
+    assert_eq!(s["failures"][0]["path"], last.as_str());
+    assert!(
+        s["failures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("vanished"),
+        "{s}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_while_it_is_sent_is_not_recorded_as_done() {
+    // The emulator holds each request for a while before answering: time to rewrite it.
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(700)).await;
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("moving.txt"), b"first version").unwrap();
+    let child = spawn_upload(&env, &src, &["--no-wait"]).await;
+    util::wait_until("the upload started", || {
+        env.emu.stats().upload_requests >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::write(src.join("moving.txt"), b"second, longer version").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["changed"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(
+        s["failures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed while it was being sent")
+    );
+    // The next run sends the current version and is clean.
+    let out = upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 1);
+    assert_eq!(
+        std::fs::read(env.stored().join("moving.txt")).unwrap(),
+        b"second, longer version"
+    );
+}
