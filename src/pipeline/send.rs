@@ -315,14 +315,23 @@ pub async fn run(
     };
     let results = ReceiverStream::new(units)
         .take_until(cancel.soft.clone().cancelled_owned())
+        // Each unit is its own task, so building requests and reading answers spreads
+        // over the runtime's workers instead of all being polled by this one loop.
         .map(|unit| {
             let ctx = ctx.clone();
-            async move { ctx.send_unit(unit).await }
+            tokio::spawn(async move { ctx.send_unit(unit).await })
         })
         .buffer_unordered(settings.concurrency.max(1) * 2);
     futures::pin_mut!(results);
     let mut stop = None;
-    while let Some(end) = results.next().await {
+    while let Some(joined) = results.next().await {
+        let end = joined.unwrap_or_else(|e| {
+            UnitEnd::Failed(ApiError::new(
+                ErrorKind::Local,
+                crate::api::UPLOAD_CALL,
+                format!("an upload task failed: {e}"),
+            ))
+        });
         let next_stop = match end {
             UnitEnd::Answered => {
                 breaker.success();
