@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use moi_ingest::api::{Client, ClientOptions, Credentials};
 use moi_ingest::emulator::{self, DEFAULT_VOLUME, EmulatorConfig};
 use moi_ingest::journal::Journal;
-use moi_ingest::pipeline::{self, Cancel, FollowSettings, SendSettings, UploadSettings};
+use moi_ingest::pipeline::{self, Cancel, RunContext, UploadSettings};
 use moi_ingest::report::RunStats;
 use moi_ingest::secret::Secret;
-use moi_ingest::walk::WalkOptions;
 
 async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) -> f64 {
     // On tmpfs when there is one: this measures the worker, not the machine's disk (the
@@ -38,32 +37,19 @@ async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) 
         .unwrap(),
     );
     let journal = Journal::open(&dir.path().join("j.sqlite"), None).unwrap();
-    let settings = UploadSettings {
-        root: src,
-        walk: WalkOptions::default(),
-        send: SendSettings {
-            volume: DEFAULT_VOLUME,
-            concurrency,
-            batch_files: batch,
-            ..SendSettings::default()
-        },
-        follow: FollowSettings::default(),
-        no_wait: true,
-        dry_run: false,
-        drain_timeout: Duration::from_secs(5),
-    };
-    let stats = RunStats::new();
-    let started = Instant::now();
-    let out = pipeline::upload(
-        &settings,
+    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME);
+    settings.send.concurrency = concurrency;
+    settings.send.batch_files = batch;
+    settings.no_wait = true;
+    let run = RunContext {
         client,
         journal,
-        1,
-        stats.clone(),
-        Cancel::new(),
-        None,
-    )
-    .await;
+        run_id: 1,
+        stats: RunStats::new(),
+        cancel: Cancel::new(),
+    };
+    let started = Instant::now();
+    let out = pipeline::upload(&settings, run, None).await;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(out.exit.code(), 0);
     assert_eq!(emu.stats().files_accepted, files as u64);

@@ -10,10 +10,9 @@ use super::{Output, complain, run_upload};
 use crate::api::{ClientOptions, Credentials};
 use crate::config::{self, Connection, UploadPlan};
 use crate::emulator::{self, DEFAULT_VOLUME, EmulatorConfig, Faults};
-use crate::pipeline::{Cancel, FollowSettings, SendSettings, UploadSettings};
+use crate::pipeline::{Cancel, FollowSettings, UploadSettings};
 use crate::report::Exit;
 use crate::secret::Secret;
-use crate::walk::WalkOptions;
 
 /// Writes a small corpus with the awkward cases a real folder has.
 pub fn write_sample(root: &Path) -> std::io::Result<()> {
@@ -120,23 +119,17 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> i
         connection: connection.clone(),
         identity: identity.clone(),
         journal: work.path().join("journal.sqlite"),
-        settings: UploadSettings {
-            root: root.clone(),
-            walk: WalkOptions::default(),
-            send: SendSettings {
-                volume: DEFAULT_VOLUME,
-                concurrency: 4,
-                ..SendSettings::default()
-            },
-            follow: FollowSettings {
+        settings: {
+            let mut s = UploadSettings::new(root.clone(), DEFAULT_VOLUME);
+            s.send.concurrency = 4;
+            // The emulator ingests in a fraction of a second: poll at that pace.
+            s.follow = FollowSettings {
                 poll_interval: Duration::from_millis(200),
                 max_poll_interval: Duration::from_secs(1),
                 wait_timeout: Duration::from_secs(60),
                 ..FollowSettings::default()
-            },
-            no_wait: false,
-            dry_run: false,
-            drain_timeout: Duration::from_secs(10),
+            };
+            s
         },
     };
     let first = run_upload(

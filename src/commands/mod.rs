@@ -98,6 +98,16 @@ pub(crate) fn open_locked(
     Ok((lock, journal))
 }
 
+/// A client for a journal's work: the endpoint defaults to the one the journal recorded.
+pub(crate) fn client_for_journal(
+    args: &crate::cli::ConnectionArgs,
+    identity: Option<&Identity>,
+) -> Result<Arc<Client>, i32> {
+    let conn = crate::config::connection_with_default(args, identity.map(|i| i.endpoint.as_str()))
+        .map_err(usage)?;
+    client(&conn)
+}
+
 pub(crate) fn client(conn: &Connection) -> Result<Arc<Client>, i32> {
     Client::new(
         &conn.endpoint,

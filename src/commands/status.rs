@@ -2,20 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::{Output, client, complain, finish, open_locked, usage};
+use super::{Output, client_for_journal, complain, finish, open_locked, usage};
 use crate::api::{ErrorKind, Id, mtime_ns};
 use crate::cli::{ConnectionArgs, JournalSelect, RetryArgs, StatusArgs};
 use crate::config::{self, ConfigError};
 use crate::journal::{Failure, Identity, Journal, RunRecord, StateCounts};
 use crate::output::Progress;
-use crate::pipeline::{self, Cancel, SendSettings, UploadSettings};
+use crate::pipeline::{self, Cancel, RunContext, UploadSettings};
 use crate::report::{Exit, RunStats};
-use crate::walk::{SkipKind, WalkEvent, WalkOptions, WalkedFile};
+use crate::walk::{SkipKind, WalkEvent, WalkedFile};
 
 /// The journal a command works on: `--journal`, or the default one of (endpoint, volume, DIR).
 fn journal_path(sel: &JournalSelect, conn: &ConnectionArgs) -> Result<PathBuf, ConfigError> {
@@ -130,14 +129,7 @@ pub async fn status(args: &StatusArgs, out: Output, cancel: Cancel) -> i32 {
             Err(code) => return code,
         };
         let identity = journal.identity().await.ok().flatten();
-        let conn = match config::connection_with_default(
-            &args.connection,
-            identity.as_ref().map(|i| i.endpoint.as_str()),
-        ) {
-            Ok(c) => c,
-            Err(e) => return usage(e),
-        };
-        let client = match client(&conn) {
+        let client = match client_for_journal(&args.connection, identity.as_ref()) {
             Ok(c) => c,
             Err(code) => return code,
         };
@@ -246,15 +238,11 @@ pub async fn retry(args: &RetryArgs, out: Output, cancel: Cancel) -> i32 {
             ),
         );
     };
-    let conn = match config::connection_with_default(&args.connection, Some(&identity.endpoint)) {
-        Ok(c) => c,
-        Err(e) => return usage(e),
-    };
     let volume = match config::volume(&identity.volume) {
         Ok(v) => v,
         Err(e) => return usage(e),
     };
-    let client = match client(&conn) {
+    let client = match client_for_journal(&args.connection, Some(&identity)) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -268,33 +256,23 @@ pub async fn retry(args: &RetryArgs, out: Output, cancel: Cancel) -> i32 {
     let paths = journal.upload_failures().await.unwrap_or_default();
     let settings = retry_settings(&identity, volume, args);
     let source = failed_uploads_source(settings.root.clone(), paths);
-    let outcome = pipeline::run_stages(
-        &settings,
+    let run = RunContext {
         client,
-        journal.clone(),
-        run_id.unwrap_or(0),
-        stats.clone(),
+        journal: journal.clone(),
+        run_id: run_id.unwrap_or(0),
+        stats: stats.clone(),
         cancel,
-        source,
-        None,
-    )
-    .await;
+    };
+    let outcome = pipeline::run_stages(&settings, run, source, None).await;
     progress.finish().await;
     finish("retry", &stats, outcome, &journal, run_id, out).await
 }
 
 fn retry_settings(identity: &Identity, volume: Id, args: &RetryArgs) -> UploadSettings {
     UploadSettings {
-        root: Path::new(&identity.root).to_path_buf(),
-        walk: WalkOptions::default(),
-        send: SendSettings {
-            volume,
-            ..SendSettings::default()
-        },
         follow: config::follow(&args.follow_args),
         no_wait: args.no_wait,
-        dry_run: false,
-        drain_timeout: Duration::from_secs(30),
+        ..UploadSettings::new(Path::new(&identity.root).to_path_buf(), volume)
     }
 }
 

@@ -6,7 +6,7 @@ use super::{Output, client, finish, open_locked, usage};
 use crate::cli::UploadArgs;
 use crate::config::{self, UploadPlan};
 use crate::output::Progress;
-use crate::pipeline::{self, Cancel, DryRunSink};
+use crate::pipeline::{self, Cancel, DryRunSink, RunContext};
 use crate::report::{Exit, RunStats};
 
 pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> i32 {
@@ -50,16 +50,14 @@ pub async fn run_upload(plan: UploadPlan, out: Output, cancel: Cancel, command: 
         plan.identity.endpoint,
         plan.journal.display()
     );
-    let outcome = pipeline::upload(
-        &plan.settings,
+    let run = RunContext {
         client,
-        journal.clone(),
-        run_id.unwrap_or(0),
-        stats.clone(),
+        journal: journal.clone(),
+        run_id: run_id.unwrap_or(0),
+        stats: stats.clone(),
         cancel,
-        sink,
-    )
-    .await;
+    };
+    let outcome = pipeline::upload(&plan.settings, run, sink).await;
     progress.finish().await;
     finish(command, &stats, outcome, &journal, run_id, out).await
 }

@@ -136,14 +136,39 @@ pub struct RunOutcome {
 /// Lines a dry run prints: what would be uploaded, and why.
 pub type DryRunSink = Arc<dyn Fn(&str, u64, &str) + Send + Sync>;
 
+impl UploadSettings {
+    /// Uploading `root` to `volume` with every other setting at its default.
+    pub fn new(root: PathBuf, volume: Id) -> Self {
+        UploadSettings {
+            root,
+            walk: WalkOptions::default(),
+            send: SendSettings {
+                volume,
+                ..SendSettings::default()
+            },
+            follow: FollowSettings::default(),
+            no_wait: false,
+            dry_run: false,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one run works with, besides its settings.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    pub client: Arc<Client>,
+    pub journal: Journal,
+    /// The journal's row for this run (0 when the run is not recorded, as in a dry run).
+    pub run_id: i64,
+    pub stats: Arc<RunStats>,
+    pub cancel: Cancel,
+}
+
 /// Runs walk → plan → send (→ follow) for one folder.
 pub async fn upload(
     settings: &UploadSettings,
-    client: Arc<Client>,
-    journal: Journal,
-    run_id: i64,
-    stats: Arc<RunStats>,
-    cancel: Cancel,
+    run: RunContext,
     dry_run_sink: Option<DryRunSink>,
 ) -> RunOutcome {
     let walk_rx = match walk::spawn(settings.root.clone(), settings.walk.clone(), 4096) {
@@ -155,32 +180,24 @@ pub async fn upload(
             };
         }
     };
-    run_stages(
-        settings,
+    run_stages(settings, run, walk_rx, dry_run_sink).await
+}
+
+/// The stages after the source: shared by `upload` (the walk) and `retry` (the journal's
+/// failed files).
+pub async fn run_stages(
+    settings: &UploadSettings,
+    run: RunContext,
+    source: mpsc::Receiver<WalkEvent>,
+    dry_run_sink: Option<DryRunSink>,
+) -> RunOutcome {
+    let RunContext {
         client,
         journal,
         run_id,
         stats,
         cancel,
-        walk_rx,
-        dry_run_sink,
-    )
-    .await
-}
-
-/// The stages after the source: shared by `upload` (the walk) and `retry` (the journal's
-/// failed files).
-#[allow(clippy::too_many_arguments)]
-pub async fn run_stages(
-    settings: &UploadSettings,
-    client: Arc<Client>,
-    journal: Journal,
-    run_id: i64,
-    stats: Arc<RunStats>,
-    cancel: Cancel,
-    source: mpsc::Receiver<WalkEvent>,
-    dry_run_sink: Option<DryRunSink>,
-) -> RunOutcome {
+    } = run;
     let (units_tx, units_rx) = mpsc::channel(settings.send.concurrency * 2);
     let planner = tokio::spawn(plan::run(
         source,

@@ -6,10 +6,9 @@ use std::time::Duration;
 use moi_ingest::api::{Client, ClientOptions, Credentials, Id};
 use moi_ingest::emulator::DEFAULT_VOLUME;
 use moi_ingest::journal::{Confirmed, FileState, Journal, Listed};
-use moi_ingest::pipeline::{self, Cancel, FollowSettings, SendSettings, UploadSettings};
+use moi_ingest::pipeline::{self, Cancel, RunContext, UploadSettings};
 use moi_ingest::report::{Exit, RunStats};
 use moi_ingest::secret::Secret;
-use moi_ingest::walk::WalkOptions;
 
 use crate::util::{self, KEY};
 
@@ -80,30 +79,19 @@ async fn a_run_whose_journal_fills_up_stops_with_a_message() {
         )
         .unwrap(),
     );
-    let settings = UploadSettings {
-        root: src,
-        walk: WalkOptions::default(),
-        send: SendSettings {
-            volume: DEFAULT_VOLUME,
-            ..SendSettings::default()
-        },
-        follow: FollowSettings::default(),
-        no_wait: true,
-        dry_run: false,
-        drain_timeout: Duration::from_secs(5),
-    };
+    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME);
+    settings.no_wait = true;
     let stats = RunStats::new();
+    let run = RunContext {
+        client,
+        journal: journal.clone(),
+        run_id: 1,
+        stats,
+        cancel: Cancel::new(),
+    };
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        pipeline::upload(
-            &settings,
-            client,
-            journal.clone(),
-            1,
-            stats.clone(),
-            Cancel::new(),
-            None,
-        ),
+        pipeline::upload(&settings, run, None),
     )
     .await
     .unwrap();

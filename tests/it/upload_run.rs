@@ -106,10 +106,7 @@ async fn sigint_drains_in_flight_uploads_and_exits_130() {
         .args(["-INT", &pid.to_string()])
         .status()
         .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = util::finish(child).await;
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     let accepted = env.emu.stats().files_accepted;
     assert!(accepted < names.len() as u64);
@@ -314,10 +311,7 @@ async fn a_file_that_vanishes_after_listing_fails_alone() {
     util::wait_until("the first upload", || env.emu.stats().files_accepted >= 1).await;
     let last = names.iter().max().unwrap();
     std::fs::remove_file(src.join(last)).unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = util::finish(child).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let s = summary(&out);
     assert_eq!(
@@ -348,10 +342,7 @@ async fn a_file_rewritten_while_it_is_sent_is_not_recorded_as_done() {
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::write(src.join("moving.txt"), b"second, longer version").unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = util::finish(child).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let s = summary(&out);
     assert_eq!(

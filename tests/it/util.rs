@@ -132,6 +132,11 @@ pub async fn run(env: &Env, args: &[&str]) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    finish(child).await
+}
+
+/// Waits (bounded) for a spawned run to end.
+pub async fn finish(child: tokio::process::Child) -> Output {
     tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
         .await
         .expect("moi-ingest did not finish within 180 s")
