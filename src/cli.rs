@@ -54,6 +54,62 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run a local MOI-compatible server for trying and testing.
     Emulator(EmulatorArgs),
+    /// Look at and steer the service's load tasks (list, get, files, retry, pause, ...).
+    Task(TaskArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TaskArgs {
+    #[command(subcommand)]
+    pub action: TaskAction,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum TaskAction {
+    /// List load tasks (GET /task/list).
+    List {
+        /// Only tasks in these states (1 running, 2 pausing, 3 paused, 4 completed).
+        #[arg(long)]
+        status: Vec<i64>,
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        #[arg(long, default_value_t = 20)]
+        page_size: u64,
+        /// Sort by end_at, created_at or updated_at.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// Newest first.
+        #[arg(long)]
+        desc: bool,
+    },
+    /// Show one task (GET /task/get).
+    Get { task_id: String },
+    /// List a task's files and their ingestion state (GET /task/files).
+    Files {
+        task_id: String,
+        /// Only files in these states (1 waiting, 2 uploading, 3 paused, 4 failed, 5 success, 6 retrying).
+        #[arg(long)]
+        status: Vec<i64>,
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        #[arg(long, default_value_t = 100)]
+        page_size: u64,
+    },
+    /// Load failed files of a task again (POST /task/retry).
+    Retry {
+        task_id: String,
+        /// The file ids to retry.
+        #[arg(required = true)]
+        file_ids: Vec<String>,
+    },
+    /// Pause a task (POST /task/pause).
+    Pause { task_id: String },
+    /// Resume a paused task (POST /task/resume).
+    Resume { task_id: String },
+    /// Delete a task (POST /task/delete).
+    Delete { task_id: String },
 }
 
 #[derive(Debug, Args, Clone)]

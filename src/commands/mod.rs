@@ -4,6 +4,7 @@
 mod demo;
 mod emulator;
 mod status;
+mod task;
 mod upload;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Retry(args) => status::retry(&args, out, cancel).await,
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
         Command::Emulator(args) => emulator::emulator(&args, out, cancel).await,
+        Command::Task(args) => task::task(&args, out).await,
     };
     if let Some(s) = signals {
         s.abort();

@@ -6,6 +6,7 @@ mod emulator_checks;
 mod faults_security;
 mod follow_run;
 mod journal_checks;
+mod task_cli;
 mod upload_run;
 mod util;
 mod vendor_client;

@@ -1,0 +1,152 @@
+//! `moi-ingest task ...`: the load-task calls, one at a time, for people and scripts.
+//! Human lines on stdout, or with `--json` the answer's `data` as one JSON line.
+
+use super::{Output, client, complain, usage};
+use crate::api::model::{TaskListQuery, file_status};
+use crate::api::{ApiError, ErrorKind, Id};
+use crate::cli::{TaskAction, TaskArgs};
+use crate::config;
+use crate::report::Exit;
+
+fn id(raw: &str, what: &str) -> Result<Id, i32> {
+    raw.parse().map_err(|_| {
+        complain(
+            Exit::Usage,
+            format!("{what} '{raw}' is not an id (a number such as 1889613340219121664)"),
+        )
+    })
+}
+
+fn api_failure(e: ApiError) -> i32 {
+    let exit = if e.kind == ErrorKind::Auth {
+        Exit::Auth
+    } else {
+        Exit::Failures
+    };
+    complain(exit, e)
+}
+
+fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
+    if out.json {
+        println!("{}", serde_json::to_string(data).unwrap_or_default());
+    } else {
+        println!("{}", human());
+    }
+}
+
+pub async fn task(args: &TaskArgs, out: Output) -> i32 {
+    let conn = match config::connection(&args.connection) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let client = match client(&conn) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match run(&args.action, &client, out).await {
+        Ok(()) => 0,
+        Err(code) => code,
+    }
+}
+
+async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> Result<(), i32> {
+    match action {
+        TaskAction::List {
+            status,
+            page,
+            page_size,
+            order_by,
+            desc,
+        } => {
+            let query = TaskListQuery {
+                status: status.clone(),
+                page: Some(*page),
+                page_size: Some(*page_size),
+                order_by: order_by.clone(),
+                is_desc: desc.then_some(true),
+                ..TaskListQuery::default()
+            };
+            let list = client.task_list(&query).await.map_err(api_failure)?;
+            print(out, &list, || {
+                let mut lines = vec![format!("{} tasks", list.total)];
+                lines.extend(list.tasks.iter().map(|t| {
+                    format!(
+                        "{}\tstatus {}\tvolume {}\t{}",
+                        t.id, t.status, t.volume_name, t.name
+                    )
+                }));
+                lines.join("\n")
+            });
+        }
+        TaskAction::Get { task_id } => {
+            let task = client
+                .task_get(id(task_id, "task id")?)
+                .await
+                .map_err(api_failure)?;
+            print(out, &task, || {
+                serde_json::to_string_pretty(&task).unwrap_or_default()
+            });
+        }
+        TaskAction::Files {
+            task_id,
+            status,
+            page,
+            page_size,
+        } => {
+            let page_data = client
+                .task_files(id(task_id, "task id")?, status, *page, *page_size)
+                .await
+                .map_err(api_failure)?;
+            print(out, &page_data, || {
+                let mut lines = vec![format!(
+                    "{} files ({} succeeded, {} failed)",
+                    page_data.total, page_data.total_success, page_data.total_failed
+                )];
+                lines.extend(page_data.files.iter().map(|f| {
+                    let reason = if f.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\t{}", f.reason)
+                    };
+                    format!(
+                        "{}\t{}\t{}{reason}",
+                        f.id,
+                        file_status::name(f.status),
+                        f.path
+                    )
+                }));
+                lines.join("\n")
+            });
+        }
+        TaskAction::Retry { task_id, file_ids } => {
+            let ids = file_ids
+                .iter()
+                .map(|f| id(f, "file id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            client
+                .task_retry(id(task_id, "task id")?, &ids)
+                .await
+                .map_err(api_failure)?;
+            print(out, &serde_json::json!({"retried": ids.len()}), || {
+                format!("asked task {task_id} to load {} files again", ids.len())
+            });
+        }
+        TaskAction::Pause { task_id }
+        | TaskAction::Resume { task_id }
+        | TaskAction::Delete { task_id } => {
+            let task = id(task_id, "task id")?;
+            let (verb, result) = match action {
+                TaskAction::Pause { .. } => ("paused", client.task_pause(task).await),
+                TaskAction::Resume { .. } => ("resumed", client.task_resume(task).await),
+                _ => ("deleted", client.task_delete(task).await),
+            };
+            result.map_err(api_failure)?;
+            print(
+                out,
+                &serde_json::json!({"task_id": task, "done": verb}),
+                || format!("task {task} {verb}"),
+            );
+        }
+    }
+    Ok(())
+}
