@@ -364,3 +364,53 @@ async fn a_file_rewritten_while_it_is_sent_is_not_recorded_as_done() {
         b"second, longer version"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigint_stops_at_once_and_the_journal_stays_consistent() {
+    // Each request takes 4 s: a graceful drain would take that long.
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_secs(4)).await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 6, 100);
+    let child = spawn_upload(&env, &src, &["--concurrency", "2", "--no-wait"]).await;
+    let pid = child.id().unwrap().to_string();
+    util::wait_until("two uploads in flight", || {
+        env.emu.stats().upload_requests >= 2
+    })
+    .await;
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = util::finish(child).await;
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let fast = util::emulator().await;
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &["--no-wait"]);
+    let at = args.iter().position(|a| a == "--journal").unwrap();
+    args.splice(at..at, ["--endpoint".to_string(), fast.emu.url()]);
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    // A journal belongs to one endpoint: pointing it elsewhere is refused, not mixed.
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("belongs to endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    // The abandoned sends are sent again, and counted as possibly sent twice.
+    let out = upload(&env, &src, &["--no-wait", "--concurrency", "6"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = summary(&out);
+    // Nothing was confirmed before the hard stop (each answer takes 4 s): all are sent now.
+    assert_eq!(s["uploaded"], names.len());
+    assert!(s["resent_after_interrupt"].as_u64().unwrap() >= 2, "{s}");
+    assert_same_tree(&src, &env.stored());
+}
