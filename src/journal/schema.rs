@@ -42,35 +42,6 @@ const MIGRATIONS: &[&str] = &[
         summary TEXT
      );
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-    // 2: files keyed by path in the table itself (WITHOUT ROWID): a rerun's lookup by
-    // path is one B-tree search instead of an index search and then a table search.
-    "CREATE TABLE files_by_path (
-        path TEXT PRIMARY KEY,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 BLOB,
-        state TEXT NOT NULL,
-        fail_stage TEXT,
-        in_flight INTEGER NOT NULL DEFAULT 0,
-        file_id TEXT,
-        task_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        ingest_status INTEGER,
-        ingest_retries INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        first_seen_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        uploaded_at INTEGER,
-        run_id INTEGER
-     ) WITHOUT ROWID;
-     INSERT INTO files_by_path SELECT path, size, mtime_ns, sha256, state, fail_stage,
-        in_flight, file_id, task_id, attempts, ingest_status, ingest_retries, last_error,
-        first_seen_at, updated_at, uploaded_at, run_id FROM files;
-     DROP TABLE files;
-     ALTER TABLE files_by_path RENAME TO files;
-     CREATE INDEX files_by_task ON files(task_id) WHERE task_id IS NOT NULL;
-     CREATE INDEX files_by_file_id ON files(file_id) WHERE file_id IS NOT NULL;
-     CREATE INDEX files_by_state ON files(state);",
 ];
 
 #[derive(Debug)]
