@@ -15,7 +15,7 @@ use futures::StreamExt;
 use super::{Cancel, Stop};
 use crate::api::model::file_status;
 use crate::api::{ApiError, Client, ErrorKind, Id};
-use crate::journal::{FileState, IngestUpdate, Journal};
+use crate::journal::{FileState, IngestUpdate, Journal, JournalError};
 use crate::report::RunStats;
 
 #[derive(Clone, Debug)]
@@ -54,18 +54,34 @@ struct TaskRound {
     changed: bool,
 }
 
+/// Why one task's round failed: the service (retried next round unless it is an auth
+/// refusal) or the journal (which ends the follow phase).
+enum RoundError {
+    Api(ApiError),
+    Journal(JournalError),
+}
+
+impl From<ApiError> for RoundError {
+    fn from(e: ApiError) -> Self {
+        RoundError::Api(e)
+    }
+}
+
+impl From<JournalError> for RoundError {
+    fn from(e: JournalError) -> Self {
+        RoundError::Journal(e)
+    }
+}
+
 async fn poll_task(
     task: Id,
     settings: &FollowSettings,
     client: &Client,
     journal: &Journal,
     stats: &RunStats,
-) -> Result<TaskRound, ApiError> {
+) -> Result<TaskRound, RoundError> {
     let c = &stats.counters;
-    let followed = journal
-        .followed_files(task)
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::Local, "journal", e.to_string()))?;
+    let followed = journal.followed_files(task).await?;
     let mut waiting: HashMap<Id, _> = followed.into_iter().map(|f| (f.file_id, f)).collect();
     let mut updates = Vec::new();
     let mut to_retry = Vec::new();
@@ -92,7 +108,7 @@ async fn poll_task(
                 changed = true;
                 break;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let got = answer.files.len() as u64;
         listed += got;
@@ -141,7 +157,7 @@ async fn poll_task(
             Ok(()) => RunStats::add(&c.ingest_retries, ids.len() as u64),
             Err(e) => {
                 if e.kind == ErrorKind::Auth {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 tracing::warn!(
                     "asking task {task} to retry {} files failed: {e}",
@@ -154,10 +170,7 @@ async fn poll_task(
             }
         }
     }
-    journal
-        .record_ingest(updates)
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::Local, "journal", e.to_string()))?;
+    journal.record_ingest(updates).await?;
     Ok(TaskRound { changed })
 }
 
@@ -180,7 +193,7 @@ pub async fn run(
             break;
         }
         RunStats::add(&c.follow_rounds, 1);
-        let rounds: Vec<Result<TaskRound, ApiError>> = futures::stream::iter(tasks)
+        let rounds: Vec<Result<TaskRound, RoundError>> = futures::stream::iter(tasks)
             .map(|t| poll_task(t, settings, client, journal, stats))
             .buffer_unordered(settings.concurrency.max(1))
             .collect()
@@ -189,14 +202,13 @@ pub async fn run(
         for r in rounds {
             match r {
                 Ok(round) => changed |= round.changed,
-                Err(e) if e.kind == ErrorKind::Auth => return Err(Stop::from_api(&e)),
-                Err(e) if e.kind == ErrorKind::Local => {
-                    return Err(Stop {
-                        exit: crate::report::Exit::Failures,
-                        reason: e.message,
-                    });
+                Err(RoundError::Journal(e)) => return Err(Stop::from_journal(&e)),
+                Err(RoundError::Api(e)) if e.kind == ErrorKind::Auth => {
+                    return Err(Stop::from_api(&e));
                 }
-                Err(e) => tracing::warn!("following ingestion: {e}; trying again next round"),
+                Err(RoundError::Api(e)) => {
+                    tracing::warn!("following ingestion: {e}; trying again next round")
+                }
             }
         }
         interval = if changed {
