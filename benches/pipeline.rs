@@ -37,7 +37,7 @@ async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) 
         .unwrap(),
     );
     let journal = Journal::open(&dir.path().join("j.sqlite"), None).unwrap();
-    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME);
+    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME.parse().unwrap_or_default());
     settings.send.concurrency = concurrency;
     settings.send.batch_files = batch;
     settings.no_wait = true;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::pipeline::DedupMode;
+
 const AFTER_HELP: &str = "\
 Environment:
   MOI_KEY        API key (preferred over --api-key, which other users can see in `ps`)
@@ -211,6 +213,17 @@ pub struct UploadArgs {
     /// Send only the file's base name instead of its path below DIR (names may collide).
     #[arg(long)]
     pub base_names: bool,
+    /// A folder in the volume that every file goes under (e.g. nightly/papers).
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
+    /// What the upload's dedup part asks: auto replaces a file's earlier version at the
+    /// same path and never risks another file; replace/skip send that strategy on every
+    /// request; off sends no dedup part (for a service that refuses it).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub dedup: DedupMode,
+    /// dedup.by for --dedup replace|skip: name (the path in the volume), md5, or both.
+    #[arg(long, value_name = "BY", value_delimiter = ',', default_value = "name")]
+    pub dedup_by: Vec<String>,
     /// Attempts per file on transient failures (timeouts, 429, 5xx), the first included.
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
@@ -220,12 +233,12 @@ pub struct UploadArgs {
     /// First backoff delay after a transient failure (grows exponentially, full jitter).
     #[arg(long, value_parser = parse_duration, default_value = "500ms")]
     pub retry_delay: Duration,
-    /// Files per upload request (the API allows several; off until the service is known
-    /// to accept it).
-    #[arg(long, default_value_t = 1)]
+    /// Files per upload request; small files travel together, each journaled on its own
+    /// (1: one file per request).
+    #[arg(long, default_value_t = crate::pipeline::DEFAULT_BATCH_FILES)]
     pub batch_files: usize,
-    /// Largest total size of a multi-file request.
-    #[arg(long, value_parser = parse_size, default_value = "8M")]
+    /// Largest total size of a multi-file request; a larger file goes alone.
+    #[arg(long, value_parser = parse_size, default_value = "4M")]
     pub batch_bytes: u64,
     /// After Ctrl-C, how long uploads in flight may take to finish.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
@@ -292,9 +305,14 @@ pub struct EmulatorArgs {
     /// Require this API key (default: MOI_KEY if set, otherwise any request is accepted).
     #[arg(long, env = "MOI_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Volumes that exist, as ID or ID:NAME (repeatable; default 1889578498228068352).
+    /// Volumes that exist, as ID or ID:NAME (repeatable; ids are opaque text; default
+    /// 1889578498228068352).
     #[arg(long)]
     pub volume: Vec<String>,
+    /// Answer as the live service does (sdk: what the vendor's SDKs expect) or as the 2025
+    /// documents show (seed). Requests in either shape are accepted in both.
+    #[arg(long, default_value = "sdk")]
+    pub dialect: crate::emulator::Dialect,
     /// How long an uploaded file takes to be ingested.
     #[arg(long, value_parser = parse_duration, default_value = "300ms")]
     pub ingest_time: Duration,

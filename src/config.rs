@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 use sha2::{Digest, Sha256};
 
-use crate::api::{ClientOptions, Credentials, Id};
+use crate::api::{ClientOptions, Credentials, VolumeId};
 use crate::cli::{ConnectionArgs, FollowArgs, UploadArgs};
 use crate::journal::Identity;
 use crate::pipeline::{FollowSettings, SendSettings, UploadSettings};
@@ -112,12 +112,29 @@ pub fn connection_with_default(
     })
 }
 
-pub fn volume(raw: &str) -> Result<Id, ConfigError> {
-    raw.parse().map_err(|_| {
-        ConfigError(format!(
-            "--volume '{raw}' is not a volume id (a number such as 1889578498228068352)"
-        ))
-    })
+pub fn volume(raw: &str) -> Result<VolumeId, ConfigError> {
+    raw.parse()
+        .map_err(|e: crate::api::id::BadVolumeId| ConfigError(format!("--volume: {e}")))
+}
+
+/// `--prefix`: a folder in the volume, written `a/b` (slashes at the ends are dropped).
+pub fn prefix(raw: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(p) = raw
+        .map(|p| p.trim().trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = p.contains('\\')
+        || p.chars().any(char::is_control)
+        || p.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return err(format!(
+            "--prefix '{p}' is not a folder path in the volume: write folder names separated \
+             by /, without '.', '..', '//' or backslashes (e.g. --prefix nightly/papers)"
+        ));
+    }
+    Ok(Some(p.to_string()))
 }
 
 /// The folder to upload, made absolute and canonical (so the journal's identity does not
@@ -137,7 +154,7 @@ pub fn root(dir: &Path) -> Result<PathBuf, ConfigError> {
         .map_err(|e| ConfigError(format!("cannot resolve the folder {}: {e}", dir.display())))
 }
 
-pub fn identity(endpoint: &Url, volume: Id, root: &Path) -> Identity {
+pub fn identity(endpoint: &Url, volume: &VolumeId, root: &Path) -> Identity {
     Identity {
         endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
         volume: volume.to_string(),
@@ -216,7 +233,16 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
     if args.batch_files == 0 || args.batch_files > 1000 {
         return err("--batch-files must be between 1 and 1000");
     }
-    let identity = identity(&connection.endpoint, volume, &root);
+    if let Some(bad) = args
+        .dedup_by
+        .iter()
+        .find(|b| !matches!(b.as_str(), "name" | "md5"))
+    {
+        return err(format!(
+            "--dedup-by '{bad}' is not a criterion: use name, md5 or name,md5"
+        ));
+    }
+    let identity = identity(&connection.endpoint, &volume, &root);
     let journal = match &args.journal.journal {
         Some(p) => absolute(p),
         None => default_journal(&identity)?,
@@ -251,6 +277,9 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         },
         send: SendSettings {
             volume,
+            prefix: prefix(args.prefix.as_deref())?,
+            dedup: args.dedup,
+            dedup_by: args.dedup_by.clone(),
             concurrency: args.concurrency,
             attempts: args.attempts,
             retry_budget: args.retry_budget,

@@ -16,7 +16,13 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
-use crate::api::mtime_ns;
+/// Modification time of `meta` in nanoseconds since the epoch (0 when unknown).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {

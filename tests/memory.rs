@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use moi_ingest::api::{Client, ClientOptions, Credentials, UploadSource, mtime_ns};
+use moi_ingest::api::{Client, ClientOptions, Credentials, UploadSource};
 use moi_ingest::emulator::{self, DEFAULT_VOLUME, EmulatorConfig};
 use moi_ingest::secret::Secret;
+use moi_ingest::walk::mtime_ns;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -44,8 +45,9 @@ async fn a_100_mib_upload_streams_on_both_sides() {
     };
     client
         .upload(
-            DEFAULT_VOLUME,
+            &DEFAULT_VOLUME.parse().unwrap(),
             &[source(small, "warm.bin")],
+            None,
             Arc::new(AtomicU64::new(0)),
         )
         .await
@@ -69,7 +71,12 @@ async fn a_100_mib_upload_streams_on_both_sides() {
     };
     let sent = Arc::new(AtomicU64::new(0));
     client
-        .upload(DEFAULT_VOLUME, &[source(big, "big.bin")], sent.clone())
+        .upload(
+            &DEFAULT_VOLUME.parse().unwrap(),
+            &[source(big, "big.bin")],
+            None,
+            sent.clone(),
+        )
         .await
         .unwrap();
     done.store(true, Ordering::Relaxed);

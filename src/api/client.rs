@@ -352,7 +352,22 @@ pub(crate) async fn decode<T: DeserializeOwned>(
 ) -> Result<Option<T>, ApiError> {
     let status = resp.status().as_u16();
     let retry_after = retry_after(&resp);
+    let header_request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = resp.bytes().await.map_err(|e| transport_error(call, e))?;
+    let envelope: Result<Envelope<Value>, _> = serde_json::from_slice(&bytes);
+    let request_id = envelope
+        .as_ref()
+        .ok()
+        .map(|e| e.request_id.clone())
+        .filter(|r| !r.is_empty())
+        .or(header_request_id);
+    if let Some(r) = &request_id {
+        tracing::debug!("{call}: HTTP {status}, request_id {r}");
+    }
     let fail = |kind: ErrorKind, code: Option<String>, message: String| ApiError {
         kind,
         call,
@@ -360,8 +375,9 @@ pub(crate) async fn decode<T: DeserializeOwned>(
         code,
         message: redactor.scrub(&message),
         retry_after,
+        request_id: request_id.clone(),
     };
-    let envelope: Envelope<Value> = match serde_json::from_slice(&bytes) {
+    let envelope: Envelope<Value> = match envelope {
         Ok(e) => e,
         Err(_) => {
             let kind = if (200..300).contains(&status) {

@@ -31,6 +31,8 @@ pub struct ApiError {
     pub message: String,
     /// The server's `Retry-After`, when it sent one.
     pub retry_after: Option<Duration>,
+    /// The envelope's `request_id` (or the `X-Request-Id` header): what vendor support asks for.
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -42,6 +44,7 @@ impl ApiError {
             code: None,
             message: message.into(),
             retry_after: None,
+            request_id: None,
         }
     }
 
@@ -74,11 +77,20 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.call, self.message)?;
-        match (&self.status, &self.code) {
-            (Some(s), Some(c)) => write!(f, " (HTTP {s}, code {c})"),
-            (Some(s), None) => write!(f, " (HTTP {s})"),
-            (None, Some(c)) => write!(f, " (code {c})"),
-            (None, None) => Ok(()),
+        let mut notes = Vec::new();
+        if let Some(s) = self.status {
+            notes.push(format!("HTTP {s}"));
+        }
+        if let Some(c) = &self.code {
+            notes.push(format!("code {c}"));
+        }
+        if let Some(r) = &self.request_id {
+            notes.push(format!("request_id {r}"));
+        }
+        if notes.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " ({})", notes.join(", "))
         }
     }
 }

@@ -5,6 +5,11 @@
 //! most places and as bare numbers in some (`related_task_ids`, `source_connector_id`).
 //! [`Id`] accepts both forms exactly and always writes a string, which is what the vendor's
 //! own examples send.
+//!
+//! Volume ids are different: the live service hands out opaque text
+//! (`019b39fc-f4ee-7915-b701-66ae6a48d9fc`; the Go SDK's `type VolumeID string`) while the
+//! 2025 documents show integers. [`VolumeId`] keeps whatever the user or the service gave,
+//! as text, and never interprets it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -73,6 +78,76 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// A volume id: opaque text, exactly as given. Numbers that arrive as JSON numbers are kept
+/// as their decimal text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct VolumeId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "'{0}' is not a volume id: give the id as MOI shows it, e.g. 1889578498228068352 or \
+     019b39fc-f4ee-7915-b701-66ae6a48d9fc (no spaces or control characters, at most 128 bytes)"
+)]
+pub struct BadVolumeId(pub String);
+
+impl VolumeId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VolumeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for VolumeId {
+    type Err = BadVolumeId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && !t
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/');
+        if ok {
+            Ok(VolumeId(t.to_string()))
+        } else {
+            Err(BadVolumeId(s.to_string()))
+        }
+    }
+}
+
+impl From<Id> for VolumeId {
+    fn from(id: Id) -> Self {
+        VolumeId(id.to_string())
+    }
+}
+
+impl Serialize for VolumeId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for VolumeId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(u64),
+            Neg(i64),
+            Text(String),
+        }
+        Ok(VolumeId(match Raw::deserialize(d)? {
+            Raw::Num(n) => n.to_string(),
+            Raw::Neg(n) => n.to_string(),
+            Raw::Text(t) => t,
+        }))
+    }
+}
+
 /// An id field that the service may leave empty (`""`), omit, or send as `null`.
 pub mod optional_serde {
     use super::Id;
@@ -117,5 +192,18 @@ mod tests {
         );
         assert!(serde_json::from_str::<Id>("1.8896133402191217e18").is_err());
         assert!(serde_json::from_str::<Id>("\"12a\"").is_err());
+    }
+
+    #[test]
+    fn volume_ids_are_opaque_text() {
+        let uuid: VolumeId = "019b39fc-f4ee-7915-b701-66ae6a48d9fc".parse().unwrap();
+        assert_eq!(uuid.as_str(), "019b39fc-f4ee-7915-b701-66ae6a48d9fc");
+        let num: VolumeId = serde_json::from_str("1889578498228068352").unwrap();
+        assert_eq!(num.as_str(), "1889578498228068352");
+        let text: VolumeId = serde_json::from_str("\"abc\"").unwrap();
+        assert_eq!(serde_json::to_string(&text).unwrap(), "\"abc\"");
+        for bad in ["", " ", "a b", "a/b", "x\ny"] {
+            assert!(bad.parse::<VolumeId>().is_err(), "{bad:?}");
+        }
     }
 }

@@ -8,11 +8,12 @@ mod auth;
 mod client;
 mod error;
 pub mod id;
+pub mod lenient;
 pub mod model;
 mod upload;
 
 pub use auth::Credentials;
 pub use client::{Client, ClientOptions};
 pub use error::{ApiError, ErrorKind};
-pub use id::Id;
-pub use upload::{UPLOAD_CALL, UploadSource, mtime_ns};
+pub use id::{Id, VolumeId};
+pub use upload::{UPLOAD_CALL, UploadSource, meta_of};

@@ -1,4 +1,9 @@
-//! `POST /connectors/upload`: multipart parts `file` (one per file), `VolumeID`, `meta`.
+//! `POST /connectors/upload`: multipart parts `file` (one per file), `VolumeID`, `meta`,
+//! and the live service's optional `dedup`.
+//!
+//! `meta` carries both vocabularies for every file (see [`UploadMeta`]): `file_name`,
+//! `file_size`, `mime_type` for a service that reads the 2025 documents, `filename` and
+//! `path` for one that speaks the SDKs' dialect.
 //!
 //! Bodies stream from disk in 1 MiB chunks, so memory does not grow with file size. Each
 //! attempt reopens the files and checks they are still what the walk saw, so a retried
@@ -16,10 +21,12 @@ use reqwest::multipart::{Form, Part};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
+use crate::walk::mtime_ns;
+
 use super::client::Client;
 use super::error::{ApiError, ErrorKind};
-use super::id::Id;
-use super::model::{UploadAnswer, UploadMeta};
+use super::id::VolumeId;
+use super::model::{Dedup, UploadAnswer, UploadMeta};
 
 pub const UPLOAD_CALL: &str = "POST /connectors/upload";
 const CHUNK: usize = 1024 * 1024;
@@ -28,7 +35,8 @@ const CHUNK: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct UploadSource {
     pub path: PathBuf,
-    /// The name the service stores it under (`meta.file_name`).
+    /// Where the service stores it: its path in the volume, `/`-separated (`meta.path` and
+    /// `meta.file_name`; the base name goes in `meta.filename`).
     pub file_name: String,
     pub mime_type: String,
     pub size: u64,
@@ -52,12 +60,16 @@ impl Activity {
     }
 }
 
-/// Modification time of `meta` in nanoseconds since the epoch (0 when unknown).
-pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
+/// The meta entry of one file, in both vocabularies.
+pub fn meta_of(src: &UploadSource) -> UploadMeta {
+    let base = src.file_name.rsplit('/').next().unwrap_or(&src.file_name);
+    UploadMeta {
+        file_name: Some(src.file_name.clone()),
+        file_size: Some(src.size),
+        mime_type: Some(src.mime_type.clone()),
+        filename: Some(base.to_string()),
+        path: Some(src.file_name.clone()),
+    }
 }
 
 fn open_unchanged(src: &UploadSource) -> Result<std::fs::File, ApiError> {
@@ -102,23 +114,23 @@ fn part_filename(name: &str) -> String {
 }
 
 impl Client {
-    /// Uploads `files` to `volume` in one request. `sent` counts body bytes as they leave.
+    /// Uploads `files` to `volume` in one request, with `dedup` when given. `sent` counts
+    /// body bytes as they leave.
     pub async fn upload(
         &self,
-        volume: Id,
+        volume: &VolumeId,
         files: &[UploadSource],
+        dedup: Option<&Dedup>,
         sent: Arc<AtomicU64>,
     ) -> Result<UploadAnswer, ApiError> {
-        let meta: Vec<UploadMeta> = files
-            .iter()
-            .map(|f| UploadMeta {
-                file_name: f.file_name.clone(),
-                file_size: f.size,
-                mime_type: f.mime_type.clone(),
-            })
-            .collect();
-        let meta_json = serde_json::to_string(&meta)
-            .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
+        let meta: Vec<UploadMeta> = files.iter().map(meta_of).collect();
+        let local =
+            |e: serde_json::Error| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string());
+        let meta_json = serde_json::to_string(&meta).map_err(local)?;
+        let dedup_json = dedup
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(local)?;
         let activity = Arc::new(Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
@@ -151,6 +163,9 @@ impl Client {
             form = form
                 .text("VolumeID", volume.to_string())
                 .text("meta", meta_json.clone());
+            if let Some(d) = &dedup_json {
+                form = form.text("dedup", d.clone());
+            }
             Ok(http.post(&url).multipart(form))
         });
         let idle_limit = self.options.idle_timeout;

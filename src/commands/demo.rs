@@ -114,13 +114,14 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> i
         credentials: Credentials::ApiKey(Secret::new(&key)),
         options: ClientOptions::default(),
     };
-    let identity = config::identity(&connection.endpoint, DEFAULT_VOLUME, &root);
+    let volume: crate::api::VolumeId = DEFAULT_VOLUME.parse().unwrap_or_default();
+    let identity = config::identity(&connection.endpoint, &volume, &root);
     let plan = || UploadPlan {
         connection: connection.clone(),
         identity: identity.clone(),
         journal: work.path().join("journal.sqlite"),
         settings: {
-            let mut s = UploadSettings::new(root.clone(), DEFAULT_VOLUME);
+            let mut s = UploadSettings::new(root.clone(), volume.clone());
             s.send.concurrency = 4;
             // The emulator ingests in a fraction of a second: poll at that pace.
             s.follow = FollowSettings {

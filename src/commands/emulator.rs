@@ -20,8 +20,9 @@ pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 
         config.volumes.clear();
         for v in &args.volume {
             let (id, name) = v.split_once(':').unwrap_or((v, ""));
-            let Ok(id) = id.parse() else {
-                return complain(Exit::Usage, format!("--volume '{v}' must be ID or ID:NAME"));
+            let id = match crate::config::volume(id) {
+                Ok(id) => id.to_string(),
+                Err(e) => return complain(Exit::Usage, format!("{e} (write ID or ID:NAME)")),
             };
             let name = if name.is_empty() {
                 format!("volume-{id}")
@@ -32,6 +33,7 @@ pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 
         }
     }
     config.ingest_time = args.ingest_time;
+    config.dialect = args.dialect;
     for (flag, rate) in [
         ("--ingest-failure-rate", args.ingest_failure_rate),
         ("--fail-503", args.fail_503),

@@ -7,14 +7,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::{Output, client_for_journal, complain, finish, open_locked, usage};
-use crate::api::{ErrorKind, Id, mtime_ns};
+use crate::api::{ErrorKind, Id, VolumeId};
 use crate::cli::{ConnectionArgs, JournalSelect, RetryArgs, StatusArgs};
 use crate::config::{self, ConfigError};
 use crate::journal::{Failure, Identity, Journal, RunRecord, StateCounts};
 use crate::output::Progress;
 use crate::pipeline::{self, Cancel, RunContext, UploadSettings};
 use crate::report::{Exit, RunStats};
-use crate::walk::{SkipKind, WalkEvent, WalkedFile};
+use crate::walk::{SkipKind, WalkEvent, WalkedFile, mtime_ns};
 
 /// The journal a command works on: `--journal`, or the default one of (endpoint, volume, DIR).
 fn journal_path(sel: &JournalSelect, conn: &ConnectionArgs) -> Result<PathBuf, ConfigError> {
@@ -22,7 +22,7 @@ fn journal_path(sel: &JournalSelect, conn: &ConnectionArgs) -> Result<PathBuf, C
         (Some(p), _, _) => config::absolute(p),
         (None, Some(dir), Some(volume)) => {
             let endpoint = config::endpoint(conn.endpoint.as_deref(), conn.allow_http)?;
-            let id = config::identity(&endpoint, config::volume(volume)?, &config::root(dir)?);
+            let id = config::identity(&endpoint, &config::volume(volume)?, &config::root(dir)?);
             config::default_journal(&id)?
         }
         _ => {
@@ -268,7 +268,7 @@ pub async fn retry(args: &RetryArgs, out: Output, cancel: Cancel) -> i32 {
     finish("retry", &stats, outcome, &journal, run_id, out).await
 }
 
-fn retry_settings(identity: &Identity, volume: Id, args: &RetryArgs) -> UploadSettings {
+fn retry_settings(identity: &Identity, volume: VolumeId, args: &RetryArgs) -> UploadSettings {
     UploadSettings {
         follow: config::follow(&args.follow_args),
         no_wait: args.no_wait,

@@ -111,7 +111,7 @@ async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> R
                     format!(
                         "{}\t{}\t{}{reason}",
                         f.id,
-                        file_status::name(f.status),
+                        file_status::describe(&f.status),
                         f.path
                     )
                 }));

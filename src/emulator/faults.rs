@@ -77,6 +77,8 @@ counters!(
     files_accepted,
     bytes_accepted,
     duplicates,
+    dedup_skipped,
+    dedup_replaced,
     concurrent_uploads,
     peak_concurrent_uploads,
     task_files_requests,

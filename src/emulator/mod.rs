@@ -15,8 +15,10 @@
 
 mod faults;
 mod routes;
+mod schema;
 mod store;
 mod upload;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,13 +38,37 @@ use tower::ServiceExt;
 use faults::Rng;
 pub use faults::{Faults, Stats, StatsSnapshot};
 use store::Store;
-pub use store::file_type_of;
+pub use store::{ListedFile, file_type_of};
 
-use crate::api::Id;
 use crate::secret::Secret;
 
 /// The volume the emulator has when none is named (the id of the vendor's examples).
-pub const DEFAULT_VOLUME: Id = Id(1_889_578_498_228_068_352);
+pub const DEFAULT_VOLUME: &str = "1889578498228068352";
+
+/// Which shape of answers the emulator gives (requests in either shape are accepted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// As the vendor's SDKs and their live tests expect (2026): the upload's `task_id` a
+    /// JSON number, `/task/get` the task itself with string fields.
+    #[default]
+    Sdk,
+    /// As the 2025 documents show: ids as strings, `/task/get` under `task`, integers.
+    Seed,
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sdk" => Ok(Dialect::Sdk),
+            "seed" => Ok(Dialect::Seed),
+            other => Err(format!(
+                "'{other}' is not a dialect: use sdk (the live service, as the vendor's SDKs \
+                 see it) or seed (the 2025 documents)"
+            )),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Login {
@@ -59,7 +85,9 @@ pub struct EmulatorConfig {
     pub logins: Vec<Login>,
     /// How long an access token lives (15 minutes at MOI).
     pub token_ttl: Duration,
-    pub volumes: Vec<(Id, String)>,
+    /// Volumes that exist: (id, name). Ids are opaque text.
+    pub volumes: Vec<(String, String)>,
+    pub dialect: Dialect,
     /// How long an uploaded file takes to be ingested.
     pub ingest_time: Duration,
     /// Largest `page_size` honoured by the list calls (larger requests get this many).
@@ -74,7 +102,8 @@ impl EmulatorConfig {
             api_key: None,
             logins: Vec::new(),
             token_ttl: Duration::from_secs(15 * 60),
-            volumes: vec![(DEFAULT_VOLUME, "demo-volume".to_string())],
+            volumes: vec![(DEFAULT_VOLUME.to_string(), "demo-volume".to_string())],
+            dialect: Dialect::default(),
             ingest_time: Duration::from_millis(300),
             max_page_size: 1000,
             faults: Faults::default(),
@@ -127,21 +156,46 @@ impl ConnectionKill {
     }
 }
 
-/// The JSON error every refusal carries: `{"code": ..., "msg": ...}`.
+/// Every answer is this envelope, with a `request_id` in the body and in `X-Request-Id`,
+/// as the live service does.
+fn envelope(
+    status: StatusCode,
+    code: &str,
+    msg: &str,
+    data: Option<serde_json::Value>,
+) -> Response {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let request_id = format!("emu-{:x}-{n:08x}", std::process::id());
+    let mut body = serde_json::json!({"code": code, "msg": msg, "request_id": request_id});
+    if let Some(d) = data {
+        body["data"] = d;
+    }
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = request_id.parse() {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// The JSON error every refusal carries: `{"code": ..., "msg": ..., "request_id": ...}`.
 pub(crate) fn refuse(status: StatusCode, code: &str, msg: impl Into<String>) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"code": code, "msg": msg.into()})),
-    )
-        .into_response()
+    envelope(status, code, &msg.into(), None)
 }
 
 pub(crate) fn ok_json(data: impl serde::Serialize) -> Response {
-    Json(crate::api::model::Envelope::ok(data)).into_response()
+    match serde_json::to_value(data) {
+        Ok(v) => envelope(StatusCode::OK, "OK", "OK", Some(v)),
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ErrInternal",
+            e.to_string(),
+        ),
+    }
 }
 
 pub(crate) fn ok_empty() -> Response {
-    Json(serde_json::json!({"code": "OK", "msg": "OK"})).into_response()
+    envelope(StatusCode::OK, "OK", "OK", None)
 }
 
 impl AppState {
@@ -158,7 +212,7 @@ impl AppState {
         self.rng.lock().map(|mut r| r.chance(rate)).unwrap_or(false)
     }
 
-    fn volume_dir(&self, volume: Id) -> PathBuf {
+    fn volume_dir(&self, volume: &str) -> PathBuf {
         volume_dir(&self.config.data_dir, volume)
     }
 
@@ -254,8 +308,19 @@ impl AppState {
     }
 }
 
-pub fn volume_dir(data_dir: &Path, volume: Id) -> PathBuf {
-    data_dir.join("volumes").join(volume.to_string())
+/// Where a volume's files are stored. The id is opaque text, so it is encoded to stay one
+/// safe path component (the accepted ids have no `/`, but this folder name must not depend
+/// on that).
+pub fn volume_dir(data_dir: &Path, volume: &str) -> PathBuf {
+    let mut safe = String::new();
+    for b in volume.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            safe.push(b as char);
+        } else {
+            safe.push_str(&format!("%{b:02X}"));
+        }
+    }
+    data_dir.join("volumes").join(safe)
 }
 
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
@@ -290,8 +355,15 @@ impl RunningEmulator {
         }
     }
     /// Where the files uploaded to `volume` are stored.
-    pub fn volume_dir(&self, volume: Id) -> PathBuf {
+    pub fn volume_dir(&self, volume: &str) -> PathBuf {
         self.state.volume_dir(volume)
+    }
+    /// The files `volume` holds now, one row per stored version (what a listing shows).
+    pub fn listing(&self, volume: &str) -> Vec<ListedFile> {
+        self.state
+            .store()
+            .volume_listing(volume)
+            .unwrap_or_default()
     }
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -330,7 +402,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
     };
     let store = Store::open(&db_path).map_err(db_err)?;
     for (id, name) in &config.volumes {
-        store.ensure_volume(*id, name).map_err(db_err)?;
+        store.ensure_volume(id, name).map_err(db_err)?;
     }
     let listener = TcpListener::bind(listen)
         .await

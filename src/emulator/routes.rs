@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 
 use super::faults::Stats;
 use super::store::RetryOutcome;
-use super::{AppState, Session, ok_empty, ok_json, refuse};
+use super::{AppState, Dialect, Session, ok_empty, ok_json, refuse};
 use crate::api::Id;
 use crate::api::model::{
-    CreateTask, LoginAnswer, LoginRequest, RetryFiles, TaskList, TaskRef, UpdateTask,
+    CreateTask, LoginAnswer, LoginRequest, RetryFiles, Task, TaskRef, UpdateTask, task_status,
 };
 
 type St = State<Arc<AppState>>;
@@ -36,6 +36,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/_emulator/stats", get(stats))
+        .route("/_emulator/volume", get(volume_listing))
         .fallback(not_found)
         // Upload bodies are streamed to disk and limited by `Faults::max_body_bytes`, not
         // by axum's 2 MB default.
@@ -53,6 +54,42 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 
 async fn stats(State(s): St) -> Response {
     axum::Json(s.stats.snapshot()).into_response()
+}
+
+/// What a volume holds now (not a MOI call): `?volume_id=ID`, one row per stored version.
+async fn volume_listing(State(s): St, RawQuery(q): RawQuery) -> Response {
+    let p = pairs(&q);
+    let volume = p
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "volume_id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| super::DEFAULT_VOLUME.to_string());
+    match s.store().volume_listing(&volume) {
+        Ok(files) => axum::Json(files).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// A task in the dialect's shape: the SDKs read `id`, `volume_id`, `status`, the times and
+/// `source_connector_type` as strings.
+fn task_json(s: &AppState, t: &Task) -> serde_json::Value {
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    if s.config.dialect == Dialect::Sdk {
+        for key in [
+            "status",
+            "source_connector_type",
+            "created_at",
+            "updated_at",
+            "start_at",
+            "end_at",
+        ] {
+            if let Some(n) = v.get(key).and_then(|x| x.as_i64()) {
+                v[key] = serde_json::Value::String(n.to_string());
+            }
+        }
+    }
+    v
 }
 
 /// Auth, then the injected faults: the gate in front of every API handler.
@@ -158,7 +195,8 @@ async fn task_get(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Re
         Err(r) => return r,
     };
     match s.store().task(task) {
-        Ok(Some(t)) => ok_json(serde_json::json!({ "task": t })),
+        Ok(Some(t)) if s.config.dialect == Dialect::Sdk => ok_json(task_json(&s, &t)),
+        Ok(Some(t)) => ok_json(serde_json::json!({ "task": task_json(&s, &t) })),
         Ok(None) => no_task(task),
         Err(e) => internal(e),
     }
@@ -184,7 +222,11 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
     let mut tasks = Vec::new();
     for id in ids {
         match store.task(id) {
-            Ok(Some(t)) if statuses.is_empty() || statuses.contains(&t.status) => tasks.push(t),
+            Ok(Some(t))
+                if statuses.is_empty() || statuses.contains(&task_status::of(&t.status)) =>
+            {
+                tasks.push(t)
+            }
             Ok(_) => {}
             Err(e) => return internal(e),
         }
@@ -195,21 +237,22 @@ async fn task_list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> R
         .find(|(k, _)| k == "order_by")
         .map(|(_, v)| v.as_str());
     match order_by {
-        Some("end_at") => tasks.sort_by_key(|t| t.end_at),
-        Some("updated_at") => tasks.sort_by_key(|t| t.updated_at),
-        _ => tasks.sort_by_key(|t| (t.created_at, t.id)),
+        Some("end_at") => tasks.sort_by_key(|t| t.end_at.unix()),
+        Some("updated_at") => tasks.sort_by_key(|t| t.updated_at.unix()),
+        _ => tasks.sort_by_key(|t| (t.created_at.unix(), t.id)),
     }
     if desc {
         tasks.reverse();
     }
     let total = tasks.len() as u64;
     let start = ((page - 1) * page_size) as usize;
-    let tasks = tasks
-        .into_iter()
+    let tasks: Vec<serde_json::Value> = tasks
+        .iter()
         .skip(start)
         .take(page_size as usize)
+        .map(|t| task_json(&s, t))
         .collect();
-    ok_json(TaskList { tasks, total })
+    ok_json(serde_json::json!({ "tasks": tasks, "total": total }))
 }
 
 async fn task_retry(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
@@ -255,9 +298,9 @@ async fn create_task(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
         Ok(r) => r,
         Err(r) => return r,
     };
-    match s.store().volume_name(req.volume_id) {
+    match s.store().volume_name(req.volume_id.as_str()) {
         Ok(Some(_)) => {}
-        Ok(None) => return unknown_volume(req.volume_id),
+        Ok(None) => return unknown_volume(req.volume_id.as_str()),
         Err(e) => return internal(e),
     }
     let config = serde_json::to_value(&req.source_config).unwrap_or_default();
@@ -265,7 +308,7 @@ async fn create_task(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
     let mut store = s.store();
     match store.add_connector_task(
         req.source_connector_id,
-        req.volume_id,
+        req.volume_id.as_str(),
         &config,
         &uris,
         s.config.ingest_time,
@@ -275,7 +318,7 @@ async fn create_task(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
     }
 }
 
-pub(super) fn unknown_volume(volume: Id) -> Response {
+pub(super) fn unknown_volume(volume: &str) -> Response {
     refuse(
         StatusCode::NOT_FOUND,
         "ErrVolumeNotFound",

@@ -5,12 +5,13 @@
 //! out from the clock whenever somebody asks.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::api::Id;
 use crate::api::model::{Task, TaskFile, file_status, task_status};
+use crate::api::{Id, VolumeId};
 
 /// First id handed out: ids above 2^53, as the service's are, so clients must keep digits.
 const FIRST_ID: i64 = 1_889_613_340_219_121_664;
@@ -21,9 +22,11 @@ pub struct Store {
 }
 
 pub struct NewFile {
+    /// The path in the volume.
     pub name: String,
     pub size: u64,
     pub mime: String,
+    pub md5: String,
     pub will_fail: bool,
 }
 
@@ -73,6 +76,7 @@ struct FileRow {
     retrying: bool,
     attempts: i64,
     created_ms: i64,
+    note: String,
 }
 
 impl FileRow {
@@ -93,8 +97,8 @@ impl FileRow {
     }
 }
 
-const FILE_COLUMNS: &str =
-    "id, name, size, phase_start_ms, ready_at_ms, will_fail, retrying, attempts, created_ms";
+const FILE_COLUMNS: &str = "id, name, size, phase_start_ms, ready_at_ms, will_fail, retrying, \
+     attempts, created_ms, coalesce(note, '')";
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     Ok(FileRow {
@@ -107,6 +111,7 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
         retrying: r.get(6)?,
         attempts: r.get(7)?,
         created_ms: r.get(8)?,
+        note: r.get(9)?,
     })
 }
 
@@ -117,6 +122,47 @@ pub struct TaskFilesAnswer {
     pub files: Vec<TaskFile>,
 }
 
+/// What one upload request did to the volume.
+pub struct UploadOutcome {
+    pub task_id: Id,
+    pub files: Vec<StoredFile>,
+    /// Files stored at a path that already held a file (no dedup asked for).
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub replaced: u64,
+}
+
+pub struct StoredFile {
+    pub id: Id,
+    /// Why the file was kept out of the volume, when `dedup` skipped it.
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ListedFile {
+    pub path: String,
+    pub size: u64,
+    pub md5: String,
+    pub file_id: Id,
+    pub task_id: Id,
+}
+
+/// Live files of `volume` whose `column` (`name` or `md5`) equals `value`: (id, path).
+fn live_matches(
+    tx: &rusqlite::Transaction<'_>,
+    volume: &str,
+    column: &str,
+    value: &str,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let sql = match column {
+        "md5" => "SELECT id, name FROM files WHERE volume_id = ?1 AND md5 = ?2 AND live = 1",
+        _ => "SELECT id, name FROM files WHERE volume_id = ?1 AND name = ?2 AND live = 1",
+    };
+    let mut st = tx.prepare_cached(sql)?;
+    let rows = st.query_map(params![volume, value], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 pub enum RetryOutcome {
     NoSuchTask,
     NotInTask(Id),
@@ -125,24 +171,11 @@ pub enum RetryOutcome {
 
 impl Store {
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS volumes(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS tasks(
-                id INTEGER PRIMARY KEY, volume_id INTEGER NOT NULL, name TEXT NOT NULL,
-                source_connector_id INTEGER, source_config TEXT NOT NULL DEFAULT '{}',
-                paused INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,
-                updated_ms INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS files(
-                id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL, volume_id INTEGER NOT NULL,
-                name TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT NOT NULL,
-                phase_start_ms INTEGER NOT NULL, ready_at_ms INTEGER NOT NULL,
-                will_fail INTEGER NOT NULL, retrying INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS files_by_task ON files(task_id, id);
-             CREATE INDEX IF NOT EXISTS files_by_name ON files(volume_id, name);",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )?;
+        super::schema::migrate(&mut conn)?;
         let max: Option<i64> = conn.query_row(
             "SELECT max(m) FROM (SELECT max(id) AS m FROM tasks UNION ALL SELECT max(id) FROM files)",
             [],
@@ -160,32 +193,32 @@ impl Store {
         id
     }
 
-    pub fn ensure_volume(&self, id: Id, name: &str) -> rusqlite::Result<()> {
+    pub fn ensure_volume(&self, id: &str, name: &str) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT INTO volumes(id, name) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
-            params![id.0 as i64, name],
+            params![id, name],
         )?;
         Ok(())
     }
 
-    pub fn volume_name(&self, id: Id) -> rusqlite::Result<Option<String>> {
+    pub fn volume_name(&self, id: &str) -> rusqlite::Result<Option<String>> {
         self.conn
-            .query_row(
-                "SELECT name FROM volumes WHERE id = ?1",
-                [id.0 as i64],
-                |r| r.get(0),
-            )
+            .query_row("SELECT name FROM volumes WHERE id = ?1", [id], |r| r.get(0))
             .optional()
     }
 
-    /// Records one upload request: a new task holding `files`. Returns the task id, the
-    /// file ids in order, and how many names the volume already had.
+    /// Records one upload request: a new task holding `files`, applying `dedup` to each in
+    /// order (see [`super::volume`] for the semantics). `store` is called for each file
+    /// that goes into the volume, before the transaction commits; when it fails, nothing
+    /// of the request is recorded.
     pub fn add_upload(
         &mut self,
-        volume: Id,
+        volume: &str,
         files: &[NewFile],
+        dedup: Option<&super::volume::DedupRule>,
         ingest_time: Duration,
-    ) -> rusqlite::Result<(Id, Vec<Id>, u64)> {
+        mut store: impl FnMut(usize, &[String]) -> Result<(), String>,
+    ) -> rusqlite::Result<Result<UploadOutcome, String>> {
         let now = now_ms();
         let task_id = self.new_id();
         let ids: Vec<i64> = files.iter().map(|_| self.new_id()).collect();
@@ -195,7 +228,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
             params![
                 task_id,
-                volume.0 as i64,
+                volume,
                 format!("local-upload-{task_id}"),
                 serde_json::json!({"common_file_task_config": {
                     "uris": files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
@@ -204,46 +237,101 @@ impl Store {
                 now
             ],
         )?;
-        let mut duplicates = 0;
-        for (f, id) in files.iter().zip(&ids) {
-            let seen: i64 = tx.query_row(
-                "SELECT count(*) FROM files WHERE volume_id = ?1 AND name = ?2",
-                params![volume.0 as i64, f.name],
-                |r| r.get(0),
-            )?;
-            if seen > 0 {
-                duplicates += 1;
-            }
+        let mut outcome = UploadOutcome {
+            task_id: Id(task_id as u64),
+            files: Vec::new(),
+            duplicates: 0,
+            skipped: 0,
+            replaced: 0,
+        };
+        for (i, (f, id)) in files.iter().zip(&ids).enumerate() {
+            let same_path: Vec<(i64, String)> = live_matches(&tx, volume, "name", &f.name)?;
+            let same_md5: Vec<(i64, String)> = live_matches(&tx, volume, "md5", &f.md5)?;
+            let decision = super::volume::decide(dedup, &same_path, &same_md5);
+            let (live, note, ready_at, will_fail) = match &decision {
+                super::volume::Decision::Skip(of) => {
+                    outcome.skipped += 1;
+                    let note = format!("skipped: the volume already holds this file as {of}");
+                    (false, Some(note), now, false)
+                }
+                super::volume::Decision::Store { replace } => {
+                    if !replace.is_empty() {
+                        outcome.replaced += replace.len() as u64;
+                        let mut st = tx
+                            .prepare_cached("UPDATE files SET live = 0, note = ?2 WHERE id = ?1")?;
+                        for (old, _) in replace {
+                            st.execute(params![old, format!("replaced by file {id}")])?;
+                        }
+                    } else if !same_path.is_empty() {
+                        outcome.duplicates += 1;
+                    }
+                    let gone: Vec<String> = replace
+                        .iter()
+                        .map(|(_, p)| p.clone())
+                        .filter(|p| p != &f.name)
+                        .collect();
+                    if let Err(e) = store(i, &gone) {
+                        return Ok(Err(e));
+                    }
+                    (
+                        true,
+                        None,
+                        now + ingest_time.as_millis() as i64,
+                        f.will_fail,
+                    )
+                }
+            };
             tx.execute(
                 "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
-                                   ready_at_ms, will_fail, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7)",
+                                   ready_at_ms, will_fail, created_ms, md5, live, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12)",
                 params![
                     id,
                     task_id,
-                    volume.0 as i64,
+                    volume,
                     f.name,
                     f.size as i64,
                     f.mime,
                     now,
-                    now + ingest_time.as_millis() as i64,
-                    f.will_fail
+                    ready_at,
+                    will_fail,
+                    f.md5,
+                    live,
+                    note
                 ],
             )?;
+            outcome.files.push(StoredFile {
+                id: Id(*id as u64),
+                skipped: note,
+            });
         }
         tx.commit()?;
-        Ok((
-            Id(task_id as u64),
-            ids.into_iter().map(|i| Id(i as u64)).collect(),
-            duplicates,
-        ))
+        Ok(Ok(outcome))
+    }
+
+    /// The files a volume holds now, one row per stored version, by path.
+    pub fn volume_listing(&self, volume: &str) -> rusqlite::Result<Vec<ListedFile>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, size, coalesce(md5, ''), id, task_id FROM files
+             WHERE volume_id = ?1 AND live = 1 ORDER BY name, id",
+        )?;
+        let rows = st.query_map([volume], |r| {
+            Ok(ListedFile {
+                path: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                md5: r.get(2)?,
+                file_id: Id(r.get::<_, i64>(3)? as u64),
+                task_id: Id(r.get::<_, i64>(4)? as u64),
+            })
+        })?;
+        rows.collect()
     }
 
     /// A connector load task (`POST /task`): its files are the `uris`.
     pub fn add_connector_task(
         &mut self,
         connector: Id,
-        volume: Id,
+        volume: &str,
         source_config: &serde_json::Value,
         uris: &[String],
         ingest_time: Duration,
@@ -258,7 +346,7 @@ impl Store {
              VALUES (?1, ?2, '', ?3, ?4, ?5, ?5)",
             params![
                 task_id,
-                volume.0 as i64,
+                volume,
                 connector.0 as i64,
                 source_config.to_string(),
                 now
@@ -272,7 +360,7 @@ impl Store {
                 params![
                     id,
                     task_id,
-                    volume.0 as i64,
+                    volume,
                     uri,
                     now,
                     now + ingest_time.as_millis() as i64
@@ -291,7 +379,7 @@ impl Store {
         rows.collect()
     }
 
-    fn task_volume(&self, task: Id) -> rusqlite::Result<Option<(i64, String)>> {
+    fn task_volume(&self, task: Id) -> rusqlite::Result<Option<(String, String)>> {
         self.conn
             .query_row(
                 "SELECT t.volume_id, coalesce(v.name, '') FROM tasks t
@@ -336,10 +424,10 @@ impl Store {
             .map(|(r, status)| TaskFile {
                 id: Id(r.id as u64),
                 name: r.name.clone(),
-                file_type: file_type_of(&r.name),
-                status: *status,
+                file_type: file_type_of(&r.name).into(),
+                status: (*status).into(),
                 size: r.size as u64,
-                update_time: r.phase_start_ms.max(r.ready_at_ms.min(now)) / 1000,
+                update_time: (r.phase_start_ms.max(r.ready_at_ms.min(now)) / 1000).into(),
                 other_metadata: serde_json::Value::String(String::new()),
                 reason: if *status == file_status::FAILED {
                     format!(
@@ -347,11 +435,11 @@ impl Store {
                         r.attempts
                     )
                 } else {
-                    String::new()
+                    r.note.clone()
                 },
                 user: "admin".into(),
-                start_time: r.created_ms / 1000,
-                end_time: if file_status::is_final(*status) { r.ready_at_ms / 1000 } else { 0 },
+                start_time: (r.created_ms / 1000).into(),
+                end_time: if file_status::is_final(*status) { r.ready_at_ms / 1000 } else { 0 }.into(),
                 path: format!("/{volume_name}/{}", r.name),
             })
             .collect();
@@ -419,7 +507,7 @@ impl Store {
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, Option<i64>>(4)?,
@@ -450,17 +538,17 @@ impl Store {
         Ok(Some(Task {
             id: Id(id as u64),
             source_connector_id: connector.map(|c| Id(c as u64)),
-            source_connector_type: 0,
-            volume_id: Some(Id(volume as u64)),
+            source_connector_type: if connector.is_some() { 4 } else { 0 }.into(),
+            volume_id: Some(VolumeId::from_str(&volume).unwrap_or_default()),
             volume_name,
             name,
-            status,
+            status: status.into(),
             creator: "admin".into(),
             source_config: serde_json::from_str(&config).unwrap_or_default(),
-            start_at: created / 1000,
-            end_at: if done { end / 1000 } else { 0 },
-            created_at: created / 1000,
-            updated_at: updated.max(if done { end } else { 0 }) / 1000,
+            start_at: (created / 1000).into(),
+            end_at: if done { end / 1000 } else { 0 }.into(),
+            created_at: (created / 1000).into(),
+            updated_at: (updated.max(if done { end } else { 0 }) / 1000).into(),
         }))
     }
 

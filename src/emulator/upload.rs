@@ -1,5 +1,8 @@
-//! `POST /connectors/upload`: multipart parts `file` (repeatable), `VolumeID` and `meta`,
-//! in any order. File parts stream to owner-only temp files as they arrive (never whole
+//! `POST /connectors/upload`: multipart parts `file` (repeatable), `VolumeID`, `meta` (in
+//! either vocabulary, or none), and the live service's `dedup`, `file_types`, `path_regex`,
+//! `unzip_keep_structure` and `table_config`, in any order. `unzip_keep_structure` and
+//! `table_config` are checked and accepted but not acted on (no archive is unpacked, no
+//! table filled). File parts stream to owner-only temp files as they arrive (never whole
 //! in memory) and move into the volume folder only once the whole request checks out.
 
 use std::path::{Path, PathBuf};
@@ -12,11 +15,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tokio::io::AsyncWriteExt;
 
+use md5::{Digest, Md5};
+
 use super::faults::{InFlight, Stats};
-use super::store::NewFile;
-use super::{AppState, ConnectionKill, create_private_dir, ok_json, refuse};
-use crate::api::Id;
-use crate::api::model::{UploadAnswer, UploadFileResult, UploadMeta};
+use super::store::{NewFile, file_type_of};
+use super::volume::DedupRule;
+use super::{AppState, ConnectionKill, Dialect, create_private_dir, ok_json, refuse};
+use crate::api::model::{UploadFileResult, UploadMeta, default_mime};
 
 /// Checks a `file_name` before it becomes a path under the volume folder.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -76,6 +81,9 @@ impl Drop for TempFiles {
 struct ReceivedFile {
     tmp: PathBuf,
     size: u64,
+    /// The part's own filename: the stored name when meta gives none.
+    part_name: Option<String>,
+    md5: String,
 }
 
 fn bad(s: &AppState, msg: impl Into<String>) -> Response {
@@ -166,7 +174,7 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     };
     let mut temps = TempFiles(Vec::new());
     let mut files: Vec<ReceivedFile> = Vec::new();
-    let (mut volume, mut meta) = (None, None);
+    let mut form = Form::default();
     let mut total: u64 = 0;
     loop {
         let mut field = match multipart.next_field().await {
@@ -175,69 +183,67 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
             Err(e) => return bad(&s, format!("the multipart body is malformed: {e}")),
         };
         let name = field.name().unwrap_or_default().to_string();
-        match name.as_str() {
-            "file" => {
-                let n = s.tmp_counter.fetch_add(1, Ordering::SeqCst);
-                let tmp = s
-                    .config
-                    .data_dir
-                    .join("tmp")
-                    .join(format!("part-{}-{n}", std::process::id()));
-                temps.0.push(tmp.clone());
-                let mut out = match open_private(&tmp).await {
-                    Ok(f) => f,
-                    Err(e) => return storage_error(&tmp, e),
+        if name == "file" {
+            let part_name = field.file_name().map(str::to_string);
+            let n = s.tmp_counter.fetch_add(1, Ordering::SeqCst);
+            let tmp = s
+                .config
+                .data_dir
+                .join("tmp")
+                .join(format!("part-{}-{n}", std::process::id()));
+            temps.0.push(tmp.clone());
+            let mut out = match open_private(&tmp).await {
+                Ok(f) => f,
+                Err(e) => return storage_error(&tmp, e),
+            };
+            let mut size = 0u64;
+            let mut md5 = Md5::new();
+            loop {
+                let chunk = match field.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => return bad(&s, format!("a file part was cut short: {e}")),
                 };
-                let mut size = 0u64;
-                loop {
-                    let chunk = match field.chunk().await {
-                        Ok(Some(c)) => c,
-                        Ok(None) => break,
-                        Err(e) => return bad(&s, format!("a file part was cut short: {e}")),
-                    };
-                    mid_body.strike(&s).await;
-                    size += chunk.len() as u64;
-                    total += chunk.len() as u64;
-                    if let Some(limit) = faults.max_body_bytes
-                        && total > limit
-                    {
-                        return too_large(&s, limit);
-                    }
-                    if let Err(e) = out.write_all(&chunk).await {
-                        return storage_error(&tmp, e);
-                    }
+                mid_body.strike(&s).await;
+                size += chunk.len() as u64;
+                total += chunk.len() as u64;
+                if let Some(limit) = faults.max_body_bytes
+                    && total > limit
+                {
+                    return too_large(&s, limit);
                 }
-                if let Err(e) = out.flush().await {
+                md5.update(&chunk);
+                if let Err(e) = out.write_all(&chunk).await {
                     return storage_error(&tmp, e);
                 }
-                files.push(ReceivedFile { tmp, size });
             }
-            "VolumeID" => match field.text().await {
-                Ok(t) => volume = Some(t),
-                Err(e) => return bad(&s, format!("the VolumeID part is unreadable: {e}")),
-            },
-            "meta" => match field.text().await {
-                Ok(t) => meta = Some(t),
-                Err(e) => return bad(&s, format!("the meta part is unreadable: {e}")),
-            },
-            other => {
-                return bad(
-                    &s,
-                    format!(
-                        "unexpected part '{other}': the upload takes parts file, VolumeID and meta"
-                    ),
-                );
+            if let Err(e) = out.flush().await {
+                return storage_error(&tmp, e);
             }
+            files.push(ReceivedFile {
+                tmp,
+                size,
+                part_name,
+                md5: hex::encode(md5.finalize()),
+            });
+            continue;
+        }
+        let text = match field.text().await {
+            Ok(t) => t,
+            Err(e) => return bad(&s, format!("the {name} part is unreadable: {e}")),
+        };
+        if let Err(msg) = form.set(&name, text) {
+            return bad(&s, msg);
         }
     }
     mid_body.strike(&s).await;
-    let (volume, metas) = match check_request(&s, volume, meta, &files) {
+    let checked = match check_request(&s, form, &files) {
         Ok(v) => v,
         Err(r) => return r,
     };
     // Renames and SQLite run off the async workers, so a busy store never stalls the server.
     let state = s.clone();
-    tokio::task::spawn_blocking(move || store_upload(&state, volume, metas, files, temps))
+    tokio::task::spawn_blocking(move || store_upload(&state, checked, files, temps))
         .await
         .unwrap_or_else(|e| {
             refuse(
@@ -248,20 +254,60 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         })
 }
 
-fn check_request(
-    s: &AppState,
+/// The text parts of an upload, as received.
+#[derive(Default)]
+struct Form {
     volume: Option<String>,
     meta: Option<String>,
-    files: &[ReceivedFile],
-) -> Result<(Id, Vec<UploadMeta>), Response> {
-    let volume =
-        volume.ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
-    let volume: Id = volume
-        .parse()
-        .map_err(|_| bad(s, format!("VolumeID '{volume}' is not a volume id")))?;
-    match s.store().volume_name(volume) {
+    dedup: Option<String>,
+    file_types: Option<String>,
+    path_regex: Option<String>,
+    unzip_keep_structure: Option<String>,
+    table_config: Option<String>,
+}
+
+impl Form {
+    fn set(&mut self, name: &str, text: String) -> Result<(), String> {
+        let slot = match name {
+            "VolumeID" => &mut self.volume,
+            "meta" => &mut self.meta,
+            "dedup" => &mut self.dedup,
+            "file_types" => &mut self.file_types,
+            "path_regex" => &mut self.path_regex,
+            "unzip_keep_structure" => &mut self.unzip_keep_structure,
+            "table_config" => &mut self.table_config,
+            // The vendor's Python SDK sends an empty placeholder part when it has no file.
+            "__empty" => return Ok(()),
+            other => {
+                return Err(format!(
+                    "unexpected part '{other}': the upload takes parts file, VolumeID, meta, \
+                     dedup, file_types, path_regex, unzip_keep_structure and table_config"
+                ));
+            }
+        };
+        *slot = Some(text);
+        Ok(())
+    }
+}
+
+/// An upload that passed every check.
+struct Checked {
+    volume: String,
+    names: Vec<String>,
+    mimes: Vec<String>,
+    dedup: Option<DedupRule>,
+    /// Per file: why it is left out (file_types / path_regex), if it is.
+    filtered: Vec<Option<String>>,
+}
+
+fn check_request(s: &AppState, form: Form, files: &[ReceivedFile]) -> Result<Checked, Response> {
+    let volume = form
+        .volume
+        .ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
+    let volume = volume.trim().to_string();
+    match s.store().volume_name(&volume) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(super::routes::unknown_volume(volume)),
+        Ok(None) => return Err(super::routes::unknown_volume(&volume)),
         Err(e) => {
             return Err(refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -270,29 +316,38 @@ fn check_request(
             ));
         }
     }
-    let meta = meta.ok_or_else(|| {
-        bad(
-            s,
-            "missing part meta: a JSON array with one object per file part",
-        )
-    })?;
-    let raw: serde_json::Value =
-        serde_json::from_str(&meta).map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
-    if !raw.is_array() {
-        return Err(bad(
-            s,
-            "meta must be a JSON array with one object per file part",
-        ));
-    }
-    let metas: Vec<UploadMeta> = serde_json::from_value(raw).map_err(|e| {
-        bad(
-            s,
-            format!("each meta entry needs file_name (text) and file_size (bytes): {e}"),
-        )
-    })?;
     if files.is_empty() {
+        if form.table_config.is_some() {
+            return Err(bad(
+                s,
+                "table_config with conn_file_ids (import of files uploaded earlier) is not \
+                 emulated; send the files as file parts",
+            ));
+        }
         return Err(bad(s, "the request carries no file part"));
     }
+    let metas: Vec<UploadMeta> = match &form.meta {
+        None => vec![UploadMeta::default(); files.len()],
+        Some(meta) => {
+            let raw: serde_json::Value =
+                serde_json::from_str(meta).map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
+            if !raw.is_array() {
+                return Err(bad(
+                    s,
+                    "meta must be a JSON array with one object per file part",
+                ));
+            }
+            serde_json::from_value(raw).map_err(|e| {
+                bad(
+                    s,
+                    format!(
+                        "each meta entry takes filename and path (or file_name, file_size and \
+                         mime_type): {e}"
+                    ),
+                )
+            })?
+        }
+    };
     if metas.len() != files.len() {
         return Err(bad(
             s,
@@ -303,71 +358,154 @@ fn check_request(
             ),
         ));
     }
+    let mut names = Vec::new();
+    let mut mimes = Vec::new();
     for (m, f) in metas.iter().zip(files) {
-        check_name(&m.file_name).map_err(|e| bad(s, e))?;
-        if m.file_size != f.size {
+        // The stored name comes from meta; without one, from the part's filename.
+        let name = match m.volume_path() {
+            Some(p) => p,
+            None => f
+                .part_name
+                .clone()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    bad(
+                        s,
+                        "a file has neither a meta entry with a path nor a part filename",
+                    )
+                })?,
+        };
+        check_name(&name).map_err(|e| bad(s, e))?;
+        if let Some(size) = m.file_size
+            && size != f.size
+        {
             return Err(bad(
                 s,
                 format!(
-                    "meta gives file_size {} for '{}' but its part carried {} bytes",
-                    m.file_size, m.file_name, f.size
+                    "meta gives file_size {size} for '{name}' but its part carried {} bytes",
+                    f.size
                 ),
             ));
         }
+        mimes.push(m.mime_type.clone().unwrap_or_else(default_mime));
+        names.push(name);
     }
-    Ok((volume, metas))
+    let dedup = form
+        .dedup
+        .as_deref()
+        .map(DedupRule::parse)
+        .transpose()
+        .map_err(|e| bad(s, e))?;
+    let file_types: Option<Vec<i64>> = form
+        .file_types
+        .as_deref()
+        .map(|t| {
+            serde_json::from_str(t).map_err(|e| {
+                bad(
+                    s,
+                    format!("file_types must be a JSON array of type numbers: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    let path_regex = form
+        .path_regex
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            regex_lite::Regex::new(r).map_err(|e| {
+                bad(
+                    s,
+                    format!("path_regex '{r}' is not a regular expression: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(u) = &form.unzip_keep_structure
+        && !matches!(u.as_str(), "true" | "false")
+    {
+        return Err(bad(s, "unzip_keep_structure must be \"true\" or \"false\""));
+    }
+    if let Some(t) = &form.table_config {
+        serde_json::from_str::<serde_json::Value>(t)
+            .map_err(|e| bad(s, format!("table_config is not JSON: {e}")))?;
+    }
+    let filtered = names
+        .iter()
+        .map(|n| {
+            let t = file_type_of(n);
+            if let Some(types) = &file_types
+                && !types.contains(&t)
+            {
+                return Some(format!("left out: its type {t} is not in file_types"));
+            }
+            if let Some(re) = &path_regex
+                && !re.is_match(n)
+            {
+                return Some("left out: its path does not match path_regex".to_string());
+            }
+            None
+        })
+        .collect();
+    Ok(Checked {
+        volume,
+        names,
+        mimes,
+        dedup,
+        filtered,
+    })
 }
 
-fn store_upload(
-    s: &AppState,
-    volume: Id,
-    metas: Vec<UploadMeta>,
-    files: Vec<ReceivedFile>,
-    temps: TempFiles,
-) -> Response {
-    let root = s.volume_dir(volume);
-    for (m, f) in metas.iter().zip(&files) {
-        let dest = root.join(&m.file_name);
-        if let Some(parent) = dest.parent()
-            && let Err(e) = create_private_dir(parent)
-        {
-            return refuse(
-                StatusCode::CONFLICT,
-                "ErrNameConflict",
-                format!("cannot store '{}': {e}", m.file_name),
-            );
-        }
-        if dest.is_dir() {
-            return refuse(
-                StatusCode::CONFLICT,
-                "ErrNameConflict",
-                format!("'{}' is a folder in this volume", m.file_name),
-            );
-        }
-        if let Err(e) = std::fs::rename(&f.tmp, &dest) {
-            return storage_error(&dest, e);
-        }
-    }
-    drop(temps);
+fn store_upload(s: &AppState, c: Checked, files: Vec<ReceivedFile>, temps: TempFiles) -> Response {
+    let root = s.volume_dir(&c.volume);
     let faults = s.faults();
-    let new_files: Vec<NewFile> = metas
-        .iter()
-        .map(|m| NewFile {
-            name: m.file_name.clone(),
-            size: m.file_size,
-            mime: m.mime_type.clone(),
+    let mut kept: Vec<usize> = Vec::new();
+    let mut new_files = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if c.filtered[i].is_some() {
+            continue;
+        }
+        kept.push(i);
+        let name = &c.names[i];
+        new_files.push(NewFile {
+            name: name.clone(),
+            size: f.size,
+            mime: c.mimes[i].clone(),
+            md5: f.md5.clone(),
             will_fail: faults
                 .always_fail_suffix
                 .as_deref()
-                .is_some_and(|x| m.file_name.ends_with(x))
+                .is_some_and(|x| name.ends_with(x))
                 || s.chance(faults.ingest_failure),
-        })
-        .collect();
-    let added = s
-        .store()
-        .add_upload(volume, &new_files, s.config.ingest_time);
-    let (task_id, ids, duplicates) = match added {
-        Ok(a) => a,
+        });
+    }
+    // Moves a file into the volume once the store decided it goes in.
+    let place = |k: usize, gone: &[String]| -> Result<(), String> {
+        for old in gone {
+            let _ = std::fs::remove_file(root.join(old));
+        }
+        let i = kept[k];
+        let dest = root.join(&c.names[i]);
+        if let Some(parent) = dest.parent() {
+            create_private_dir(parent)
+                .map_err(|e| format!("cannot store '{}': {e}", c.names[i]))?;
+        }
+        if dest.is_dir() {
+            return Err(format!("'{}' is a folder in this volume", c.names[i]));
+        }
+        std::fs::rename(&files[i].tmp, &dest)
+            .map_err(|e| format!("cannot store '{}': {e}", c.names[i]))
+    };
+    let outcome = match s.store().add_upload(
+        &c.volume,
+        &new_files,
+        c.dedup.as_ref(),
+        s.config.ingest_time,
+        place,
+    ) {
+        Ok(Ok(o)) => o,
+        Ok(Err(conflict)) => return refuse(StatusCode::CONFLICT, "ErrNameConflict", conflict),
         Err(e) => {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -376,27 +514,59 @@ fn store_upload(
             );
         }
     };
+    drop(temps);
+    let stored = outcome.files.iter().filter(|f| f.skipped.is_none()).count() as u64;
+    s.stats.files_accepted.fetch_add(stored, Ordering::SeqCst);
+    s.stats.bytes_accepted.fetch_add(
+        kept.iter()
+            .zip(&outcome.files)
+            .filter(|(_, f)| f.skipped.is_none())
+            .map(|(i, _)| files[*i].size)
+            .sum(),
+        Ordering::SeqCst,
+    );
     s.stats
-        .files_accepted
-        .fetch_add(ids.len() as u64, Ordering::SeqCst);
+        .duplicates
+        .fetch_add(outcome.duplicates, Ordering::SeqCst);
     s.stats
-        .bytes_accepted
-        .fetch_add(metas.iter().map(|m| m.file_size).sum(), Ordering::SeqCst);
-    s.stats.duplicates.fetch_add(duplicates, Ordering::SeqCst);
-    ok_json(UploadAnswer {
-        success: true,
-        file_id: ids.first().copied(),
-        task_id: Some(task_id),
-        message: "upload succeeded".into(),
-        results: ids
-            .iter()
-            .map(|id| UploadFileResult {
-                success: true,
-                file_id: Some(*id),
-                message: "upload succeeded".into(),
-            })
-            .collect(),
-    })
+        .dedup_skipped
+        .fetch_add(outcome.skipped, Ordering::SeqCst);
+    s.stats
+        .dedup_replaced
+        .fetch_add(outcome.replaced, Ordering::SeqCst);
+    let mut stored_iter = outcome.files.iter();
+    let results: Vec<UploadFileResult> = (0..files.len())
+        .map(|i| match &c.filtered[i] {
+            Some(why) => UploadFileResult {
+                success: false,
+                file_id: None,
+                message: why.clone(),
+            },
+            None => {
+                let f = stored_iter.next();
+                UploadFileResult {
+                    success: true,
+                    file_id: f.map(|f| f.id),
+                    message: f
+                        .and_then(|f| f.skipped.clone())
+                        .unwrap_or_else(|| "upload succeeded".into()),
+                }
+            }
+        })
+        .collect();
+    let first = results.iter().find_map(|r| r.file_id);
+    let task_id = match s.config.dialect {
+        // The SDKs decode task_id into an int64.
+        Dialect::Sdk => serde_json::json!(outcome.task_id.0),
+        Dialect::Seed => serde_json::json!(outcome.task_id.to_string()),
+    };
+    ok_json(serde_json::json!({
+        "success": results.iter().any(|r| r.success),
+        "file_id": first.map(|f| f.to_string()).unwrap_or_default(),
+        "task_id": task_id,
+        "message": "upload succeeded",
+        "results": results,
+    }))
 }
 
 fn storage_error(path: &Path, e: std::io::Error) -> Response {

@@ -49,6 +49,8 @@ impl JournalLock {
             path: path.clone(),
             source,
         };
+        // The default journal's folder does not exist on a new machine's first night.
+        super::create_private_parent(&path).map_err(io)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

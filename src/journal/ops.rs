@@ -129,6 +129,10 @@ pub struct RunRecord {
     pub summary: Option<serde_json::Value>,
 }
 
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 fn id_text(id: Option<Id>) -> Option<String> {
     id.map(|i| i.to_string())
 }
@@ -213,6 +217,20 @@ impl Journal {
         .await
     }
 
+    /// For each of `paths`: whether another path in this journal has the same base name.
+    pub async fn base_name_shared(&self, paths: Vec<String>) -> Result<Vec<bool>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM files WHERE base_name = ?1 AND path <> ?2)",
+            )?;
+            paths
+                .iter()
+                .map(|p| st.query_row(params![base_name(p), p], |r| r.get::<_, bool>(0)))
+                .collect()
+        })
+        .await
+    }
+
     /// Marks `files` as being sent; answers once that is on disk, so that a crash during
     /// the send leaves a trace (`in_flight`) the next run counts as a possible duplicate.
     pub async fn begin_send(&self, files: Vec<Listed>, run: i64) -> Result<(), JournalError> {
@@ -220,8 +238,8 @@ impl Journal {
             let now = now_secs();
             let mut st = c.prepare_cached(
                 "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts,
-                                   first_seen_at, updated_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6)
+                                   first_seen_at, updated_at, run_id, base_name)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6, ?7)
                  ON CONFLICT(path) DO UPDATE SET
                     size = excluded.size, mtime_ns = excluded.mtime_ns,
                     sha256 = coalesce(excluded.sha256, files.sha256), state = 'pending',
@@ -230,13 +248,15 @@ impl Journal {
                     updated_at = excluded.updated_at, run_id = excluded.run_id",
             )?;
             for f in files {
+                let base = base_name(&f.path).to_string();
                 st.execute(params![
                     f.path,
                     f.size as i64,
                     f.mtime_ns,
                     f.sha256,
                     now,
-                    run
+                    run,
+                    base
                 ])?;
             }
             Ok(())

@@ -42,6 +42,13 @@ const MIGRATIONS: &[&str] = &[
         summary TEXT
      );
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: each file's base name, indexed, so a name-based `dedup` replace can be withheld
+    // when another path of the same name exists (a service that reads `name` as the base
+    // name would otherwise replace that other file). The expression takes what follows the
+    // last `/`.
+    "ALTER TABLE files ADD COLUMN base_name TEXT;
+     UPDATE files SET base_name = substr(path, length(rtrim(path, replace(path, '/', ''))) + 1);
+     CREATE INDEX files_by_base_name ON files(base_name);",
 ];
 
 #[derive(Debug)]

@@ -117,7 +117,8 @@ async fn poll_task(
                 continue;
             };
             let reason = (!file.reason.is_empty()).then(|| file.reason.clone());
-            let (state, retried) = match file.status {
+            let status = file_status::of(&file.status);
+            let (state, retried) = match status {
                 file_status::SUCCESS => {
                     RunStats::add(&c.ingested, 1);
                     changed = true;
@@ -140,7 +141,7 @@ async fn poll_task(
             };
             updates.push(IngestUpdate {
                 file_id: file.id,
-                status: file.status,
+                status,
                 state,
                 reason,
                 retried,

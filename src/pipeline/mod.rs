@@ -19,7 +19,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Client, ErrorKind, Id};
+use crate::api::model::Dedup;
+use crate::api::{ApiError, Client, ErrorKind, VolumeId};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Exit, RunStats};
 use crate::walk::{self, WalkEvent, WalkOptions};
@@ -44,10 +45,58 @@ impl Cancel {
     }
 }
 
+/// What the upload's `dedup` part says (see the README's "Dedup" section).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DedupMode {
+    /// `replace` by name only where a version of the file may already be stored at its path
+    /// (re-sends, retries), and only when no other path in the journal shares its base
+    /// name; nothing otherwise. Never loses a file whatever `name` means to the service.
+    #[default]
+    Auto,
+    /// `{"by": BY, "strategy": "replace"}` on every request.
+    Replace,
+    /// `{"by": BY, "strategy": "skip"}` on every request.
+    Skip,
+    /// No `dedup` part at all (for a service that refuses it).
+    Off,
+}
+
+impl DedupMode {
+    /// The `dedup` part every request carries, for the modes that fix one.
+    pub fn fixed(self, by: &[String]) -> Option<Dedup> {
+        let strategy = match self {
+            DedupMode::Replace => "replace",
+            DedupMode::Skip => "skip",
+            DedupMode::Auto | DedupMode::Off => return None,
+        };
+        Some(Dedup {
+            by: by.to_vec(),
+            strategy: strategy.into(),
+        })
+    }
+}
+
 /// How uploads are sent and retried.
 #[derive(Clone, Debug)]
 pub struct SendSettings {
-    pub volume: Id,
+    pub volume: VolumeId,
+    /// A folder in the volume that every path goes under (`--prefix`), without slashes
+    /// at either end.
+    pub prefix: Option<String>,
+    pub dedup: DedupMode,
+    /// `dedup.by` for `--dedup replace|skip` (default `["name"]`).
+    pub dedup_by: Vec<String>,
     pub concurrency: usize,
     /// Attempts per file (the first one included) before a transient failure is final.
     pub attempts: u32,
@@ -68,10 +117,19 @@ pub struct SendSettings {
     pub batch_bytes: u64,
 }
 
+/// Files per request by default. The vendor's SDKs send several files per request in their
+/// live tests; the README's performance section has the measurements behind these numbers.
+pub const DEFAULT_BATCH_FILES: usize = 16;
+/// Largest total size of a multi-file request by default; a larger file goes alone.
+pub const DEFAULT_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+
 impl Default for SendSettings {
     fn default() -> Self {
         SendSettings {
-            volume: Id(0),
+            volume: VolumeId::default(),
+            prefix: None,
+            dedup: DedupMode::Auto,
+            dedup_by: vec!["name".into()],
             concurrency: 8,
             attempts: 5,
             retry_budget: 10_000,
@@ -80,8 +138,8 @@ impl Default for SendSettings {
             breaker: 8,
             base_names: false,
             checksum: false,
-            batch_files: 1,
-            batch_bytes: 8 * 1024 * 1024,
+            batch_files: DEFAULT_BATCH_FILES,
+            batch_bytes: DEFAULT_BATCH_BYTES,
         }
     }
 }
@@ -138,7 +196,7 @@ pub type DryRunSink = Arc<dyn Fn(&str, u64, &str) + Send + Sync>;
 
 impl UploadSettings {
     /// Uploading `root` to `volume` with every other setting at its default.
-    pub fn new(root: PathBuf, volume: Id) -> Self {
+    pub fn new(root: PathBuf, volume: VolumeId) -> Self {
         UploadSettings {
             root,
             walk: WalkOptions::default(),

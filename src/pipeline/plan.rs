@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::{Cancel, SendSettings};
+use super::{Cancel, DedupMode, SendSettings};
 use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
 use crate::report::RunStats;
 use crate::walk::{SkipKind, WalkEvent, WalkedFile};
@@ -40,6 +40,25 @@ impl Reason {
     }
 }
 
+/// Under `--dedup auto`, which `dedup` part a file's request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupClass {
+    /// None: another path of the same base name exists, so a name-based replace could hit
+    /// it under a base-name reading of `name`; or the mode is not auto.
+    #[default]
+    Never,
+    /// A version may already be at this path (changed, interrupted, failed before):
+    /// `replace` on every attempt.
+    Always,
+    /// A new file: no `dedup` on the first attempt; `replace` on a retry, because the
+    /// failed attempt may have been stored.
+    OnRetry,
+}
+
+impl DedupClass {
+    const ALL: [DedupClass; 3] = [DedupClass::Never, DedupClass::Always, DedupClass::OnRetry];
+}
+
 #[derive(Debug, Clone)]
 pub struct PlannedFile {
     pub listed: Listed,
@@ -47,12 +66,14 @@ pub struct PlannedFile {
     pub wire_name: String,
     pub mime: String,
     pub reason: Reason,
+    pub dedup: DedupClass,
 }
 
-/// What one upload request carries.
+/// What one upload request carries. Its files share one dedup class.
 #[derive(Debug, Clone, Default)]
 pub struct Unit {
     pub files: Vec<PlannedFile>,
+    pub dedup: DedupClass,
 }
 
 impl Unit {
@@ -107,31 +128,78 @@ async fn sha256_of(path: &Path) -> std::io::Result<Vec<u8>> {
     .map_err(std::io::Error::other)?
 }
 
-/// Groups planned files into requests per `--batch-files` / `--batch-bytes`.
+/// Groups planned files into requests per `--batch-files` / `--batch-bytes`, one open
+/// request per dedup class (a request has one `dedup` part for all its files).
 struct Batcher {
     max_files: usize,
     max_bytes: u64,
-    open: Unit,
+    open: [Unit; 3],
 }
 
 impl Batcher {
+    fn new(max_files: usize, max_bytes: u64) -> Batcher {
+        Batcher {
+            max_files: max_files.max(1),
+            max_bytes: max_bytes.max(1),
+            open: DedupClass::ALL.map(|dedup| Unit {
+                files: Vec::new(),
+                dedup,
+            }),
+        }
+    }
+
+    fn slot(&mut self, class: DedupClass) -> &mut Unit {
+        let i = DedupClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .unwrap_or(0);
+        &mut self.open[i]
+    }
+
     /// Adds a file; returns the requests that are full.
     fn push(&mut self, f: PlannedFile) -> Vec<Unit> {
+        let (max_files, max_bytes) = (self.max_files, self.max_bytes);
+        let open = self.slot(f.dedup);
+        let take = |u: &mut Unit| Unit {
+            files: std::mem::take(&mut u.files),
+            dedup: u.dedup,
+        };
         let mut full = Vec::new();
-        let fits = self.open.files.is_empty()
-            || (self.open.files.len() < self.max_files
-                && self.open.bytes() + f.listed.size <= self.max_bytes);
+        let fits = open.files.is_empty()
+            || (open.files.len() < max_files && open.bytes() + f.listed.size <= max_bytes);
         if !fits {
-            full.push(std::mem::take(&mut self.open));
+            full.push(take(open));
         }
-        self.open.files.push(f);
-        if self.open.files.len() >= self.max_files || self.open.bytes() >= self.max_bytes {
-            full.push(std::mem::take(&mut self.open));
+        open.files.push(f);
+        if open.files.len() >= max_files || open.bytes() >= max_bytes {
+            full.push(take(open));
         }
         full
     }
-    fn flush(&mut self) -> Option<Unit> {
-        (!self.open.files.is_empty()).then(|| std::mem::take(&mut self.open))
+
+    fn flush(&mut self) -> Vec<Unit> {
+        self.open
+            .iter_mut()
+            .filter(|u| !u.files.is_empty())
+            .map(|u| Unit {
+                files: std::mem::take(&mut u.files),
+                dedup: u.dedup,
+            })
+            .collect()
+    }
+}
+
+/// The file's path in the volume: below `--prefix`, and only the base name with
+/// `--base-names`.
+pub fn wire_name(rel: &str, send: &SendSettings) -> String {
+    let name = if send.base_names {
+        rel.rsplit('/').next().unwrap_or(rel)
+    } else {
+        rel
+    };
+    match &send.prefix {
+        Some(p) => format!("{p}/{name}"),
+        None => name.to_string(),
     }
 }
 
@@ -144,11 +212,7 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<(), JournalError> {
     let c = &stats.counters;
-    let mut batcher = Batcher {
-        max_files: send.batch_files.max(1),
-        max_bytes: send.batch_bytes.max(1),
-        open: Unit::default(),
-    };
+    let mut batcher = Batcher::new(send.batch_files, send.batch_bytes);
     let emit = |unit: Unit| {
         let out = out.clone();
         let cancel = cancel.clone();
@@ -198,6 +262,7 @@ pub async fn run(
         let records = journal
             .lookup(files.iter().map(|f| f.rel.clone()).collect())
             .await?;
+        let mut planned = Vec::new();
         for (f, rec) in files.into_iter().zip(records) {
             let sha = if send.checksum {
                 match sha256_of(&f.abs).await {
@@ -217,16 +282,12 @@ pub async fn run(
             };
             RunStats::add(&c.to_upload, 1);
             RunStats::add(&c.to_upload_bytes, f.size);
-            let wire_name = if send.base_names {
-                f.rel.rsplit('/').next().unwrap_or(&f.rel).to_string()
-            } else {
-                f.rel.clone()
-            };
             let mime = mime_guess::from_path(&f.rel)
                 .first_or_octet_stream()
                 .essence_str()
                 .to_string();
-            let planned = PlannedFile {
+            planned.push(PlannedFile {
+                wire_name: wire_name(&f.rel, &send),
                 listed: Listed {
                     path: f.rel,
                     size: f.size,
@@ -234,26 +295,43 @@ pub async fn run(
                     sha256: sha,
                 },
                 abs: f.abs,
-                wire_name,
                 mime,
                 reason,
-            };
-            for unit in batcher.push(planned) {
+                dedup: DedupClass::Never,
+            });
+        }
+        if send.dedup == DedupMode::Auto && !planned.is_empty() {
+            let shared = journal
+                .base_name_shared(planned.iter().map(|p| p.listed.path.clone()).collect())
+                .await?;
+            for (p, shared) in planned.iter_mut().zip(shared) {
+                p.dedup = match (shared, p.reason) {
+                    (true, _) => DedupClass::Never,
+                    (false, Reason::New) => DedupClass::OnRetry,
+                    (false, _) => DedupClass::Always,
+                };
+            }
+        }
+        for p in planned {
+            for unit in batcher.push(p) {
                 if !emit(unit).await {
                     return Ok(());
                 }
             }
         }
         // Don't hold a part-filled batch while the walk is slow to produce more.
-        if source.is_empty()
-            && let Some(unit) = batcher.flush()
-            && !emit(unit).await
-        {
-            return Ok(());
+        if source.is_empty() {
+            for unit in batcher.flush() {
+                if !emit(unit).await {
+                    return Ok(());
+                }
+            }
         }
     }
-    if let Some(unit) = batcher.flush() {
-        emit(unit).await;
+    for unit in batcher.flush() {
+        if !emit(unit).await {
+            break;
+        }
     }
     Ok(())
 }
@@ -274,16 +352,13 @@ mod tests {
             wire_name: String::new(),
             mime: String::new(),
             reason: Reason::New,
+            dedup: DedupClass::Never,
         }
     }
 
     #[test]
     fn batches_respect_count_and_bytes() {
-        let mut b = Batcher {
-            max_files: 3,
-            max_bytes: 100,
-            open: Unit::default(),
-        };
+        let mut b = Batcher::new(3, 100);
         let mut units = Vec::new();
         for size in [10, 10, 10, 10, 95, 10, 500, 1] {
             units.extend(b.push(planned(size)));
@@ -304,11 +379,34 @@ mod tests {
                 vec![1]
             ]
         );
-        let mut single = Batcher {
-            max_files: 1,
-            max_bytes: 1,
-            open: Unit::default(),
-        };
+        let mut single = Batcher::new(1, 1);
         assert_eq!(single.push(planned(5)).len(), 1);
+    }
+
+    #[test]
+    fn batches_never_mix_dedup_classes() {
+        let mut b = Batcher::new(10, 1000);
+        let mut changed = planned(1);
+        changed.dedup = DedupClass::Always;
+        assert!(b.push(planned(1)).is_empty());
+        assert!(b.push(changed).is_empty());
+        assert!(b.push(planned(1)).is_empty());
+        let units = b.flush();
+        let shapes: Vec<(DedupClass, usize)> =
+            units.iter().map(|u| (u.dedup, u.files.len())).collect();
+        assert_eq!(
+            shapes,
+            vec![(DedupClass::Never, 2), (DedupClass::Always, 1)]
+        );
+    }
+
+    #[test]
+    fn wire_names_go_under_the_prefix() {
+        let mut s = SendSettings::default();
+        assert_eq!(wire_name("a/b.pdf", &s), "a/b.pdf");
+        s.prefix = Some("nightly/2026".into());
+        assert_eq!(wire_name("a/b.pdf", &s), "nightly/2026/a/b.pdf");
+        s.base_names = true;
+        assert_eq!(wire_name("a/b.pdf", &s), "nightly/2026/b.pdf");
     }
 }

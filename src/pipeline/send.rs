@@ -18,11 +18,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::plan::Unit;
-use super::{Cancel, SendSettings, Stop};
-use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource, mtime_ns};
+use super::plan::{DedupClass, PlannedFile, Unit};
+use super::{Cancel, DedupMode, SendSettings, Stop};
+use crate::api::model::Dedup;
+use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource};
 use crate::journal::{Confirmed, Journal, JournalError};
 use crate::report::{Exit, RunStats};
+use crate::walk::mtime_ns;
 
 enum UnitEnd {
     /// The service answered; per-file refusals inside the answer were recorded.
@@ -32,6 +34,9 @@ enum UnitEnd {
     /// A file changed under us, or the run was stopped hard mid-send.
     Left,
     Journal(JournalError),
+    /// A request of several files was refused for good: each file goes again on its own,
+    /// so one bad file (too large, a refused name) does not fail its companions.
+    Split(Vec<PlannedFile>, DedupClass),
 }
 
 struct Ctx {
@@ -110,6 +115,18 @@ impl Ctx {
             .await
     }
 
+    /// The `dedup` part of an attempt: fixed by `--dedup replace|skip|off`, or under auto
+    /// by the unit's class (a retry may find the first attempt stored).
+    fn dedup_for(&self, unit: &Unit, retry: bool) -> Option<Dedup> {
+        let s = &self.settings;
+        match (s.dedup, unit.dedup) {
+            (DedupMode::Auto, DedupClass::Always) => Some(Dedup::by_name("replace")),
+            (DedupMode::Auto, DedupClass::OnRetry) if retry => Some(Dedup::by_name("replace")),
+            (DedupMode::Auto, _) => None,
+            (mode, _) => mode.fixed(&s.dedup_by),
+        }
+    }
+
     async fn send_unit(&self, unit: Unit) -> UnitEnd {
         let c = &self.stats.counters;
         let listed = unit.files.iter().map(|f| f.listed.clone()).collect();
@@ -149,11 +166,12 @@ impl Ctx {
             if first_attempt && self.cancel.soft.is_cancelled() {
                 return self.not_sent(&unit).await;
             }
+            let dedup = self.dedup_for(&unit, !first_attempt);
             first_attempt = false;
             RunStats::add(&c.requests, 1);
             started = Instant::now();
             let attempt = tokio::select! {
-                r = self.client.upload(s.volume, &sources, self.stats.wire_bytes.clone()) => r,
+                r = self.client.upload(&s.volume, &sources, dedup.as_ref(), self.stats.wire_bytes.clone()) => r,
                 _ = self.cancel.hard.cancelled() => {
                     // Left in flight on purpose: the next run counts it as a possible duplicate.
                     return UnitEnd::Left;
@@ -189,6 +207,13 @@ impl Ctx {
                             return self.leave_pending(paths, "interrupted before it was confirmed").await;
                         }
                     }
+                }
+                Err(e) if unit.files.len() > 1 && splits(&e) => {
+                    tracing::debug!(
+                        "a request of {} files was refused ({e}); sending each on its own",
+                        unit.files.len()
+                    );
+                    return UnitEnd::Split(unit.files, unit.dedup);
                 }
                 Err(e) if e.kind == ErrorKind::Changed => {
                     let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
@@ -257,12 +282,24 @@ impl Ctx {
             let e = ApiError::new(ErrorKind::Permanent, crate::api::UPLOAD_CALL, msg);
             let one = Unit {
                 files: vec![f.clone()],
+                dedup: unit.dedup,
             };
             if let UnitEnd::Journal(j) = self.record_failed(&one, &e).await {
                 return UnitEnd::Journal(j);
             }
         }
         UnitEnd::Answered
+    }
+}
+
+/// Whether a refused request of several files should be sent again file by file: when the
+/// refusal may concern one file only (it vanished or changed, is too large, or has a name
+/// the service refuses), not when it concerns every request (unknown volume, HTML proxy).
+fn splits(e: &ApiError) -> bool {
+    match e.kind {
+        ErrorKind::Local | ErrorKind::Changed => true,
+        ErrorKind::Permanent => matches!(e.status, Some(400 | 413 | 422)),
+        _ => false,
     }
 }
 
@@ -319,36 +356,61 @@ pub async fn run(
         // over the runtime's workers instead of all being polled by this one loop.
         .map(|unit| {
             let ctx = ctx.clone();
-            tokio::spawn(async move { ctx.send_unit(unit).await })
+            tokio::spawn(async move {
+                match ctx.send_unit(unit).await {
+                    UnitEnd::Split(files, dedup) => {
+                        let mut ends = Vec::with_capacity(files.len());
+                        for f in files {
+                            let one = Unit {
+                                files: vec![f],
+                                dedup,
+                            };
+                            ends.push(ctx.send_unit(one).await);
+                        }
+                        ends
+                    }
+                    end => vec![end],
+                }
+            })
         })
         .buffer_unordered(settings.concurrency.max(1) * 2);
     futures::pin_mut!(results);
     let mut stop = None;
-    while let Some(joined) = results.next().await {
-        let end = joined.unwrap_or_else(|e| {
-            UnitEnd::Failed(ApiError::new(
+    let ends = results.flat_map(|joined| {
+        let ends = joined.unwrap_or_else(|e| {
+            vec![UnitEnd::Failed(ApiError::new(
                 ErrorKind::Local,
                 crate::api::UPLOAD_CALL,
                 format!("an upload task failed: {e}"),
-            ))
+            ))]
         });
+        futures::stream::iter(ends)
+    });
+    futures::pin_mut!(ends);
+    while let Some(end) = ends.next().await {
         let next_stop = match end {
             UnitEnd::Answered => {
                 breaker.success();
                 None
             }
-            UnitEnd::Left => None,
+            UnitEnd::Left | UnitEnd::Split(..) => None,
             UnitEnd::Journal(e) => Some(Stop::from_journal(&e)),
             UnitEnd::Failed(e) if e.kind == ErrorKind::Auth => Some(Stop::from_api(&e)),
             UnitEnd::Failed(e) if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) => {
-                breaker.failure(&e).then(|| Stop {
-                    exit: Exit::Usage,
-                    reason: format!(
-                        "the service refused {} uploads in a row the same way, so the run \
-                         stopped instead of failing every file: {e}. Check --endpoint and \
-                         --volume",
-                        breaker.count
-                    ),
+                breaker.failure(&e).then(|| {
+                    let check = if e.message.to_ascii_lowercase().contains("dedup") {
+                        "The service seems to refuse the dedup part: run again with --dedup off"
+                    } else {
+                        "Check --endpoint and --volume"
+                    };
+                    Stop {
+                        exit: Exit::Usage,
+                        reason: format!(
+                            "the service refused {} uploads in a row the same way, so the run \
+                             stopped instead of failing every file: {e}. {check}",
+                            breaker.count
+                        ),
+                    }
                 })
             }
             UnitEnd::Failed(_) => None,

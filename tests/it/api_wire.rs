@@ -5,9 +5,11 @@ use std::sync::atomic::AtomicU64;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
+use moi_ingest::api::model::Dedup;
 use moi_ingest::api::model::*;
-use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, Id, UploadSource, mtime_ns};
+use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, Id, UploadSource};
 use moi_ingest::secret::Secret;
+use moi_ingest::walk::mtime_ns;
 use tokio::sync::mpsc;
 
 struct Seen {
@@ -99,7 +101,12 @@ async fn upload_sends_file_volume_and_meta_parts() {
         mtime_ns: mtime_ns(&meta),
     };
     let answer = key_client(&url)
-        .upload(Id(1889578498228068352), &[src], Arc::new(AtomicU64::new(0)))
+        .upload(
+            &"019b39fc-f4ee-7915-b701-66ae6a48d9fc".parse().unwrap(),
+            &[src],
+            Some(&Dedup::by_name("replace")),
+            Arc::new(AtomicU64::new(0)),
+        )
         .await
         .unwrap();
     assert_eq!(answer.task_id, Some(Id(1889613340219121664)));
@@ -112,7 +119,7 @@ async fn upload_sends_file_volume_and_meta_parts() {
     let ct = seen.headers["content-type"].to_str().unwrap();
     assert!(ct.starts_with("multipart/form-data"), "{ct}");
     let p = parts(ct, &seen.body);
-    assert_eq!(p.len(), 3);
+    assert_eq!(p.len(), 4);
     assert!(p[0].0.contains("name=\"file\""), "{}", p[0].0);
     assert!(
         p[0].0.contains("filename=\"sub dir/红楼梦.pdf\""),
@@ -126,12 +133,20 @@ async fn upload_sends_file_volume_and_meta_parts() {
     );
     assert_eq!(p[0].1, bytes);
     assert!(p[1].0.contains("name=\"VolumeID\""));
-    assert_eq!(p[1].1, b"1889578498228068352");
+    assert_eq!(p[1].1, b"019b39fc-f4ee-7915-b701-66ae6a48d9fc");
     assert!(p[2].0.contains("name=\"meta\""));
     let meta: serde_json::Value = serde_json::from_slice(&p[2].1).unwrap();
+    // Both vocabularies: the 2025 documents' and the live service's.
     assert_eq!(
         meta,
-        serde_json::json!([{"file_name": "sub dir/红楼梦.pdf", "file_size": 70000, "mime_type": "application/pdf"}])
+        serde_json::json!([{"file_name": "sub dir/红楼梦.pdf", "file_size": 70000,
+            "mime_type": "application/pdf", "filename": "红楼梦.pdf", "path": "sub dir/红楼梦.pdf"}])
+    );
+    assert!(p[3].0.contains("name=\"dedup\""));
+    let dedup: serde_json::Value = serde_json::from_slice(&p[3].1).unwrap();
+    assert_eq!(
+        dedup,
+        serde_json::json!({"by": ["name"], "strategy": "replace"})
     );
 }
 
@@ -144,7 +159,7 @@ async fn task_calls_send_the_reference_query_and_bodies() {
         .await
         .unwrap();
     assert_eq!(page.files[0].id, Id(1889613341347389440));
-    assert_eq!(page.files[0].status, file_status::SUCCESS);
+    assert_eq!(file_status::of(&page.files[0].status), file_status::SUCCESS);
     let seen = rx.recv().await.unwrap();
     assert_eq!(seen.method, Method::GET);
     assert_eq!(seen.uri.path(), "/task/files");
@@ -225,7 +240,10 @@ fn every_seed_answer_parses() {
     assert_eq!(list.tasks[0].source_connector_id, Some(Id(100004)));
     let get: TaskGet =
         serde_json::from_value(data(include_str!("../fixtures/task_get.json"))).unwrap();
-    assert_eq!(get.task.volume_id, Some(Id(1889578498228068352)));
+    assert_eq!(
+        get.task.volume_id.as_ref().map(|v| v.as_str()),
+        Some("1889578498228068352")
+    );
     let files: TaskFilesPage =
         serde_json::from_value(data(include_str!("../fixtures/task_files.json"))).unwrap();
     assert_eq!(files.files[0].path, "/b-vol2/红楼梦(通行本)简体横排.pdf");

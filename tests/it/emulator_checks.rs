@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, UploadSource, mtime_ns};
+use moi_ingest::api::lenient::Code;
+use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, UploadSource, VolumeId};
 use moi_ingest::emulator::{DEFAULT_VOLUME, Login};
 use moi_ingest::secret::Secret;
+use moi_ingest::walk::mtime_ns;
 use reqwest::multipart::{Form, Part};
 
 use crate::util::{self, KEY};
@@ -191,8 +193,9 @@ async fn a_file_uploaded_through_the_client_arrives_byte_identical() {
     };
     let answer = client
         .upload(
-            DEFAULT_VOLUME,
+            &vol(),
             std::slice::from_ref(&up),
+            None,
             Arc::new(AtomicU64::new(0)),
         )
         .await
@@ -207,7 +210,7 @@ async fn a_file_uploaded_through_the_client_arrives_byte_identical() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let page = client.task_files(task, &[], 1, 10).await.unwrap();
     assert_eq!(page.files[0].id, file_id);
-    assert_eq!(page.files[0].status, 5);
+    assert_eq!(page.files[0].status, Code::Num(5));
     assert_eq!(page.files[0].path, "/demo-volume/nested/dir/红楼梦.bin");
 
     // A file that vanished, or changed since it was listed, is reported as such.
@@ -216,14 +219,14 @@ async fn a_file_uploaded_through_the_client_arrives_byte_identical() {
         ..up.clone()
     };
     let e = client
-        .upload(DEFAULT_VOLUME, &[gone], Arc::new(AtomicU64::new(0)))
+        .upload(&vol(), &[gone], None, Arc::new(AtomicU64::new(0)))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Local);
     assert!(e.message.contains("vanished"), "{e}");
     std::fs::write(&src, b"rewritten").unwrap();
     let e = client
-        .upload(DEFAULT_VOLUME, &[up], Arc::new(AtomicU64::new(0)))
+        .upload(&vol(), &[up], None, Arc::new(AtomicU64::new(0)))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Changed);
@@ -307,11 +310,7 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     let (status, body) = raw_upload(
         &emu.url(),
         None,
-        form(
-            &DEFAULT_VOLUME.to_string(),
-            &meta("x.bad", 3),
-            &[("x.bad", b"abc")],
-        ),
+        form(DEFAULT_VOLUME, &meta("x.bad", 3), &[("x.bad", b"abc")]),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -319,7 +318,10 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     let file: Id = serde_json::from_value(body["data"]["file_id"].clone()).unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
     let page = client.task_files(task, &[4], 1, 10).await.unwrap();
-    assert_eq!((page.total_failed, page.files[0].status), (1, 4));
+    assert_eq!(
+        (page.total_failed, page.files[0].status.clone()),
+        (1, Code::Num(4))
+    );
     assert!(!page.files[0].reason.is_empty());
     emu.stop().await;
 
@@ -335,10 +337,14 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     client.task_retry(task, &[file]).await.unwrap();
     assert_eq!(
         client.task_files(task, &[], 1, 10).await.unwrap().files[0].status,
-        6
+        Code::Num(6)
     );
     assert_eq!(emu.stats().retried_files, 1);
     let e = client.task_retry(Id(5), &[file]).await.unwrap_err();
     assert!(e.to_string().contains("task 5 does not exist"), "{e}");
     assert_eq!(client.task_get(task).await.unwrap().id, task);
+}
+
+fn vol() -> VolumeId {
+    DEFAULT_VOLUME.parse().unwrap()
 }

@@ -79,7 +79,7 @@ async fn a_run_whose_journal_fills_up_stops_with_a_message() {
         )
         .unwrap(),
     );
-    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME);
+    let mut settings = UploadSettings::new(src, DEFAULT_VOLUME.parse().unwrap());
     settings.no_wait = true;
     let stats = RunStats::new();
     let run = RunContext {

@@ -12,7 +12,7 @@ async fn the_task_command_lists_inspects_retries_and_steers_tasks() {
     let src = env.path("src");
     util::small_files(&src, 2, 10);
     std::fs::write(src.join("broken.bad"), b"x").unwrap();
-    let out = upload(&env, &src, &["--max-retries", "0"]).await;
+    let out = upload(&env, &src, &["--max-retries", "0", "--batch-files", "1"]).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let failure = &summary(
         &util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await,

@@ -112,6 +112,19 @@ pub fn assert_same_tree(src: &Path, stored: &Path) {
     }
 }
 
+/// The volume lists each of `names` exactly once (one stored file per path), and nothing else.
+pub fn assert_once_per_path(env: &Env, names: &[String]) {
+    let listing = env.emu.listing(DEFAULT_VOLUME);
+    let mut paths: Vec<String> = listing.iter().map(|f| f.path.clone()).collect();
+    paths.sort();
+    let mut want = names.to_vec();
+    want.sort();
+    assert_eq!(
+        paths, want,
+        "the volume does not hold each path exactly once"
+    );
+}
+
 pub fn command(env: &Env) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_moi-ingest"));
     c.env_clear()
