@@ -52,6 +52,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Re-drive failed files now, without walking the folder.
     Retry(RetryArgs),
+    /// Check that the service lists every file the journal says it confirmed (exit 1 on
+    /// any difference), as `rclone check` does.
+    #[command(
+        after_help = "Example:\n  moi-ingest verify ./papers --volume 1889578498228068352\n\nEach difference is one line: missing (the service does not list it), mismatched\n(size, name or a failed load), or extra (listed, unknown to the journal)."
+    )]
+    Verify(VerifyArgs),
     /// Run the real pipeline against a built-in emulator (no MOI account needed).
     Demo(DemoArgs),
     /// Run a local MOI-compatible server for trying and testing.
@@ -110,8 +116,13 @@ pub enum TaskAction {
     Pause { task_id: String },
     /// Resume a paused task (POST /task/resume).
     Resume { task_id: String },
-    /// Delete a task (POST /task/delete).
-    Delete { task_id: String },
+    /// Delete a task (POST /task/delete). Asks first on a terminal.
+    Delete {
+        task_id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -269,6 +280,14 @@ pub struct StatusArgs {
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub follow_args: FollowArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub select: JournalSelect,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -15,4 +15,5 @@ pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod secret;
+pub mod verify;
 pub mod walk;

@@ -6,6 +6,7 @@ mod emulator;
 mod status;
 mod task;
 mod upload;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Upload(args) => upload::upload(&args, out, cancel).await,
         Command::Status(args) => status::status(&args, out, cancel).await,
         Command::Retry(args) => status::retry(&args, out, cancel).await,
+        Command::Verify(args) => verify::verify(&args, out).await,
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
         Command::Emulator(args) => emulator::emulator(&args, out, cancel).await,
         Command::Task(args) => task::task(&args, out).await,

@@ -17,7 +17,10 @@ use crate::report::{Exit, RunStats};
 use crate::walk::{SkipKind, WalkEvent, WalkedFile, mtime_ns};
 
 /// The journal a command works on: `--journal`, or the default one of (endpoint, volume, DIR).
-fn journal_path(sel: &JournalSelect, conn: &ConnectionArgs) -> Result<PathBuf, ConfigError> {
+pub(super) fn journal_path(
+    sel: &JournalSelect,
+    conn: &ConnectionArgs,
+) -> Result<PathBuf, ConfigError> {
     let path = match (&sel.journal.journal, &sel.dir, &sel.volume) {
         (Some(p), _, _) => config::absolute(p),
         (None, Some(dir), Some(volume)) => {

@@ -17,6 +17,21 @@ fn id(raw: &str, what: &str) -> Result<Id, i32> {
     })
 }
 
+/// Asks on a terminal; without one (scripts, cron) there is nobody to ask, so it is a yes.
+fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
 fn api_failure(e: ApiError) -> i32 {
     let exit = if e.kind == ErrorKind::Auth {
         Exit::Auth
@@ -133,8 +148,18 @@ async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> R
         }
         TaskAction::Pause { task_id }
         | TaskAction::Resume { task_id }
-        | TaskAction::Delete { task_id } => {
+        | TaskAction::Delete { task_id, .. } => {
             let task = id(task_id, "task id")?;
+            if let TaskAction::Delete { yes: false, .. } = action
+                && !confirm(&format!(
+                    "Delete task {task} and its file list at the service?"
+                ))
+            {
+                return Err(complain(
+                    Exit::Usage,
+                    "not deleted (answer y to delete, or pass --yes)",
+                ));
+            }
             let (verb, result) = match action {
                 TaskAction::Pause { .. } => ("paused", client.task_pause(task).await),
                 TaskAction::Resume { .. } => ("resumed", client.task_resume(task).await),

@@ -77,6 +77,7 @@ counters!(
     files_accepted,
     bytes_accepted,
     duplicates,
+    dedup_parts,
     dedup_skipped,
     dedup_replaced,
     concurrent_uploads,

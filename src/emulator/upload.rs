@@ -391,6 +391,9 @@ fn check_request(s: &AppState, form: Form, files: &[ReceivedFile]) -> Result<Che
         mimes.push(m.mime_type.clone().unwrap_or_else(default_mime));
         names.push(name);
     }
+    if form.dedup.is_some() {
+        Stats::bump(&s.stats.dedup_parts);
+    }
     let dedup = form
         .dedup
         .as_deref()

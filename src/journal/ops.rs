@@ -406,6 +406,62 @@ impl Journal {
         .await
     }
 
+    /// For each of `names`: whether some file in this journal has that base name.
+    pub async fn knows_base_names(&self, names: Vec<String>) -> Result<Vec<bool>, JournalError> {
+        self.run(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT EXISTS(SELECT 1 FROM files WHERE base_name = ?1)")?;
+            names
+                .iter()
+                .map(|n| st.query_row([base_name(n)], |r| r.get::<_, bool>(0)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Tasks holding files the service confirmed (what `verify` asks the service about).
+    pub async fn confirmed_tasks(&self) -> Result<Vec<Id>, JournalError> {
+        self.run(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT task_id FROM files WHERE task_id IS NOT NULL
+                 AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
+                 AND file_id IS NOT NULL ORDER BY task_id",
+            )?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+        })
+        .await
+    }
+
+    /// The confirmed files of `task`: (path, size, file id, state).
+    pub async fn confirmed_in_task(
+        &self,
+        task: Id,
+    ) -> Result<Vec<(String, u64, Id, FileState)>, JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT path, size, file_id, state FROM files WHERE task_id = ?1
+                 AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
+                 AND file_id IS NOT NULL ORDER BY path",
+            )?;
+            let rows = st.query_map([task.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, String>(2)?,
+                    FileState::parse(&r.get::<_, String>(3)?),
+                ))
+            })?;
+            Ok(rows
+                .filter_map(|r| {
+                    let (p, size, id, state) = r.ok()?;
+                    Some((p, size, id.parse().ok()?, state))
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Files whose ingestion failed for good, by task: what `retry` re-drives.
     pub async fn ingest_failures(&self) -> Result<Vec<(Id, Id)>, JournalError> {
         self.run(|c| {

@@ -305,6 +305,15 @@ pub async fn run(
                 .base_name_shared(planned.iter().map(|p| p.listed.path.clone()).collect())
                 .await?;
             for (p, shared) in planned.iter_mut().zip(shared) {
+                if shared && p.reason != Reason::New {
+                    tracing::warn!(
+                        "{} is sent again without a dedup part: another path has the same \
+                         base name, and a service that reads dedup names as base names would \
+                         replace that file. The volume may now hold two versions of it \
+                         (--dedup replace if your service reads names as paths)",
+                        p.listed.path
+                    );
+                }
                 p.dedup = match (shared, p.reason) {
                     (true, _) => DedupClass::Never,
                     (false, Reason::New) => DedupClass::OnRetry,

@@ -13,6 +13,8 @@ pub const KEY: &str = "test-key-5f0c1b2e9a";
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub emu: RunningEmulator,
+    /// The volume uploads go to (the emulator's first).
+    pub volume: String,
 }
 
 impl Env {
@@ -23,7 +25,7 @@ impl Env {
         self.path("journal.sqlite").display().to_string()
     }
     pub fn stored(&self) -> PathBuf {
-        self.emu.volume_dir(DEFAULT_VOLUME)
+        self.emu.volume_dir(&self.volume)
     }
 }
 
@@ -33,8 +35,9 @@ pub async fn emulator_with(tune: impl FnOnce(&mut EmulatorConfig)) -> Env {
     cfg.api_key = Some(Secret::new(KEY));
     cfg.ingest_time = Duration::from_millis(100);
     tune(&mut cfg);
+    let volume = cfg.volumes[0].0.clone();
     let emu = emulator::start(cfg, "127.0.0.1:0").await.unwrap();
-    Env { dir, emu }
+    Env { dir, emu, volume }
 }
 
 pub async fn emulator() -> Env {
@@ -114,7 +117,7 @@ pub fn assert_same_tree(src: &Path, stored: &Path) {
 
 /// The volume lists each of `names` exactly once (one stored file per path), and nothing else.
 pub fn assert_once_per_path(env: &Env, names: &[String]) {
-    let listing = env.emu.listing(DEFAULT_VOLUME);
+    let listing = env.emu.listing(&env.volume);
     let mut paths: Vec<String> = listing.iter().map(|f| f.path.clone()).collect();
     paths.sort();
     let mut want = names.to_vec();
@@ -161,7 +164,7 @@ pub fn upload_args<'a>(env: &'a Env, dir: &'a str, extra: &[&'a str]) -> Vec<Str
         "upload".into(),
         dir.into(),
         "--volume".into(),
-        DEFAULT_VOLUME.to_string(),
+        env.volume.clone(),
         "--journal".into(),
         env.journal(),
         "--json".into(),
