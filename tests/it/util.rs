@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use moi_ingest::emulator::{self, DEFAULT_VOLUME, EmulatorConfig, RunningEmulator};
+use moi_ingest::emulator::{self, EmulatorConfig, RunningEmulator};
 use moi_ingest::secret::Secret;
 
 pub const KEY: &str = "test-key-5f0c1b2e9a";
