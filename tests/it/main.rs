@@ -11,3 +11,4 @@ mod task_cli;
 mod upload_run;
 mod util;
 mod vendor_client;
+mod vendor_sdk;

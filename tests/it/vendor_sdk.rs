@@ -1,0 +1,94 @@
+//! The vendor's own Python SDK (`moi-python-sdk`, pinned in `.ci/run`) against the
+//! emulator, as a user of that SDK would call it: what it sends must be stored where the
+//! SDK says, and what the emulator answers must decode in the SDK.
+
+use std::path::PathBuf;
+
+use crate::util::{self, KEY};
+
+const UUID_VOLUME: &str = "019b39fc-f4ee-7915-b701-66ae6a48d9fc";
+
+/// The venv `.ci/run` makes (`MOI_SDK_PYTHON` overrides). Outside CI, without it, the test
+/// says how to make it and passes; in CI a missing SDK is a failure.
+fn sdk_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MOI_SDK_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vendor-sdk-venv/bin/python");
+    venv.is_file().then_some(venv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
+    let Some(python) = sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the vendor SDK test: .ci/run installs it into target/vendor-sdk-venv"
+        );
+        eprintln!(
+            "skipped: the vendor SDK is not installed; run `bash .ci/run` once, or \
+             python3 -m venv target/vendor-sdk-venv && \
+             target/vendor-sdk-venv/bin/pip install moi-python-sdk==0.1.1.dev0"
+        );
+        return;
+    };
+    let env = util::emulator_with(|c| {
+        c.volumes = vec![(UUID_VOLUME.into(), "sdk-volume".into())];
+    })
+    .await;
+    let work = env.path("local");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = tokio::process::Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vendor_sdk.py"
+        ))
+        .args([
+            &env.emu.url(),
+            KEY,
+            UUID_VOLUME,
+            &work.display().to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(answer["wrong_key"], "HTTPError", "{answer}");
+    assert_eq!(answer["task"]["volume_id"], UUID_VOLUME);
+    assert!(
+        answer["skipped_message"]
+            .as_str()
+            .unwrap()
+            .contains("skipped"),
+        "{answer}"
+    );
+
+    // Stored byte-identical under the SDK's paths, one file per path.
+    let stored = env.stored();
+    let read = |p: &str| std::fs::read(stored.join(p)).unwrap();
+    assert_eq!(read("docs/a.txt"), b"alpha, second version\n");
+    assert_eq!(read("docs/b.txt"), b"bravo\n");
+    assert_eq!(read("中文/红楼梦.txt"), "红楼梦\n".as_bytes());
+    assert_eq!(read("d.txt"), b"delta\n");
+    util::assert_once_per_path(
+        &env,
+        &[
+            "d.txt".to_string(),
+            "docs/a.txt".into(),
+            "docs/b.txt".into(),
+            "中文/红楼梦.txt".into(),
+        ],
+    );
+    let st = env.emu.stats();
+    assert_eq!(
+        (st.dedup_skipped, st.dedup_replaced, st.duplicates),
+        (1, 1, 0),
+        "{st:?}"
+    );
+}
