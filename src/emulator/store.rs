@@ -246,7 +246,13 @@ impl Store {
         };
         for (i, (f, id)) in files.iter().zip(&ids).enumerate() {
             let same_path: Vec<(i64, String)> = live_matches(&tx, volume, "name", &f.name)?;
-            let same_md5: Vec<(i64, String)> = live_matches(&tx, volume, "md5", &f.md5)?;
+            // Only when asked: identical content is common (empty files), and the list of
+            // every match would grow with the volume.
+            let same_md5: Vec<(i64, String)> = if dedup.is_some_and(|d| d.by_md5) {
+                live_matches(&tx, volume, "md5", &f.md5)?
+            } else {
+                Vec::new()
+            };
             let decision = super::volume::decide(dedup, &same_path, &same_md5);
             let (live, note, ready_at, will_fail) = match &decision {
                 super::volume::Decision::Skip(of) => {

@@ -119,7 +119,7 @@ pub struct SendSettings {
 
 /// Files per request by default. The vendor's SDKs send several files per request in their
 /// live tests; the README's performance section has the measurements behind these numbers.
-pub const DEFAULT_BATCH_FILES: usize = 16;
+pub const DEFAULT_BATCH_FILES: usize = 32;
 /// Largest total size of a multi-file request by default; a larger file goes alone.
 pub const DEFAULT_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 
