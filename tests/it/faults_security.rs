@@ -83,7 +83,7 @@ async fn the_same_refusal_for_every_file_trips_the_breaker() {
     let src = env.path("src");
     util::small_files(&src, 200, 10);
     let d = src.display().to_string();
-    let mut args = util::upload_args(&env, &d, &[]);
+    let mut args = util::upload_args(&env, &d, &["--batch-files", "1"]);
     let vol = args.iter().position(|a| a == "--volume").unwrap() + 1;
     args[vol] = "77".into();
     let out = util::command(&env).args(&args).output().await.unwrap();

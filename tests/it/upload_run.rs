@@ -54,7 +54,12 @@ async fn never_more_than_n_uploads_in_flight() {
     let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(60)).await;
     let src = env.path("src");
     util::small_files(&src, 24, 2000);
-    let out = upload(&env, &src, &["--concurrency", "3", "--no-wait"]).await;
+    let out = upload(
+        &env,
+        &src,
+        &["--concurrency", "3", "--no-wait", "--batch-files", "1"],
+    )
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let peak = env.emu.stats().peak_concurrent_uploads;
     assert!((2..=3).contains(&peak), "peak concurrency {peak}");
