@@ -64,6 +64,20 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Look at and steer the service's load tasks (list, get, files, retry, pause, ...).
     Task(TaskArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Install, e.g.:\n  moi-ingest completions bash > ~/.local/share/bash-completion/completions/moi-ingest\n  moi-ingest completions zsh > \"${fpath[1]}/_moi-ingest\"\n  moi-ingest completions fish > ~/.config/fish/completions/moi-ingest.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `moi-ingest man > ~/.local/share/man/man1/moi-ingest.1`.
+    Man,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod output;
 pub mod pipeline;
 pub mod report;
+pub mod run;
 pub mod secret;
 pub mod verify;
 pub mod walk;

@@ -51,6 +51,45 @@ impl<'a> MakeWriter<'a> for StderrAroundBar {
     }
 }
 
+/// Standard output, for results and `--json`. A closed pipe (`moi-ingest ... | head`) is
+/// the reader saying it has enough, not an error: once it is seen, nothing more is written
+/// and the command ends as it would have.
+pub fn stdout_line(line: impl std::fmt::Display) {
+    use std::sync::atomic::AtomicBool;
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether stderr is a terminal (a person watching) or a file (cron, a log).
+pub fn stderr_is_terminal() -> bool {
+    static TERMINAL: OnceLock<bool> = OnceLock::new();
+    *TERMINAL.get_or_init(|| std::io::stderr().is_terminal())
+}
+
+/// A line for the person or the log on stderr. In a log (stderr not a terminal) every line
+/// starts with an RFC 3339 timestamp, as the log lines do, so it can be read the morning
+/// after; multi-line text gets one on each line.
+pub fn stderr_line(text: impl std::fmt::Display) {
+    let text = text.to_string();
+    let stamp = (!stderr_is_terminal()).then(|| jiff::Timestamp::now().to_string());
+    let mut buf = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if let Some(t) = &stamp {
+            buf.push_str(t);
+            buf.push(' ');
+        }
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    let _ = LineWriter.write_all(buf.as_bytes());
+}
+
 /// Logs go to stderr. Other crates stay at `warn` whatever the verbosity: their debug
 /// output is not ours to vouch for (headers, say).
 pub fn init_logging(verbose: u8, quiet: bool) {

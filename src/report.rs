@@ -77,6 +77,8 @@ pub struct RunStats {
     pub counters: Counters,
     pub walk_done: AtomicBool,
     pub following: AtomicBool,
+    /// Failures noted, listed or not (the summary lists the first [`LISTED_FAILURES`]).
+    failures_noted: AtomicU64,
     /// Body bytes that left, retries included; updated as they go, for progress.
     pub wire_bytes: Arc<AtomicU64>,
     failures: Mutex<Vec<FailureNote>>,
@@ -92,6 +94,7 @@ impl Default for RunStats {
             counters: Counters::default(),
             walk_done: AtomicBool::new(false),
             following: AtomicBool::new(false),
+            failures_noted: AtomicU64::new(0),
             wire_bytes: Arc::new(AtomicU64::new(0)),
             failures: Mutex::new(Vec::new()),
         }
@@ -108,6 +111,7 @@ impl RunStats {
     }
 
     pub fn note_failure(&self, path: &str, stage: &'static str, reason: &str) {
+        self.failures_noted.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut f) = self.failures.lock()
             && f.len() < LISTED_FAILURES
         {
@@ -121,6 +125,40 @@ impl RunStats {
 
     pub fn failures(&self) -> Vec<FailureNote> {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Failures noted beyond the ones listed.
+    pub fn failures_not_listed(&self) -> u64 {
+        let listed = self.failures.lock().map(|f| f.len()).unwrap_or(0) as u64;
+        self.failures_noted
+            .load(Ordering::Relaxed)
+            .saturating_sub(listed)
+    }
+}
+
+/// A command that could not do its work: the exit code it means and what to tell the
+/// user (which names the thing and what to do). Only the command layer prints it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl std::fmt::Display) -> Failure {
+        Failure {
+            exit,
+            message: message.to_string(),
+        }
+    }
+    pub fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    fn from(e: crate::config::ConfigError) -> Failure {
+        Failure::usage(e)
     }
 }
 
@@ -143,6 +181,8 @@ pub enum Exit {
     Pending,
     /// Interrupted (SIGINT/SIGTERM); the journal is consistent.
     Interrupted,
+    /// No request ever reached the service; nothing was sent, the files stay pending.
+    Unreachable,
 }
 
 impl Exit {
@@ -154,6 +194,7 @@ impl Exit {
             Exit::Auth => 3,
             Exit::Locked => 4,
             Exit::Pending => 5,
+            Exit::Unreachable => 7,
             Exit::Interrupted => 130,
         }
     }
@@ -185,6 +226,27 @@ pub struct Summary {
     #[serde(rename = "PipelineLoadFileSuccessRate")]
     pub load_file_success_rate: f64,
     pub failures: Vec<FailureNote>,
+    /// Failures past the listed ones (`moi-ingest status` lists them all).
+    pub failures_not_listed: u64,
+    /// The run's outcome could not be recorded in the journal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
+}
+
+impl Exit {
+    /// What the code means, for the last line of a run.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "everything done",
+            Exit::Failures => "some files failed",
+            Exit::Usage => "usage or configuration error",
+            Exit::Auth => "credential refused",
+            Exit::Locked => "journal held by another run",
+            Exit::Pending => "ingestion still pending",
+            Exit::Interrupted => "interrupted",
+            Exit::Unreachable => "service unreachable",
+        }
+    }
 }
 
 impl Summary {
@@ -220,6 +282,8 @@ impl Summary {
                 1.0
             },
             failures: stats.failures(),
+            failures_not_listed: stats.failures_not_listed(),
+            journal_error: None,
             sent_bytes: stats.wire_bytes.load(Ordering::Relaxed),
             counts: c,
         }
@@ -252,14 +316,56 @@ impl Summary {
                 c.resent_after_interrupt
             ));
         }
-        for f in &self.failures {
-            out.push_str(&format!("\nfailed ({}): {}: {}", f.stage, f.path, f.reason));
-        }
+        out.push_str(&self.failure_lines());
         if let Some(why) = &self.stopped {
             out.push_str(&format!("\nstopped: {why}"));
         }
+        if let Some(e) = &self.journal_error {
+            out.push_str(&format!("\nthe run could not be recorded: {e}"));
+        }
         out.push_str(&format!("\njournal: {}", self.journal));
+        out.push_str(&format!(
+            "\n{} ended with exit {} ({})",
+            self.command,
+            self.exit_code,
+            self.status.meaning()
+        ));
         out
+    }
+
+    /// One line per listed failure, and how many more there are.
+    pub fn failure_lines(&self) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            out.push_str(&format!("\nfailed ({}): {}: {}", f.stage, f.path, f.reason));
+        }
+        if self.failures_not_listed > 0 {
+            out.push_str(&format!(
+                "\n... and {} more failed: `moi-ingest status` lists them all",
+                self.failures_not_listed
+            ));
+        }
+        out
+    }
+
+    /// What `--quiet` still says: quiet means no progress, never no failures.
+    pub fn quiet_lines(&self) -> Option<String> {
+        let c = &self.counts;
+        let failed = c.failed + c.ingest_failed + c.changed;
+        if self.status == Exit::Success {
+            return None;
+        }
+        let mut out = format!(
+            "{}: {failed} files failed; exit {} ({})",
+            self.command,
+            self.exit_code,
+            self.status.meaning()
+        );
+        out.push_str(&self.failure_lines());
+        if let Some(why) = &self.stopped {
+            out.push_str(&format!("\nstopped: {why}"));
+        }
+        Some(out)
     }
 }
 

@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Output, complain, run_upload};
+use super::{CommandResult, Output, run_upload};
 use crate::api::{ClientOptions, Credentials};
 use crate::config::{self, Connection, UploadPlan};
 use crate::emulator::{self, DEFAULT_VOLUME, EmulatorConfig, Faults};
+use crate::output::stderr_line;
 use crate::pipeline::{Cancel, FollowSettings, UploadSettings};
-use crate::report::Exit;
+use crate::report::{Exit, Failure};
 use crate::secret::Secret;
 
 /// Writes a small corpus with the awkward cases a real folder has.
@@ -58,33 +59,21 @@ fn verify(source: &Path, stored: &Path) -> (usize, usize) {
     (total, same)
 }
 
-pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> i32 {
-    let work = match tempfile::Builder::new()
+pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> CommandResult {
+    let work = tempfile::Builder::new()
         .prefix("moi-ingest-demo-")
         .tempdir()
-    {
-        Ok(d) => d,
-        Err(e) => {
-            return complain(
-                Exit::Usage,
-                format!("cannot create a temporary folder: {e}"),
-            );
-        }
-    };
+        .map_err(|e| Failure::usage(format!("cannot create a temporary folder: {e}")))?;
     let source: PathBuf = match &args.dir {
         Some(d) => d.clone(),
         None => {
             let dir = work.path().join("sample");
-            if let Err(e) = write_sample(&dir) {
-                return complain(Exit::Usage, format!("cannot write the sample folder: {e}"));
-            }
+            write_sample(&dir)
+                .map_err(|e| Failure::usage(format!("cannot write the sample folder: {e}")))?;
             dir
         }
     };
-    let root = match config::root(&source) {
-        Ok(r) => r,
-        Err(e) => return super::usage(e),
-    };
+    let root = config::root(&source)?;
     let key = format!("demo-{}", std::process::id());
     let mut emu = EmulatorConfig::new(work.path().join("emulator"));
     emu.api_key = Some(Secret::new(&key));
@@ -95,19 +84,19 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> i
         ingest_failure: 0.25,
         ..Faults::default()
     };
-    let server = match emulator::start(emu, "127.0.0.1:0").await {
-        Ok(s) => s,
-        Err(e) => return complain(Exit::Usage, e),
-    };
-    let Ok(endpoint) = server.url().parse() else {
-        return complain(Exit::Usage, "the emulator's address is not a URL");
-    };
+    let server = emulator::start(emu, "127.0.0.1:0")
+        .await
+        .map_err(Failure::usage)?;
+    let endpoint = server
+        .url()
+        .parse()
+        .map_err(|_| Failure::usage("the emulator's address is not a URL"))?;
     if !out.quiet {
-        eprintln!(
+        stderr_line(format!(
             "demo: emulator at {} (volume {DEFAULT_VOLUME}); uploading {}",
             server.url(),
             root.display()
-        );
+        ));
     }
     let connection = Connection {
         endpoint,
@@ -139,33 +128,36 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> i
         cancel.clone(),
         "demo",
     )
-    .await;
+    .await?;
     if first == Exit::Interrupted.code() {
-        return first;
+        return Ok(first);
     }
     if !out.quiet {
-        eprintln!("\ndemo: second run over the same folder (resumes from the journal):");
+        stderr_line("\ndemo: second run over the same folder (resumes from the journal):");
     }
-    let second = run_upload(plan(), out, cancel, "demo (rerun)").await;
+    let second = run_upload(plan(), out, cancel, "demo (rerun)").await?;
     let stored = server.volume_dir(DEFAULT_VOLUME);
     let (total, same) = verify(&root, &stored);
     let stats = server.stats();
     if !out.quiet {
-        eprintln!(
+        stderr_line(format!(
             "\ndemo: the emulator holds {same} of {total} files byte-identical under {}; it saw \
              {} upload requests and {} /task/retry calls",
             stored.display(),
             stats.upload_requests,
             stats.retry_requests
-        );
+        ));
     }
     if args.keep {
         let kept = work.keep();
-        eprintln!("demo: kept {}", kept.display());
+        stderr_line(format!("demo: kept {}", kept.display()));
     }
     server.stop().await;
     if same != total {
-        return complain(Exit::Failures, "some files did not arrive intact");
+        return Err(Failure::new(
+            Exit::Failures,
+            "some files did not arrive intact",
+        ));
     }
-    if first != 0 { first } else { second }
+    Ok(if first != 0 { first } else { second })
 }

@@ -1,15 +1,13 @@
 //! `moi-ingest emulator`: the local MOI server, until Ctrl-C.
 
-use std::io::Write;
-
-use super::{Output, complain};
+use super::CommandResult;
 use crate::cli::EmulatorArgs;
 use crate::emulator::{self, EmulatorConfig, Faults};
 use crate::pipeline::Cancel;
-use crate::report::Exit;
+use crate::report::Failure;
 use crate::secret::Secret;
 
-pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 {
+pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
     let mut config = EmulatorConfig::new(&args.data);
     config.api_key = args
         .api_key
@@ -20,10 +18,9 @@ pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 
         config.volumes.clear();
         for v in &args.volume {
             let (id, name) = v.split_once(':').unwrap_or((v, ""));
-            let id = match crate::config::volume(id) {
-                Ok(id) => id.to_string(),
-                Err(e) => return complain(Exit::Usage, format!("{e} (write ID or ID:NAME)")),
-            };
+            let id = crate::config::volume(id)
+                .map_err(|e| Failure::usage(format!("{e} (write ID or ID:NAME)")))?
+                .to_string();
             let name = if name.is_empty() {
                 format!("volume-{id}")
             } else {
@@ -42,7 +39,9 @@ pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 
         ("--error-code-rate", args.error_code_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
-            return complain(Exit::Usage, format!("{flag} must be between 0.0 and 1.0"));
+            return Err(Failure::usage(format!(
+                "{flag} must be between 0.0 and 1.0"
+            )));
         }
     }
     config.faults = Faults {
@@ -57,16 +56,14 @@ pub async fn emulator(args: &EmulatorArgs, _out: Output, cancel: Cancel) -> i32 
         max_body_bytes: args.max_body,
         ..Faults::default()
     };
-    let running = match emulator::start(config, &args.listen).await {
-        Ok(r) => r,
-        Err(e) => return complain(Exit::Usage, e),
-    };
-    println!(
+    let running = emulator::start(config, &args.listen)
+        .await
+        .map_err(Failure::usage)?;
+    crate::output::stdout_line(format_args!(
         "moi-ingest emulator listening on {} (data in {})",
         running.url(),
         args.data.display()
-    );
-    let _ = std::io::stdout().flush();
+    ));
     running.wait(cancel.soft.clone()).await;
-    0
+    Ok(0)
 }

@@ -1,19 +1,19 @@
 //! `moi-ingest task ...`: the load-task calls, one at a time, for people and scripts.
 //! Human lines on stdout, or with `--json` the answer's `data` as one JSON line.
 
-use super::{Output, client, complain, usage};
-use crate::api::model::{TaskListQuery, file_status};
-use crate::api::{ApiError, ErrorKind, Id};
+use super::{CommandResult, Output};
+use crate::api::model::{TaskListQuery, file_status, task_status};
+use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::cli::{TaskAction, TaskArgs};
 use crate::config;
-use crate::report::Exit;
+use crate::output::stdout_line;
+use crate::report::{Exit, Failure};
 
-fn id(raw: &str, what: &str) -> Result<Id, i32> {
+fn id(raw: &str, what: &str) -> Result<Id, Failure> {
     raw.parse().map_err(|_| {
-        complain(
-            Exit::Usage,
-            format!("{what} '{raw}' is not an id (a number such as 1889613340219121664)"),
-        )
+        Failure::usage(format!(
+            "{what} '{raw}' is not an id (a number such as 1889613340219121664)"
+        ))
     })
 }
 
@@ -32,39 +32,73 @@ fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-fn api_failure(e: ApiError) -> i32 {
+fn api_failure(e: ApiError) -> Failure {
     let exit = if e.kind == ErrorKind::Auth {
         Exit::Auth
     } else {
         Exit::Failures
     };
-    complain(exit, e)
+    Failure::new(exit, e)
 }
 
 fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
     if out.json {
-        println!("{}", serde_json::to_string(data).unwrap_or_default());
+        stdout_line(serde_json::to_string(data).unwrap_or_default());
     } else {
-        println!("{}", human());
+        stdout_line(human());
     }
 }
 
-pub async fn task(args: &TaskArgs, out: Output) -> i32 {
-    let conn = match config::connection(&args.connection) {
-        Ok(c) => c,
-        Err(e) => return usage(e),
-    };
-    let client = match client(&conn) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match run(&args.action, &client, out).await {
-        Ok(()) => 0,
-        Err(code) => code,
-    }
+pub async fn task(args: &TaskArgs, out: Output) -> CommandResult {
+    let conn = config::connection(&args.connection)?;
+    let client =
+        Client::new(&conn.endpoint, conn.credentials, conn.options).map_err(Failure::usage)?;
+    run(&args.action, &client, out).await?;
+    Ok(0)
 }
 
-async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> Result<(), i32> {
+/// A task for people: one field a line, statuses with their names, times as local dates.
+fn describe_task(t: &crate::api::model::Task) -> String {
+    let mut lines = vec![
+        format!("task {}", t.id),
+        format!("status: {}", task_status::describe(&t.status)),
+        format!(
+            "volume: {} {}",
+            t.volume_id
+                .as_ref()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            if t.volume_name.is_empty() {
+                String::new()
+            } else {
+                format!("({})", t.volume_name)
+            }
+        ),
+    ];
+    if !t.name.is_empty() {
+        lines.push(format!("name: {}", t.name));
+    }
+    if let Some(c) = t.source_connector_id {
+        lines.push(format!("connector: {c} (type {})", t.source_connector_type));
+    }
+    if !t.creator.is_empty() {
+        lines.push(format!("creator: {}", t.creator));
+    }
+    lines.push(format!("created: {}", t.created_at));
+    lines.push(format!("updated: {}", t.updated_at));
+    if !t.start_at.is_unset() {
+        lines.push(format!("started: {}", t.start_at));
+    }
+    if !t.end_at.is_unset() {
+        lines.push(format!("ended: {}", t.end_at));
+    }
+    if let Some(uris) = t.source_config["common_file_task_config"]["uris"].as_array() {
+        lines.push(format!("files: {}", uris.len()));
+    }
+    lines.join("\n")
+}
+
+async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
     match action {
         TaskAction::List {
             status,
@@ -87,7 +121,10 @@ async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> R
                 lines.extend(list.tasks.iter().map(|t| {
                     format!(
                         "{}\tstatus {}\tvolume {}\t{}",
-                        t.id, t.status, t.volume_name, t.name
+                        t.id,
+                        task_status::describe(&t.status),
+                        t.volume_name,
+                        t.name
                     )
                 }));
                 lines.join("\n")
@@ -98,9 +135,7 @@ async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> R
                 .task_get(id(task_id, "task id")?)
                 .await
                 .map_err(api_failure)?;
-            print(out, &task, || {
-                serde_json::to_string_pretty(&task).unwrap_or_default()
-            });
+            print(out, &task, || describe_task(&task));
         }
         TaskAction::Files {
             task_id,
@@ -155,8 +190,7 @@ async fn run(action: &TaskAction, client: &crate::api::Client, out: Output) -> R
                     "Delete task {task} and its file list at the service?"
                 ))
             {
-                return Err(complain(
-                    Exit::Usage,
+                return Err(Failure::usage(
                     "not deleted (answer y to delete, or pass --yes)",
                 ));
             }

@@ -2,47 +2,39 @@
 
 use std::sync::Arc;
 
-use super::{Output, client, finish, open_locked, usage};
+use super::{CommandResult, Output, print_summary};
 use crate::cli::UploadArgs;
 use crate::config::{self, UploadPlan};
-use crate::output::Progress;
-use crate::pipeline::{self, Cancel, DryRunSink, RunContext};
-use crate::report::{Exit, RunStats};
+use crate::output::{Progress, stdout_line};
+use crate::pipeline::{self, Cancel, DryRunSink};
+use crate::report::human_bytes;
+use crate::run::{Run, RunPlan};
 
-pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> i32 {
-    match config::upload(args) {
-        Ok(plan) => run_upload(plan, out, cancel, "upload").await,
-        Err(e) => usage(e),
-    }
+pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> CommandResult {
+    let plan = config::upload(args)?;
+    run_upload(plan, out, cancel, "upload").await
 }
 
 /// Runs one upload job end to end; also what the demo runs.
-pub async fn run_upload(plan: UploadPlan, out: Output, cancel: Cancel, command: &str) -> i32 {
-    let (_lock, journal) = match open_locked(&plan.journal, Some(&plan.identity)) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    let client = match client(&plan.connection) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub async fn run_upload(
+    plan: UploadPlan,
+    out: Output,
+    cancel: Cancel,
+    command: &str,
+) -> CommandResult {
     let dry_run = plan.settings.dry_run;
-    // A dry run changes nothing, not even the run history.
-    let run_id = if dry_run {
-        None
-    } else {
-        match journal.start_run(command).await {
-            Ok(id) => Some(id),
-            Err(e) => return super::complain(Exit::Failures, e),
-        }
-    };
-    let stats = RunStats::new();
-    let progress = Progress::start(stats.clone(), out.quiet || dry_run);
-    let sink: Option<DryRunSink> = dry_run.then(|| {
-        Arc::new(|path: &str, size: u64, reason: &str| {
-            println!("would upload\t{path}\t{size}\t{reason}");
-        }) as DryRunSink
-    });
+    let run = Run::start(
+        RunPlan {
+            command: command.to_string(),
+            journal: plan.journal.clone(),
+            identity: Some(plan.identity.clone()),
+            connection: plan.connection.clone(),
+            dry_run,
+        },
+        cancel,
+    )
+    .await?;
+    run.record_settings(&plan.settings).await?;
     tracing::debug!(
         "{command} {} to volume {} via {}; journal {}",
         plan.settings.root.display(),
@@ -50,14 +42,31 @@ pub async fn run_upload(plan: UploadPlan, out: Output, cancel: Cancel, command: 
         plan.identity.endpoint,
         plan.journal.display()
     );
-    let run = RunContext {
-        client,
-        journal: journal.clone(),
-        run_id: run_id.unwrap_or(0),
-        stats: stats.clone(),
-        cancel,
-    };
-    let outcome = pipeline::upload(&plan.settings, run, sink).await;
+    let progress = Progress::start(run.stats().clone(), out.quiet || dry_run);
+    let sink: Option<DryRunSink> = dry_run.then(|| {
+        Arc::new(|path: &str, size: u64, reason: &str| {
+            stdout_line(format_args!("would upload\t{path}\t{size}\t{reason}"));
+        }) as DryRunSink
+    });
+    let outcome = pipeline::upload(&plan.settings, run.context(), sink).await;
     progress.finish().await;
-    finish(command, &stats, outcome, &journal, run_id, out).await
+    let summary = run.finish(outcome).await;
+    if dry_run {
+        let c = &summary.counts;
+        let total = format!(
+            "would upload {} files, {} ({} unchanged, {} skipped); nothing was sent or recorded",
+            c.to_upload,
+            human_bytes(c.to_upload_bytes),
+            c.unchanged,
+            c.skipped
+        );
+        if out.json {
+            stdout_line(serde_json::to_string(&summary).unwrap_or_default());
+        } else {
+            stdout_line(total);
+        }
+    } else {
+        print_summary(&summary, out);
+    }
+    Ok(summary.exit_code)
 }

@@ -1,34 +1,36 @@
 //! `moi-ingest verify`: the journal against what the service lists.
 
-use super::{Output, client_for_journal, complain, usage};
+use super::{CommandResult, Output};
+use crate::api::ErrorKind;
 use crate::cli::VerifyArgs;
+use crate::config;
 use crate::journal::Journal;
-use crate::report::Exit;
+use crate::output::{stderr_line, stdout_line};
+use crate::report::{Exit, Failure};
 use crate::verify::{self, VerifyError};
 
-pub async fn verify(args: &VerifyArgs, out: Output) -> i32 {
-    let path = match super::status::journal_path(&args.select, &args.connection) {
-        Ok(p) => p,
-        Err(e) => return usage(e),
-    };
-    let journal = match Journal::open(&path, None) {
-        Ok(j) => j,
-        Err(e) => return complain(Exit::Usage, e),
-    };
+pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
+    let path = super::status::journal_path(&args.select, &args.connection)?;
+    let journal = Journal::open_read_only(&path).map_err(Failure::usage)?;
     let identity = journal.identity().await.ok().flatten();
-    let client = match client_for_journal(&args.connection, identity.as_ref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let report = match verify::verify(&journal, &client).await {
-        Ok(r) => r,
-        Err(VerifyError::Api(e)) if e.kind == crate::api::ErrorKind::Auth => {
-            return complain(Exit::Auth, e);
-        }
-        Err(e) => return complain(Exit::Failures, e),
-    };
+    let connection = config::connection_with_default(
+        &args.connection,
+        identity.as_ref().map(|i| i.endpoint.as_str()),
+    )?;
+    let client = crate::api::Client::new(
+        &connection.endpoint,
+        connection.credentials,
+        connection.options,
+    )
+    .map_err(Failure::usage)?;
+    let report = verify::verify(&journal, &client)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Api(e) if e.kind == ErrorKind::Auth => Failure::new(Exit::Auth, e),
+            e => Failure::new(Exit::Failures, e),
+        })?;
     if out.json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        stdout_line(serde_json::to_string(&report).unwrap_or_default());
     } else {
         for (kind, list) in [
             ("missing", &report.missing),
@@ -36,26 +38,26 @@ pub async fn verify(args: &VerifyArgs, out: Output) -> i32 {
             ("extra", &report.extra),
         ] {
             for d in list {
-                println!(
+                stdout_line(format_args!(
                     "{kind}\t{}\t{} (file {}, task {})",
                     d.path, d.what, d.file_id, d.task_id
-                );
+                ));
             }
         }
     }
-    if !out.quiet {
-        eprintln!(
+    if !out.quiet || report.differences() > 0 {
+        stderr_line(format!(
             "verify: {} files in {} tasks checked: {} missing, {} mismatched, {} extra",
             report.checked,
             report.tasks,
             report.missing.len(),
             report.mismatched.len(),
             report.extra.len()
-        );
+        ));
     }
-    if report.differences() > 0 {
+    Ok(if report.differences() > 0 {
         Exit::Failures.code()
     } else {
         0
-    }
+    })
 }

@@ -42,6 +42,29 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "this machine".into())
 }
 
+/// Who holds the lock of `journal` now (`pid N on host since ...`), without taking it.
+pub fn lock_holder(journal: &Path) -> Option<String> {
+    let path = lock_path(journal);
+    let mut file = OpenOptions::new().read(true).open(&path).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            Some(if holder.is_empty() {
+                "holder unknown".into()
+            } else {
+                holder.to_string()
+            })
+        }
+        Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
 impl JournalLock {
     pub fn acquire(journal: &Path) -> Result<JournalLock, LockError> {
         let path = lock_path(journal);

@@ -31,7 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use lock::{JournalLock, LockError, lock_path};
+pub use lock::{JournalLock, LockError, lock_holder, lock_path};
 pub use ops::*;
 
 pub fn now_secs() -> i64 {
@@ -147,6 +147,41 @@ impl Journal {
         if let Some(id) = identity {
             ops::check_identity(&conn, path, id)?;
         }
+        Self::serve_connection(conn, path)
+    }
+
+    /// For a dry run: reads the journal at `path` without changing it, or, when there is
+    /// none yet, an empty one in memory. Nothing is created on disk.
+    pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
+        let open_err = |detail: String| JournalError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let conn = if path.is_file() {
+            Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| open_err(e.to_string()))?
+        } else {
+            let mut c = Connection::open_in_memory().map_err(|e| open_err(e.to_string()))?;
+            schema::migrate(&mut c)
+                .map_err(|e| open_err(e.to_string()))?
+                .map_err(|_| open_err("cannot set up an empty journal".into()))?;
+            c
+        };
+        // A read-only handle cannot migrate: an older journal is read as it is.
+        conn.execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000;")
+            .map_err(|e| open_err(e.to_string()))?;
+        Self::serve_connection(conn, path)
+    }
+
+    fn serve_connection(conn: Connection, path: &Path) -> Result<Journal, JournalError> {
+        let open_err = |detail: String| JournalError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
         let (jobs, rx) = mpsc::channel::<Job>(1024);
         std::thread::Builder::new()
             .name("moi-journal".into())
@@ -163,7 +198,7 @@ impl Journal {
     }
 
     /// Runs `f` on the journal's thread; answers after its transaction committed.
-    pub async fn run<R, F>(&self, f: F) -> Result<R, JournalError>
+    pub(crate) async fn run<R, F>(&self, f: F) -> Result<R, JournalError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,

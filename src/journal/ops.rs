@@ -610,6 +610,39 @@ impl Journal {
         .await
     }
 
+    /// Stops the journal from growing past its current size, as a full disk would (for the
+    /// tests that show a full disk keeps what was confirmed).
+    pub async fn cap_at_current_size(&self) -> Result<(), JournalError> {
+        self.run(|c| {
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        })
+        .await
+    }
+
+    /// Records `value` under `key` in the journal's own notes (the run settings, say).
+    pub async fn set_note(&self, key: &str, value: String) -> Result<(), JournalError> {
+        let key = format!("note:{key}");
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn note(&self, key: &str) -> Result<Option<String>, JournalError> {
+        let key = format!("note:{key}");
+        self.run(move |c| {
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
+
     /// The identity the journal was recorded for (for `status` and `retry`).
     pub async fn identity(&self) -> Result<Option<Identity>, JournalError> {
         self.run(|c| {

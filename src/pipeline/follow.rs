@@ -18,7 +18,8 @@ use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::journal::{FileState, IngestUpdate, Journal, JournalError};
 use crate::report::RunStats;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FollowSettings {
     /// `/task/retry` rounds per file before its failure is final.
     pub max_retries: u32,

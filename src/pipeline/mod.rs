@@ -27,21 +27,49 @@ use crate::walk::{self, WalkEvent, WalkOptions};
 
 pub use follow::FollowSettings;
 
+/// Why a run stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The same refusal for every upload (unknown volume, wrong endpoint, HTML proxy).
+    Breaker,
+    /// No request ever got through: the service cannot be reached.
+    Unreachable,
+    /// A refused credential.
+    Auth,
+}
+
 /// Stopping a run. `soft`: start nothing new, let what is in flight finish. `hard`:
-/// abandon what is in flight too (the second Ctrl-C, or the drain timeout).
+/// abandon what is in flight too (the second Ctrl-C, or the drain timeout). The first
+/// reason given is kept, so the summary says why the run stopped.
 #[derive(Clone, Debug, Default)]
 pub struct Cancel {
     pub soft: CancellationToken,
     pub hard: CancellationToken,
+    reason: Arc<std::sync::OnceLock<StopReason>>,
 }
 
 impl Cancel {
     pub fn new() -> Self {
         Cancel::default()
     }
-    pub fn stop_all(&self) {
+    /// Start nothing new, for `why`.
+    pub fn stop(&self, why: StopReason) {
+        let _ = self.reason.set(why);
         self.soft.cancel();
+    }
+    /// Abandon what is in flight too.
+    pub fn stop_now(&self, why: StopReason) {
+        self.stop(why);
         self.hard.cancel();
+    }
+    pub fn reason(&self) -> Option<StopReason> {
+        self.reason.get().copied()
+    }
+    /// Stopped by a signal (the only stop that exits 130).
+    pub fn interrupted(&self) -> bool {
+        self.reason() == Some(StopReason::Signal)
     }
 }
 
@@ -87,8 +115,10 @@ impl DedupMode {
     }
 }
 
-/// How uploads are sent and retried.
-#[derive(Clone, Debug)]
+/// How uploads are sent and retried. Recorded in the journal (see [`crate::run`]), so a
+/// field added later needs a default.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SendSettings {
     pub volume: VolumeId,
     /// A folder in the volume that every path goes under (`--prefix`), without slashes
@@ -312,7 +342,7 @@ pub async fn run_stages(
             stopped: Some(s.reason),
         };
     }
-    if cancel.soft.is_cancelled() {
+    if cancel.interrupted() {
         return RunOutcome {
             exit: Exit::Interrupted,
             stopped: Some("interrupted; the journal holds everything confirmed so far".into()),
@@ -359,7 +389,8 @@ pub async fn finish_with_follow(
             stopped: Some(stop.reason),
         },
         Ok(f) => {
-            let exit = if cancel.soft.is_cancelled() {
+            let interrupted = cancel.interrupted();
+            let exit = if interrupted {
                 Exit::Interrupted
             } else if upload_exit != Exit::Success || f.failed > 0 {
                 Exit::Failures
@@ -368,13 +399,21 @@ pub async fn finish_with_follow(
             } else {
                 Exit::Success
             };
-            let stopped = (f.pending > 0).then(|| {
-                format!(
-                    "{} files were still being ingested when --wait-timeout ran out; the next run \
-                     or `moi-ingest status --follow` picks them up",
+            let stopped = if interrupted {
+                Some(format!(
+                    "interrupted while following ingestion; {} files are still being ingested \
+                     and the next run or `moi-ingest status --follow` picks them up",
                     f.pending
-                )
-            });
+                ))
+            } else {
+                (f.pending > 0).then(|| {
+                    format!(
+                        "{} files were still being ingested when --wait-timeout ran out; the \
+                         next run or `moi-ingest status --follow` picks them up",
+                        f.pending
+                    )
+                })
+            };
             RunOutcome { exit, stopped }
         }
     }

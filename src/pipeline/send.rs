@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::plan::{DedupClass, PlannedFile, Unit};
-use super::{Cancel, DedupMode, SendSettings, Stop};
+use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
 use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource};
 use crate::journal::{Confirmed, Journal, JournalError};
@@ -180,7 +180,7 @@ impl Ctx {
             // A refused credential would be refused for every file: stop the run before
             // this slot is handed to a unit that would only try again.
             if attempt.as_ref().is_err_and(|e| e.kind == ErrorKind::Auth) {
-                self.cancel.stop_all();
+                self.cancel.stop_now(StopReason::Auth);
             }
             drop(slot);
             match attempt {
@@ -422,9 +422,10 @@ pub async fn run(
             stop = Some(s);
             // Start nothing new; what is in flight ends on its own (an auth refusal
             // would only repeat, so those are abandoned at once).
-            cancel.soft.cancel();
             if stop.as_ref().is_some_and(|s| s.exit == Exit::Auth) {
-                cancel.hard.cancel();
+                cancel.stop_now(StopReason::Auth);
+            } else {
+                cancel.stop(StopReason::Breaker);
             }
         }
     }

@@ -23,12 +23,7 @@ fn listed(path: &str) -> Listed {
 
 /// Caps the database at its current size: the next growth fails as on a full disk.
 async fn fill_disk(j: &Journal) {
-    j.run(|c| {
-        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        c.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
-    })
-    .await
-    .unwrap();
+    j.cap_at_current_size().await.unwrap();
 }
 
 #[tokio::test]
