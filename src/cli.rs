@@ -214,9 +214,14 @@ pub struct UploadArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Also compare content (SHA-256), not only size and modification time. Reads every
-    /// file; the first such run re-sends files whose hash was never recorded.
+    /// file. Files confirmed before --checksum was first used get their hash recorded
+    /// without being sent again, when size and modification time still match.
     #[arg(long)]
     pub checksum: bool,
+    /// Upload only the files this list names, one path below DIR per line (`-`: standard
+    /// input), instead of walking DIR (rclone's --files-from).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
     /// Only files matching this glob (repeatable; `*.pdf` matches at any depth, `a/**` by path).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,

@@ -294,6 +294,13 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         no_wait: args.no_wait,
         dry_run: args.dry_run,
         drain_timeout: args.drain_timeout,
+        files_from: args.files_from.as_ref().map(|p| {
+            if p.as_os_str() == "-" {
+                p.clone()
+            } else {
+                absolute(p)
+            }
+        }),
     };
     crate::walk::check(&settings.walk).map_err(|e| ConfigError(e.to_string()))?;
     Ok(UploadPlan {

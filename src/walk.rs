@@ -148,6 +148,75 @@ pub fn check(options: &WalkOptions) -> Result<(), WalkError> {
 }
 
 /// Starts walking `root` on its own thread; the events arrive on the returned channel.
+/// The files named one per line by `list` (paths relative to `root`, `/`-separated, as
+/// `--files-from` and rclone take them), as a stream like the walk's. Blank lines and lines
+/// starting with `#` are ignored; a path that climbs out of `root`, is absolute, or is not
+/// a regular file is reported and skipped. The list is read on its own thread, so a list
+/// of millions (or a slow pipe) never sits in memory.
+pub fn spawn_list(
+    root: PathBuf,
+    mut list: Box<dyn std::io::BufRead + Send>,
+    capacity: usize,
+) -> mpsc::Receiver<WalkEvent> {
+    let (tx, rx) = mpsc::channel(capacity);
+    std::thread::spawn(move || {
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            let line = match list.read_line(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => Ok(buf.trim_end_matches('\n').to_string()),
+                Err(e) => Err(e),
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ =
+                        tx.blocking_send(unusable(&root, &format!("the list cannot be read: {e}")));
+                    return;
+                }
+            };
+            let rel = line.trim_end_matches('\r').trim_start_matches("./");
+            if rel.trim().is_empty() || rel.starts_with('#') {
+                continue;
+            }
+            if tx.blocking_send(listed_file(&root, rel)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One listed path, checked and looked at on disk.
+pub fn listed_file(root: &Path, rel: &str) -> WalkEvent {
+    let abs = root.join(rel);
+    if rel.starts_with('/') || rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return unusable(
+            &abs,
+            "is not a path below the folder (absolute, '..' or '//')",
+        );
+    }
+    match std::fs::symlink_metadata(&abs) {
+        Ok(m) if m.is_file() => WalkEvent::File(WalkedFile {
+            abs,
+            rel: rel.to_string(),
+            size: m.len(),
+            mtime_ns: mtime_ns(&m),
+        }),
+        Ok(_) => unusable(&abs, "is not a regular file"),
+        Err(e) => unusable(&abs, &format!("cannot be read: {e}")),
+    }
+}
+
+fn unusable(path: &Path, reason: &str) -> WalkEvent {
+    WalkEvent::Skipped {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+        kind: SkipKind::Unusable,
+    }
+}
+
 pub fn spawn(
     root: PathBuf,
     options: WalkOptions,

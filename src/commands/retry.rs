@@ -2,7 +2,7 @@
 //! with the settings the upload recorded.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -17,7 +17,7 @@ use crate::output::Progress;
 use crate::pipeline::{self, UploadSettings};
 use crate::report::{Exit, Failure, RunStats};
 use crate::run::{Run, RunPlan};
-use crate::walk::{SkipKind, WalkEvent, WalkedFile, mtime_ns};
+use crate::walk::{self, WalkEvent};
 
 pub async fn retry(
     args: &RetryArgs,
@@ -77,34 +77,8 @@ pub async fn retry(
 
 /// Feeds the files whose upload failed back into the pipeline, as if walked again.
 fn failed_uploads_source(root: PathBuf, paths: Vec<String>) -> mpsc::Receiver<WalkEvent> {
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
-        for rel in paths {
-            let abs = root.join(&rel);
-            let event = match std::fs::symlink_metadata(&abs) {
-                Ok(m) if m.is_file() => WalkEvent::File(WalkedFile {
-                    abs,
-                    rel,
-                    size: m.len(),
-                    mtime_ns: mtime_ns(&m),
-                }),
-                Ok(_) => skipped(&abs, "is no longer a regular file"),
-                Err(e) => skipped(&abs, &format!("cannot be read: {e}")),
-            };
-            if tx.send(event).await.is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-fn skipped(path: &Path, reason: &str) -> WalkEvent {
-    WalkEvent::Skipped {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-        kind: SkipKind::Unusable,
-    }
+    let list = paths.join("\n");
+    walk::spawn_list(root, Box::new(std::io::Cursor::new(list)), 256)
 }
 
 /// `/task/retry` with the usual backoff on transient answers (503, 429 with Retry-After,

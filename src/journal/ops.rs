@@ -264,6 +264,18 @@ impl Journal {
         .await
     }
 
+    /// Records the SHA-256 of files confirmed before `--checksum` was first used.
+    pub async fn record_hashes(&self, hashes: Vec<(String, Vec<u8>)>) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached("UPDATE files SET sha256 = ?2 WHERE path = ?1")?;
+            for (path, sha) in hashes {
+                st.execute(params![path, sha])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Records what the service confirmed.
     pub async fn confirm(&self, files: Vec<Confirmed>) -> Result<(), JournalError> {
         self.run(move |c| {

@@ -11,6 +11,7 @@
 pub mod follow;
 pub mod plan;
 pub mod send;
+mod verdict;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -185,6 +186,8 @@ pub struct UploadSettings {
     pub dry_run: bool,
     /// How long in-flight uploads may take to finish after the first Ctrl-C.
     pub drain_timeout: Duration,
+    /// Upload only the files this list names (`--files-from`; `-` is stdin), not the walk.
+    pub files_from: Option<PathBuf>,
 }
 
 /// Why a run stopped before the end.
@@ -238,6 +241,7 @@ impl UploadSettings {
             no_wait: false,
             dry_run: false,
             drain_timeout: Duration::from_secs(30),
+            files_from: None,
         }
     }
 }
@@ -259,12 +263,17 @@ pub async fn upload(
     run: RunContext,
     dry_run_sink: Option<DryRunSink>,
 ) -> RunOutcome {
-    let walk_rx = match walk::spawn(settings.root.clone(), settings.walk.clone(), 4096) {
+    let source = match &settings.files_from {
+        Some(list) => open_list(list).map(|l| walk::spawn_list(settings.root.clone(), l, 4096)),
+        None => walk::spawn(settings.root.clone(), settings.walk.clone(), 4096)
+            .map_err(|e| e.to_string()),
+    };
+    let walk_rx = match source {
         Ok(rx) => rx,
         Err(e) => {
             return RunOutcome {
                 exit: Exit::Usage,
-                stopped: Some(e.to_string()),
+                stopped: Some(e),
             };
         }
     };
@@ -292,6 +301,7 @@ pub async fn run_stages(
         journal.clone(),
         units_tx,
         settings.send.clone(),
+        settings.dry_run,
         stats.clone(),
         cancel.clone(),
     ));
@@ -417,6 +427,16 @@ pub async fn finish_with_follow(
             RunOutcome { exit, stopped }
         }
     }
+}
+
+/// The `--files-from` list: a file, or `-` for standard input.
+fn open_list(list: &std::path::Path) -> Result<Box<dyn std::io::BufRead + Send>, String> {
+    if list.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    std::fs::File::open(list)
+        .map(|f| Box::new(std::io::BufReader::new(f)) as Box<dyn std::io::BufRead + Send>)
+        .map_err(|e| format!("cannot read the --files-from list {}: {e}", list.display()))
 }
 
 /// After a soft stop, gives in-flight uploads `timeout` to finish, then abandons them.

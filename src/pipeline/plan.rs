@@ -208,6 +208,7 @@ pub async fn run(
     journal: Journal,
     out: mpsc::Sender<Unit>,
     send: SendSettings,
+    dry_run: bool,
     stats: Arc<RunStats>,
     cancel: Cancel,
 ) -> Result<(), JournalError> {
@@ -263,6 +264,7 @@ pub async fn run(
             .lookup(files.iter().map(|f| f.rel.clone()).collect())
             .await?;
         let mut planned = Vec::new();
+        let mut hashes = Vec::new();
         for (f, rec) in files.into_iter().zip(records) {
             let sha = if send.checksum {
                 match sha256_of(&f.abs).await {
@@ -276,6 +278,19 @@ pub async fn run(
             } else {
                 None
             };
+            // `--checksum` on a tree confirmed before it was used: a file whose size and
+            // modification time are as confirmed gets its hash recorded, not sent again.
+            if let (Some(h), Some(r)) = (&sha, &rec)
+                && r.sha256.is_none()
+                && r.state.is_confirmed()
+                && !r.in_flight
+                && r.size == f.size
+                && r.mtime_ns == f.mtime_ns
+            {
+                hashes.push((f.rel.clone(), h.clone()));
+                RunStats::add(&c.unchanged, 1);
+                continue;
+            }
             let Some(reason) = decide(f.size, f.mtime_ns, sha.as_deref(), rec.as_ref()) else {
                 RunStats::add(&c.unchanged, 1);
                 continue;
@@ -300,7 +315,10 @@ pub async fn run(
                 dedup: DedupClass::Never,
             });
         }
-        if send.dedup == DedupMode::Auto && !planned.is_empty() {
+        if !hashes.is_empty() && !dry_run {
+            journal.record_hashes(hashes).await?;
+        }
+        if send.dedup == DedupMode::Auto && !planned.is_empty() && !dry_run {
             let shared = journal
                 .base_name_shared(planned.iter().map(|p| p.listed.path.clone()).collect())
                 .await?;

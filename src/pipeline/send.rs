@@ -10,7 +10,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -18,26 +18,14 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::plan::{DedupClass, PlannedFile, Unit};
+use super::plan::{DedupClass, Unit};
+use super::verdict::{UnitEnd, Verdict, splits};
 use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
 use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource};
-use crate::journal::{Confirmed, Journal, JournalError};
-use crate::report::{Exit, RunStats};
+use crate::journal::{Confirmed, Journal};
+use crate::report::RunStats;
 use crate::walk::mtime_ns;
-
-enum UnitEnd {
-    /// The service answered; per-file refusals inside the answer were recorded.
-    Answered,
-    /// The request failed for good; its files were recorded as failed.
-    Failed(ApiError),
-    /// A file changed under us, or the run was stopped hard mid-send.
-    Left,
-    Journal(JournalError),
-    /// A request of several files was refused for good: each file goes again on its own,
-    /// so one bad file (too large, a refused name) does not fail its companions.
-    Split(Vec<PlannedFile>, DedupClass),
-}
 
 struct Ctx {
     client: Arc<Client>,
@@ -47,6 +35,13 @@ struct Ctx {
     stats: Arc<RunStats>,
     cancel: Cancel,
     budget: AtomicU64,
+    /// Whether the service ever answered (anything, even a refusal): until it has, failing
+    /// connections mean it cannot be reached, not that these files are at fault.
+    answered: AtomicBool,
+    /// Requests the service accepted in this run: the sweep runs only while some do.
+    accepted: AtomicU64,
+    /// What the ends so far mean for the run; judged as each unit ends.
+    verdict: std::sync::Mutex<Verdict>,
     /// HTTP attempts in flight. Units may wait on the journal beyond this, so its commits
     /// overlap with other uploads instead of holding an upload slot.
     slots: tokio::sync::Semaphore,
@@ -61,6 +56,12 @@ fn full_jitter(d: Duration) -> Duration {
 }
 
 impl Ctx {
+    fn judge(&self, end: UnitEnd) {
+        if let Ok(mut v) = self.verdict.lock() {
+            v.judge(end, self.client.endpoint(), &self.cancel);
+        }
+    }
+
     fn take_retry(&self) -> bool {
         self.budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
@@ -109,6 +110,16 @@ impl Ctx {
         self.leave_pending(paths, &reason).await
     }
 
+    /// Nothing ever reached the service: these files are not at fault, so they stay
+    /// pending (the next run sends them) and the run stops.
+    async fn unreachable(&self, unit: &Unit, e: ApiError) -> UnitEnd {
+        let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+        match self.leave_pending(paths, &format!("not sent: {e}")).await {
+            UnitEnd::Journal(j) => UnitEnd::Journal(j),
+            _ => UnitEnd::Unreachable(e),
+        }
+    }
+
     async fn not_sent(&self, unit: &Unit) -> UnitEnd {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         self.leave_pending(paths, "the run stopped before it was sent")
@@ -127,7 +138,9 @@ impl Ctx {
         }
     }
 
-    async fn send_unit(&self, unit: Unit) -> UnitEnd {
+    /// Sends one request's files. `last_chance`: this is the end-of-run sweep, so a file
+    /// whose attempts run out fails for good.
+    async fn send_unit(&self, unit: Unit, last_chance: bool) -> UnitEnd {
         let c = &self.stats.counters;
         let listed = unit.files.iter().map(|f| f.listed.clone()).collect();
         if let Err(e) = self.journal.begin_send(listed, self.run_id).await {
@@ -182,11 +195,29 @@ impl Ctx {
             if attempt.as_ref().is_err_and(|e| e.kind == ErrorKind::Auth) {
                 self.cancel.stop_now(StopReason::Auth);
             }
-            drop(slot);
+            if attempt
+                .as_ref()
+                .map_or_else(|e| e.status.is_some(), |_| true)
+            {
+                self.answered.store(true, Ordering::Relaxed);
+            }
+            // The slot is held while a refusal is recorded, so that a breaker about to trip
+            // is not outrun by new requests; an answer is recorded without it (the journal
+            // then overlaps with other uploads).
             match attempt {
-                Ok(a) => break a,
+                Ok(a) => {
+                    drop(slot);
+                    break a;
+                }
                 Err(e) if e.is_transient() => {
+                    drop(slot);
                     let Some(delay) = delays.next() else {
+                        if e.status.is_none() && !self.answered.load(Ordering::Relaxed) {
+                            return self.unreachable(&unit, e).await;
+                        }
+                        if !last_chance {
+                            return UnitEnd::Transient(unit, e);
+                        }
                         return self.record_failed(&unit, &e).await;
                     };
                     if !self.take_retry() {
@@ -268,6 +299,15 @@ impl Ctx {
             confirmed.iter().map(|f| f.file.size).sum(),
         );
         RunStats::add(&c.latency_ms_total, latency * confirmed.len() as u64);
+        for f in &confirmed {
+            tracing::debug!(
+                "uploaded {} ({} bytes; file {}, task {})",
+                f.file.path,
+                f.file.size,
+                f.file_id.map_or("-".into(), |i| i.to_string()),
+                f.task_id.map_or("-".into(), |i| i.to_string())
+            );
+        }
         if let Err(e) = self.journal.confirm(confirmed).await {
             return UnitEnd::Journal(e);
         }
@@ -288,42 +328,71 @@ impl Ctx {
                 return UnitEnd::Journal(j);
             }
         }
+        self.accepted.fetch_add(1, Ordering::Relaxed);
         UnitEnd::Answered
     }
 }
 
-/// Whether a refused request of several files should be sent again file by file: when the
-/// refusal may concern one file only (it vanished or changed, is too large, or has a name
-/// the service refuses), not when it concerns every request (unknown volume, HTML proxy).
-fn splits(e: &ApiError) -> bool {
-    match e.kind {
-        ErrorKind::Local | ErrorKind::Changed => true,
-        ErrorKind::Permanent => matches!(e.status, Some(400 | 413 | 422)),
-        _ => false,
-    }
-}
-
-/// Trips when the same permanent error repeats with no success in between.
-struct Breaker {
-    limit: u32,
-    signature: String,
-    count: u32,
-}
-
-impl Breaker {
-    fn success(&mut self) {
-        self.count = 0;
-    }
-    fn failure(&mut self, e: &ApiError) -> bool {
-        let sig = e.signature();
-        if sig == self.signature {
-            self.count += 1;
-        } else {
-            self.signature = sig;
-            self.count = 1;
+/// Sends a unit as a task of its own (so building requests and reading answers spreads
+/// over the runtime's workers), splitting a refused multi-file request file by file. Each
+/// end is judged as soon as it happens, so a reason to stop stops new requests at once.
+/// Returns the units that failed only transiently.
+fn spawn_unit(ctx: Arc<Ctx>, unit: Unit, last_chance: bool) -> tokio::task::JoinHandle<Vec<Unit>> {
+    tokio::spawn(async move {
+        let mut transient = Vec::new();
+        let ends = match ctx.send_unit(unit, last_chance).await {
+            UnitEnd::Split(files, dedup) => {
+                let mut ends = Vec::with_capacity(files.len());
+                for f in files {
+                    let one = Unit {
+                        files: vec![f],
+                        dedup,
+                    };
+                    ends.push(ctx.send_unit(one, last_chance).await);
+                }
+                ends
+            }
+            end => vec![end],
+        };
+        for end in ends {
+            match end {
+                UnitEnd::Transient(unit, e) => {
+                    tracing::debug!(
+                        "{} files wait for the end-of-run sweep: {e}",
+                        unit.files.len()
+                    );
+                    transient.push(unit);
+                }
+                end => ctx.judge(end),
+            }
         }
-        self.count >= self.limit
+        transient
+    })
+}
+
+/// Sends `units` with bounded concurrency; returns those that failed only transiently.
+async fn drive(
+    units: impl futures::Stream<Item = Unit>,
+    ctx: &Arc<Ctx>,
+    last_chance: bool,
+) -> Vec<Unit> {
+    let concurrency = ctx.settings.concurrency.max(1);
+    let done = units
+        .map(|unit| spawn_unit(ctx.clone(), unit, last_chance))
+        .buffer_unordered(concurrency * 2);
+    futures::pin_mut!(done);
+    let mut transient = Vec::new();
+    while let Some(joined) = done.next().await {
+        match joined {
+            Ok(units) => transient.extend(units),
+            Err(e) => ctx.judge(UnitEnd::Failed(ApiError::new(
+                ErrorKind::Local,
+                crate::api::UPLOAD_CALL,
+                format!("an upload task failed: {e}"),
+            ))),
+        }
     }
+    transient
 }
 
 pub async fn run(
@@ -340,96 +409,48 @@ pub async fn run(
         journal,
         run_id,
         budget: AtomicU64::new(settings.retry_budget),
+        answered: AtomicBool::new(false),
+        accepted: AtomicU64::new(0),
         settings: settings.clone(),
         stats,
         cancel: cancel.clone(),
         slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
+        verdict: std::sync::Mutex::new(Verdict::new(settings.breaker)),
     });
-    let mut breaker = Breaker {
-        limit: settings.breaker.max(1),
-        signature: String::new(),
-        count: 0,
-    };
-    let results = ReceiverStream::new(units)
-        .take_until(cancel.soft.clone().cancelled_owned())
-        // Each unit is its own task, so building requests and reading answers spreads
-        // over the runtime's workers instead of all being polled by this one loop.
-        .map(|unit| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                match ctx.send_unit(unit).await {
-                    UnitEnd::Split(files, dedup) => {
-                        let mut ends = Vec::with_capacity(files.len());
-                        for f in files {
-                            let one = Unit {
-                                files: vec![f],
-                                dedup,
-                            };
-                            ends.push(ctx.send_unit(one).await);
-                        }
-                        ends
-                    }
-                    end => vec![end],
+    let units = ReceiverStream::new(units).take_until(cancel.soft.clone().cancelled_owned());
+    let transient = drive(units, &ctx, false).await;
+    // rclone's habit (`--retries`): what failed only transiently gets one more pass at the
+    // end, while the service accepts other requests and the budget lasts, so a file that
+    // met a bad minute still arrives. Otherwise they fail now.
+    let sweep = !cancel.soft.is_cancelled()
+        && ctx.accepted.load(Ordering::Relaxed) > 0
+        && ctx.budget.load(Ordering::Relaxed) > 0;
+    if !transient.is_empty() {
+        if sweep {
+            let files: usize = transient.iter().map(|u| u.files.len()).sum();
+            tracing::info!("{files} files failed only transiently; sending them once more");
+            tokio::select! {
+                _ = tokio::time::sleep(settings.retry_base * 4) => {}
+                _ = cancel.soft.cancelled() => {}
+            }
+            let units =
+                futures::stream::iter(transient).take_until(cancel.soft.clone().cancelled_owned());
+            let left = drive(units, &ctx, true).await;
+            debug_assert!(left.is_empty());
+        } else {
+            for unit in transient {
+                let e = ApiError::new(
+                    ErrorKind::Transient,
+                    crate::api::UPLOAD_CALL,
+                    "every attempt failed transiently",
+                );
+                if let UnitEnd::Journal(j) = ctx.record_failed(&unit, &e).await {
+                    ctx.judge(UnitEnd::Journal(j));
                 }
-            })
-        })
-        .buffer_unordered(settings.concurrency.max(1) * 2);
-    futures::pin_mut!(results);
-    let mut stop = None;
-    let ends = results.flat_map(|joined| {
-        let ends = joined.unwrap_or_else(|e| {
-            vec![UnitEnd::Failed(ApiError::new(
-                ErrorKind::Local,
-                crate::api::UPLOAD_CALL,
-                format!("an upload task failed: {e}"),
-            ))]
-        });
-        futures::stream::iter(ends)
-    });
-    futures::pin_mut!(ends);
-    while let Some(end) = ends.next().await {
-        let next_stop = match end {
-            UnitEnd::Answered => {
-                breaker.success();
-                None
-            }
-            UnitEnd::Left | UnitEnd::Split(..) => None,
-            UnitEnd::Journal(e) => Some(Stop::from_journal(&e)),
-            UnitEnd::Failed(e) if e.kind == ErrorKind::Auth => Some(Stop::from_api(&e)),
-            UnitEnd::Failed(e) if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) => {
-                breaker.failure(&e).then(|| {
-                    let check = if e.message.to_ascii_lowercase().contains("dedup") {
-                        "The service seems to refuse the dedup part: run again with --dedup off"
-                    } else {
-                        "Check --endpoint and --volume"
-                    };
-                    Stop {
-                        exit: Exit::Usage,
-                        reason: format!(
-                            "the service refused {} uploads in a row the same way, so the run \
-                             stopped instead of failing every file: {e}. {check}",
-                            breaker.count
-                        ),
-                    }
-                })
-            }
-            UnitEnd::Failed(_) => None,
-        };
-        if stop.is_none()
-            && let Some(s) = next_stop
-        {
-            tracing::error!("{}", s.reason);
-            stop = Some(s);
-            // Start nothing new; what is in flight ends on its own (an auth refusal
-            // would only repeat, so those are abandoned at once).
-            if stop.as_ref().is_some_and(|s| s.exit == Exit::Auth) {
-                cancel.stop_now(StopReason::Auth);
-            } else {
-                cancel.stop(StopReason::Breaker);
             }
         }
     }
-    stop
+    ctx.verdict.lock().ok().and_then(|mut v| v.stop.take())
 }
 
 #[cfg(test)]

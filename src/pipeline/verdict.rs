@@ -1,0 +1,130 @@
+//! What the end of one request means for the whole run.
+//!
+//! Each unit of upload work ends in a [`UnitEnd`]. [`Verdict`] judges them in turn: a
+//! refused credential stops the run at once (exit 3); the same permanent refusal many times
+//! in a row with no success between (unknown volume, wrong endpoint, an HTML proxy) trips a
+//! breaker instead of failing every file (exit 2); a service that never answered stops the
+//! run with the files left pending (exit 7); a journal that cannot be written stops it
+//! (exit 1). The first reason to stop wins.
+
+use crate::api::{ApiError, ErrorKind};
+use crate::journal::JournalError;
+use crate::report::Exit;
+
+use super::plan::{DedupClass, PlannedFile, Unit};
+use super::{Cancel, Stop, StopReason};
+
+pub(super) enum UnitEnd {
+    /// The service answered; per-file refusals inside the answer were recorded.
+    Answered,
+    /// The request failed for good; its files were recorded as failed.
+    Failed(ApiError),
+    /// A file changed under us, or the run was stopped hard mid-send.
+    Left,
+    Journal(JournalError),
+    /// A request of several files was refused for good: each file goes again on its own,
+    /// so one bad file (too large, a refused name) does not fail its companions.
+    Split(Vec<PlannedFile>, DedupClass),
+    /// Every attempt failed transiently: the files wait for the end-of-run sweep.
+    Transient(Unit, ApiError),
+    /// No request has ever reached the service: the files stay pending, the run stops.
+    Unreachable(ApiError),
+}
+
+/// Whether a refused request of several files should be sent again file by file: when the
+/// refusal may concern one file only (it vanished or changed, is too large, or has a name
+/// the service refuses), not when it concerns every request (unknown volume, HTML proxy).
+pub(super) fn splits(e: &ApiError) -> bool {
+    match e.kind {
+        ErrorKind::Local | ErrorKind::Changed => true,
+        ErrorKind::Permanent => matches!(e.status, Some(400 | 413 | 422)),
+        _ => false,
+    }
+}
+
+pub(super) struct Verdict {
+    breaker_limit: u32,
+    signature: String,
+    count: u32,
+    pub stop: Option<Stop>,
+}
+
+impl Verdict {
+    pub fn new(breaker_limit: u32) -> Verdict {
+        Verdict {
+            breaker_limit: breaker_limit.max(1),
+            signature: String::new(),
+            count: 0,
+            stop: None,
+        }
+    }
+
+    /// Counts a permanent refusal; true when the same one has repeated `limit` times.
+    fn breaker_trips(&mut self, e: &ApiError) -> bool {
+        let sig = e.signature();
+        if sig == self.signature {
+            self.count += 1;
+        } else {
+            self.signature = sig;
+            self.count = 1;
+        }
+        self.count >= self.breaker_limit
+    }
+
+    pub fn judge(&mut self, end: UnitEnd, endpoint: &str, cancel: &Cancel) {
+        let next = match end {
+            UnitEnd::Answered => {
+                self.count = 0;
+                None
+            }
+            UnitEnd::Left | UnitEnd::Split(..) | UnitEnd::Transient(..) => None,
+            UnitEnd::Journal(e) => Some((Stop::from_journal(&e), StopReason::Breaker)),
+            UnitEnd::Unreachable(e) => Some((
+                Stop {
+                    exit: Exit::Unreachable,
+                    reason: format!(
+                        "no request reached {endpoint} ({e}). Check the endpoint (MOI_ENDPOINT \
+                         or --endpoint), the network, and any proxy or firewall between. \
+                         Nothing was lost: every file not sent stays pending for the next run"
+                    ),
+                },
+                StopReason::Unreachable,
+            )),
+            UnitEnd::Failed(e) if e.kind == ErrorKind::Auth => {
+                Some((Stop::from_api(&e), StopReason::Auth))
+            }
+            UnitEnd::Failed(e) if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) => {
+                self.breaker_trips(&e).then(|| {
+                    let check = if e.message.to_ascii_lowercase().contains("dedup") {
+                        "The service seems to refuse the dedup part: run again with --dedup off"
+                    } else {
+                        "Check --endpoint and --volume"
+                    };
+                    let stop = Stop {
+                        exit: Exit::Usage,
+                        reason: format!(
+                            "the service refused {} uploads in a row the same way, so the run \
+                             stopped instead of failing every file: {e}. {check}",
+                            self.count
+                        ),
+                    };
+                    (stop, StopReason::Breaker)
+                })
+            }
+            UnitEnd::Failed(_) => None,
+        };
+        if self.stop.is_none()
+            && let Some((stop, why)) = next
+        {
+            tracing::error!("{}", stop.reason);
+            // Start nothing new; what is in flight ends on its own (an auth refusal would
+            // only repeat, so those are abandoned at once).
+            if why == StopReason::Auth {
+                cancel.stop_now(why);
+            } else {
+                cancel.stop(why);
+            }
+            self.stop = Some(stop);
+        }
+    }
+}
