@@ -30,15 +30,37 @@ Start here: `moi-ingest demo` runs the whole pipeline against a built-in MOI emu
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Print one JSON object (the run's summary) as the last line of stdout.
+}
+
+/// How a command reports: the options every command that reports takes.
+#[derive(Debug, Args, Clone, Copy, Default)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Print one JSON object (the run's summary, or the answer's data) as the last line of
+    /// stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Errors only: no progress, no summary on stderr.
+    /// No progress and no summary; what failed is still said on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// More detail in the log (-v: each file, -vv: everything).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl Cli {
+    /// The output options of the command given (the emulator and the generators have none).
+    pub fn output(&self) -> OutputArgs {
+        match &self.command {
+            Command::Upload(a) => a.output,
+            Command::Status(a) => a.output,
+            Command::Retry(a) => a.output,
+            Command::Verify(a) => a.output,
+            Command::Demo(a) => a.output,
+            Command::Task(a) => a.output,
+            Command::Emulator(_) | Command::Completions(_) | Command::Man => OutputArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +104,8 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct TaskArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub action: TaskAction,
     #[command(flatten)]
@@ -140,30 +164,31 @@ pub enum TaskAction {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection and credentials")]
 pub struct ConnectionArgs {
     /// MOI service URL.
-    #[arg(long, env = "MOI_ENDPOINT")]
+    #[arg(long, env = "MOI_ENDPOINT", global = true)]
     pub endpoint: Option<String>,
     /// API key. Visible to other users in `ps`: prefer the MOI_KEY variable.
-    #[arg(long, env = "MOI_KEY", hide_env_values = true)]
+    #[arg(long, env = "MOI_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<String>,
     /// Session login instead of an API key: the account (workspace) id.
-    #[arg(long, env = "MOI_ACCOUNT")]
+    #[arg(long, env = "MOI_ACCOUNT", global = true)]
     pub account: Option<String>,
     /// Session login: the user name.
-    #[arg(long, env = "MOI_USERNAME")]
+    #[arg(long, env = "MOI_USERNAME", global = true)]
     pub username: Option<String>,
     /// Session login: the password (environment only, never a flag).
     #[arg(skip)]
     pub password: Option<String>,
     /// Allow a plain http:// endpoint that is not on this machine (traffic and key unencrypted).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub allow_http: bool,
     /// Give up connecting after this long (e.g. 10s).
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = parse_duration, default_value = "10s", global = true)]
     pub connect_timeout: Duration,
     /// Abort a request when nothing moves for this long (stalled upload or silent server).
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_duration, default_value = "60s", global = true)]
     pub idle_timeout: Duration,
 }
 
@@ -195,6 +220,8 @@ pub struct FollowArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct UploadArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// The folder to upload.
     pub dir: PathBuf,
     /// Target volume id.
@@ -291,6 +318,8 @@ pub struct JournalSelect {
 #[derive(Debug, Args, Clone)]
 pub struct StatusArgs {
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub select: JournalSelect,
     /// Follow ingestion of the files still loading, as a run would (needs credentials).
     #[arg(long)]
@@ -304,6 +333,8 @@ pub struct StatusArgs {
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub select: JournalSelect,
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -311,6 +342,8 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RetryArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub select: JournalSelect,
     #[command(flatten)]
@@ -324,6 +357,8 @@ pub struct RetryArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// A folder to upload; default: a generated sample with nested folders, non-ASCII
     /// names, empty files and equal names in different folders.
     pub dir: Option<PathBuf>,

@@ -6,7 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = moi_ingest::cli::Cli::parse();
-    moi_ingest::output::init_logging(cli.verbose, cli.quiet);
+    let output = cli.output();
+    moi_ingest::output::init_logging(output.verbose, output.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

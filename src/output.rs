@@ -155,12 +155,14 @@ fn line(stats: &RunStats) -> String {
         } else {
             " (still listing)"
         };
+        // Transient errors that were retried are counted here, not logged one by one.
         format!(
-            "{}/{} files uploaded{walking}, {} unchanged, {} failed, {} sent ({}/s)",
+            "{}/{} files uploaded{walking}, {} unchanged, {} failed, {} retries, {} sent ({}/s)",
             c.uploaded,
             c.to_upload,
             c.unchanged,
             c.failed,
+            c.retries,
             human_bytes(stats.wire_bytes.load(Ordering::Relaxed)),
             human_bytes((c.uploaded_bytes as f64 / secs) as u64),
         )
@@ -176,28 +178,75 @@ async fn log_loop(stats: Arc<RunStats>, stop: CancellationToken) {
     }
 }
 
+/// The bar tells only what is known: while the walk goes on, what was found so far (no
+/// total, no ETA); then files and bytes against the total, with an ETA; while following
+/// ingestion, files ingested against those to follow, with their own ETA.
 async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
+    let style = |template: &str| {
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+    };
+    let walking = style("{spinner} [{elapsed_precise}] walking: {msg}");
+    let sending = style(
         "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    );
+    let following =
+        style("{spinner} [{elapsed_precise}] ingestion {wide_bar} {pos}/{len} ETA {eta} {msg}");
     if let Ok(mut slot) = bar_slot().lock() {
         *slot = Some(bar.clone());
     }
+    #[derive(PartialEq)]
+    enum Phase {
+        Walking,
+        Sending,
+        Following,
+    }
+    let mut phase = None;
     loop {
         let c = stats.counters.snapshot();
-        bar.set_length(c.to_upload_bytes.max(1));
-        bar.set_position(
-            stats
-                .wire_bytes
-                .load(Ordering::Relaxed)
-                .min(c.to_upload_bytes),
-        );
-        bar.set_message(format!("{}/{} files", c.uploaded, c.to_upload));
-        if stats.following.load(Ordering::Relaxed) {
-            bar.set_message(line(&stats));
+        let now = if stats.following.load(Ordering::Relaxed) {
+            Phase::Following
+        } else if stats.walk_done.load(Ordering::Relaxed) {
+            Phase::Sending
+        } else {
+            Phase::Walking
+        };
+        if phase.as_ref() != Some(&now) {
+            bar.set_style(match now {
+                Phase::Walking => walking.clone(),
+                Phase::Sending => sending.clone(),
+                Phase::Following => following.clone(),
+            });
+            // The ETA starts from this phase, not from the run's start.
+            bar.reset_eta();
+            phase = Some(now);
+        }
+        match phase {
+            Some(Phase::Walking) => bar.set_message(format!(
+                "{} files found ({}), {} to upload, {} uploaded",
+                c.seen,
+                human_bytes(c.seen_bytes),
+                c.to_upload,
+                c.uploaded
+            )),
+            Some(Phase::Sending) => {
+                bar.set_length(c.to_upload_bytes.max(1));
+                bar.set_position(
+                    stats
+                        .wire_bytes
+                        .load(Ordering::Relaxed)
+                        .min(c.to_upload_bytes),
+                );
+                bar.set_message(format!("{}/{} files", c.uploaded, c.to_upload));
+            }
+            _ => {
+                bar.set_length(c.to_follow.max(1));
+                bar.set_position((c.ingested + c.ingest_failed).min(c.to_follow));
+                bar.set_message(format!(
+                    "{} failed, {} retries asked",
+                    c.ingest_failed, c.ingest_retries
+                ));
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => break,

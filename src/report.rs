@@ -54,6 +54,8 @@ counters!(
     requests,
     /// Sum of confirmed requests' latency in milliseconds.
     latency_ms_total,
+    /// Files whose ingestion the follow phase set out to follow.
+    to_follow,
     ingested,
     ingest_failed,
     ingest_pending,

@@ -76,6 +76,10 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A file that could not be read never reached the service: say so, not the call.
+        if matches!(self.kind, ErrorKind::Local | ErrorKind::Changed) {
+            return write!(f, "local file: {}", self.message);
+        }
         write!(f, "{}: {}", self.call, self.message)?;
         let mut notes = Vec::new();
         if let Some(s) = self.status {

@@ -40,9 +40,10 @@ pub async fn run(cli: Cli) -> i32 {
         (Ok(int), Ok(term)) => Some(tokio::spawn(watch_signals(int, term, cancel.clone()))),
         _ => None,
     };
+    let o = cli.output();
     let out = Output {
-        json: cli.json,
-        quiet: cli.quiet,
+        json: o.json,
+        quiet: o.quiet,
     };
     let result = match cli.command {
         Command::Upload(args) => upload::upload(&args, out, cancel).await,

@@ -87,7 +87,7 @@ async fn task_retry_patiently(client: &Client, task: Id, ids: &[Id]) -> Result<(
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
         .with_max_delay(Duration::from_secs(30))
-        .with_max_times(6)
+        .with_max_times(8)
         .with_jitter()
         .build();
     loop {

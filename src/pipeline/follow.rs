@@ -185,6 +185,12 @@ pub async fn run(
 ) -> Result<FollowResult, Stop> {
     let c = &stats.counters;
     let deadline = Instant::now() + settings.wait_timeout;
+    let to_follow = journal
+        .followable_pending()
+        .await
+        .map_err(|e| Stop::from_journal(&e))?;
+    c.to_follow
+        .store(to_follow, std::sync::atomic::Ordering::Relaxed);
     let mut interval = settings.poll_interval;
     loop {
         let tasks = journal

@@ -5,6 +5,7 @@ mod api_wire;
 mod dialects;
 mod emulator_checks;
 mod faults_security;
+mod first_night;
 mod follow_run;
 mod journal_checks;
 mod task_cli;

@@ -1,0 +1,374 @@
+//! A new user's first nights, as they type them: the README's commands on a fresh machine
+//! (empty HOME, no XDG_STATE_HOME, no --journal), output read the morning after.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use moi_ingest::emulator::Faults;
+
+use crate::util::{self, Env, KEY, code, stderr, summary};
+
+/// The binary as a new user runs it: a HOME of its own with nothing in it, no
+/// XDG_STATE_HOME, the key and endpoint in the environment, in `cwd`.
+fn fresh(env: &Env, cwd: &Path) -> tokio::process::Command {
+    let home = env.path("fresh-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_moi-ingest"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("MOI_KEY", KEY)
+        .env("MOI_ENDPOINT", env.emu.url())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn output(mut c: tokio::process::Command) -> std::process::Output {
+    tokio::time::timeout(Duration::from_secs(120), c.output())
+        .await
+        .expect("the run did not end within 120 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_upload_command_works_on_a_fresh_machine() {
+    let env = util::emulator().await;
+    let names = util::corpus(&env.path("corpus"));
+    let vol = env.volume.clone();
+    let readme = ["upload", "./corpus", "--volume", vol.as_str()];
+
+    // --dry-run first: it lists and totals, and creates nothing (no journal, no lock).
+    let mut c = fresh(&env, env.dir.path());
+    c.args(readme).arg("--dry-run");
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("would upload\t").count(),
+        names.len(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\tnew"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("would upload {} files, 20.", names.len())),
+        "{stdout}"
+    );
+    let state = env.path("fresh-home/.local/state");
+    assert!(!state.exists(), "a dry run created {}", state.display());
+    assert_eq!(env.emu.stats().upload_requests, 0);
+
+    // The night itself, then the next night.
+    let mut c = fresh(&env, env.dir.path());
+    c.args(readme);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    util::assert_same_tree(&env.path("corpus"), &env.stored());
+    let journals: Vec<String> = std::fs::read_dir(state.join("moi-ingest/journals"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        journals.iter().filter(|n| n.ends_with(".sqlite")).count(),
+        1,
+        "{journals:?}"
+    );
+    let requests = env.emu.stats().upload_requests;
+    let mut c = fresh(&env, env.dir.path());
+    c.args(readme);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.emu.stats().upload_requests,
+        requests,
+        "the rerun sent something"
+    );
+    // The morning after: every stderr line is timestamped, the last one says the exit code.
+    let err = stderr(&out);
+    for line in err.lines() {
+        assert!(
+            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
+            "not timestamped: {line:?}"
+        );
+    }
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .ends_with("upload ended with exit 0 (everything done)"),
+        "{err}"
+    );
+
+    // status, from the same place, reads the default journal and writes to stdout.
+    let mut c = fresh(&env, env.dir.path());
+    c.args(["status", "./corpus", "--volume", vol.as_str()]);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} ingested", names.len())),
+        "{stdout}"
+    );
+    // Local dates, `2026-11-23 02:15:07`, not Unix seconds.
+    let run_line = stdout.lines().find(|l| l.starts_with("run ")).unwrap();
+    let date = run_line.split(" started ").nth(1).unwrap();
+    assert!(
+        date.as_bytes()[4] == b'-' && date.as_bytes()[10] == b' ',
+        "{run_line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_still_names_what_failed_for_good() {
+    let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 10);
+    for n in ["one.bad", "two.bad"] {
+        std::fs::write(src.join(n), n).unwrap();
+    }
+    let out = util::upload(&env, &src, &["--quiet", "--max-retries", "0"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("2 files failed; exit 1"), "{err}");
+    assert!(err.contains("one.bad") && err.contains("two.bad"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_service_stops_the_run_and_loses_nothing() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 40, 100);
+    // A port nobody listens on: every connection is refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &[]);
+    args.extend(["--endpoint".to_string(), endpoint.clone()]);
+    let started = std::time::Instant::now();
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("no request reached {endpoint}"))
+            && err.contains("Check the endpoint"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("WARN upload of"),
+        "files were failed one by one: {err}"
+    );
+    // Left pending, not failed: the same cron line against the service, when it is back,
+    // sends them all.
+    let journal = env.journal();
+    let status = util::run(&env, &["status", "--journal", &journal, "--json"]).await;
+    let counts = &summary(&status)["counts"];
+    assert_eq!(
+        (counts["failed"].as_u64(), counts["uploaded"].as_u64()),
+        (Some(0), Some(0)),
+        "{counts}"
+    );
+    let back = moi_ingest::emulator::start(
+        {
+            let mut cfg = moi_ingest::emulator::EmulatorConfig::new(env.path("emulator-back"));
+            cfg.ingest_time = Duration::from_millis(50);
+            cfg
+        },
+        &format!("127.0.0.1:{port}"),
+    )
+    .await
+    .unwrap();
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], names.len());
+    assert_eq!(back.stats().files_accepted, names.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_add_up_and_the_list_says_how_many_more() {
+    let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..60 {
+        std::fs::write(src.join(format!("f{i:02}.bad")), "x").unwrap();
+    }
+    let out = util::upload(&env, &src, &["--max-retries", "0"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["ingest_failed"], 60);
+    assert_eq!(s["failures"].as_array().unwrap().len(), 50);
+    assert_eq!(s["failures_not_listed"], 10);
+    assert!(
+        stderr(&out).contains("... and 10 more failed"),
+        "{}",
+        stderr(&out)
+    );
+    // The run history says the same.
+    let journal = env.journal();
+    let status = summary(&util::run(&env, &["status", "--journal", &journal, "--json"]).await);
+    assert_eq!(status["runs"][0]["summary"]["ingest_failed"], 60);
+    assert_eq!(status["counts"]["failed"], 60);
+
+    // retry rides out a service that answers /task/retry with 503s and 429s, then reports
+    // what status reports.
+    env.emu.set_faults(Faults {
+        seed: 2,
+        unavailable: 0.3,
+        too_many: 0.2,
+        retry_after_secs: 0,
+        always_fail_suffix: Some(".bad".into()),
+        ..Faults::default()
+    });
+    let out = util::run(
+        &env,
+        &[
+            "retry",
+            "--journal",
+            &journal,
+            "--json",
+            "--max-retries",
+            "0",
+            "--poll-interval",
+            "100ms",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["ingest_retries"], 60, "{s}");
+    let st = env.emu.stats();
+    assert!(st.injected_unavailable + st.injected_too_many > 0, "{st:?}");
+    let status = summary(&util::run(&env, &["status", "--journal", &journal, "--json"]).await);
+    assert_eq!(status["counts"]["failed"], s["ingest_failed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_following_says_interrupted() {
+    let env = util::emulator_with(|c| c.ingest_time = Duration::from_secs(60)).await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 10);
+    let d = src.display().to_string();
+    let args = util::upload_args(&env, &d, &[]);
+    let child = util::command(&env)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    util::wait_until("the follow phase polls", || {
+        env.emu.stats().task_files_requests > 0
+    })
+    .await;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = util::finish(child).await;
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("interrupted while following ingestion"),
+        "{err}"
+    );
+    assert!(!err.contains("--wait-timeout ran out"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_is_not_an_error() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 3000, 1);
+    let d = src.display().to_string();
+    let vol = env.volume.clone();
+    let mut child = util::command(&env)
+        .args(["upload", &d, "--volume", &vol, "--dry-run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: read one line, then close the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let _ = tokio::io::AsyncReadExt::read(&mut stdout, &mut first)
+        .await
+        .unwrap();
+    drop(stdout);
+    let out = util::finish(child).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_from_uploads_only_the_listed_files() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 6, 10);
+    let list = env.path("list.txt");
+    std::fs::write(
+        &list,
+        format!("# tonight\n{}\n\n./{}\n../escape\n", names[0], names[3]),
+    )
+    .unwrap();
+    let l = list.display().to_string();
+    let out = util::upload(&env, &src, &["--files-from", &l, "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    util::assert_once_per_path(&env, &[names[0].clone(), names[3].clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_first_use_records_hashes_without_sending() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 10, 50);
+    let out = util::upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let requests = env.emu.stats().upload_requests;
+    let out = util::upload(&env, &src, &["--no-wait", "--checksum"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 0);
+    assert_eq!(env.emu.stats().upload_requests, requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_completions_and_man_page() {
+    let env = util::emulator().await;
+    let out = util::run(&env, &["emulator", "--help"]).await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !help.contains("--json") && !help.contains("--quiet"),
+        "{help}"
+    );
+    let out = util::run(&env, &["upload", "--help"]).await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Output:") && help.contains("Connection and credentials:"),
+        "{help}"
+    );
+    let out = util::run(&env, &["upload", "/tmp"]).await;
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--volume") && !err.contains("<DIR>\n  --"),
+        "{err}"
+    );
+    let out = util::run(&env, &["completions", "bash"]).await;
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("complete -F _moi__ingest"));
+    let out = util::run(&env, &["man"]).await;
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH moi-ingest"));
+}
