@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use reqwest::Url;
 use sha2::{Digest, Sha256};
+use url::Url;
 
 use crate::api::{ClientOptions, Credentials, VolumeId};
 use crate::cli::{ConnectionArgs, FollowArgs, UploadArgs};

@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 mod faults;
+mod form;
 mod routes;
 mod schema;
 mod store;

@@ -20,6 +20,7 @@
 //! migrations in [`schema`]. A foreign or newer file is refused with a message; nothing is
 //! ever deleted or recreated silently.
 
+mod history;
 mod lock;
 mod ops;
 mod schema;
@@ -31,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use history::*;
 pub use lock::{JournalLock, LockError, lock_holder, lock_path};
 pub use ops::*;
 
@@ -145,7 +147,7 @@ impl Journal {
             }
         }
         if let Some(id) = identity {
-            ops::check_identity(&conn, path, id)?;
+            history::check_identity(&conn, path, id)?;
         }
         Self::serve_connection(conn, path)
     }

@@ -34,13 +34,28 @@ async fn the_task_command_lists_inspects_retries_and_steers_tasks() {
     let human = util::run(&env, &["task", "files", task]).await;
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
-        text.contains("failed") && text.contains("/demo-volume/broken.bad"),
+        text.contains("4 (failed)") && text.contains("/demo-volume/broken.bad"),
         "{text}"
+    );
+    // A task for people: its status with the name, times as local dates.
+    let human = util::run(&env, &["task", "get", task]).await;
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("status: 4 (completed)"), "{text}");
+    assert!(text.contains(&format!("task {task}")), "{text}");
+    let created = text.lines().find(|l| l.starts_with("created: ")).unwrap();
+    assert_eq!(
+        created.len(),
+        "created: 2026-11-23 02:15:07".len(),
+        "{created}"
     );
 
     let retry = util::run(&env, &["task", "retry", task, file]).await;
     assert_eq!(code(&retry), 0, "{}", stderr(&retry));
     assert_eq!(env.emu.stats().retried_files, 1);
+
+    let list = util::run(&env, &["task", "list"]).await;
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("status 4 (completed)"), "{text}");
 
     for action in ["pause", "resume", "delete"] {
         let out = util::run(&env, &["task", action, task]).await;
