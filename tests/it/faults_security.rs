@@ -202,3 +202,33 @@ async fn a_proxy_answering_html_stops_the_run_quickly() {
     let n = hits.load(std::sync::atomic::Ordering::SeqCst);
     assert!(n < 20, "{n} requests: {err}");
 }
+
+/// The independent fault mix (about 30% transient answers) with the default attempts and
+/// batching: every file arrives, because files that ran out of attempts get the end-of-run
+/// sweep. `benches/fault_mix.sh` runs this 20 times in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_arrives_through_a_30_percent_transient_mix_with_default_attempts() {
+    let seed = std::env::var("FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(21);
+    let env = util::emulator_with(|c| {
+        c.faults = Faults {
+            seed,
+            unavailable: 0.12,
+            too_many: 0.06,
+            retry_after_secs: 0,
+            drop_connection: 0.06,
+            error_code: 0.06,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 400, 700);
+    let out = upload(&env, &src, &["--batch-files", "1", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["uploaded"], 400);
+    assert_same_tree(&src, &env.stored());
+    util::assert_once_per_path(&env, &names);
+}
