@@ -16,7 +16,8 @@ Environment:
 Exit codes:
   0 all uploaded (and ingested)   1 some files failed      2 usage or configuration error
   3 credential refused            4 journal held by another run
-  5 ingestion still pending at --wait-timeout               130 interrupted
+  5 ingestion still pending at --wait-timeout   6 stopped at --max-duration
+  7 service unreachable (files left pending)    130 interrupted
 
 Start here: `moi-ingest demo` runs the whole pipeline against a built-in MOI emulator.";
 
@@ -297,7 +298,28 @@ pub struct UploadArgs {
     /// Largest total size of a multi-file request; a larger file goes alone.
     #[arg(long, value_parser = parse_size, default_value = "4M")]
     pub batch_bytes: u64,
-    /// After Ctrl-C, how long uploads in flight may take to finish.
+    /// Cap the upload bandwidth of the whole run: 2M = 2 MiB/s (binary units as rclone; a
+    /// bare number is KiB/s), off, or a timetable "08:00,512K 19:00,off" (local time).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
+    /// At most N upload requests start per second, across all workers.
+    #[arg(long, value_name = "N")]
+    pub tps_limit: Option<f64>,
+    /// Take only the files whose path hashes to shard K of N (0-based; consistent hashing,
+    /// so changing N moves about 1/N of the files). K may be "env" for
+    /// $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). Each shard has its own journal.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Write Prometheus metrics for node_exporter's textfile collector to this file, at the
+    /// end of the run and every 30 s during it (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// The cut-off: after this long (e.g. 45m) no new upload starts, those in flight drain
+    /// (--drain-timeout), and the run exits 6; the next run continues. Following ingestion
+    /// has its own --wait-timeout.
+    #[arg(long, value_parser = parse_duration, value_name = "D")]
+    pub max_duration: Option<Duration>,
+    /// After Ctrl-C (or the cut-off), how long uploads in flight may take to finish.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
     #[command(flatten)]
@@ -313,6 +335,9 @@ pub struct JournalSelect {
     /// The volume (with DIR), to find the default journal.
     #[arg(long, env = "MOI_VOLUME")]
     pub volume: Option<String>,
+    /// The shard (with DIR and --volume), to find that shard's default journal.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

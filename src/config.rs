@@ -10,7 +10,8 @@ use url::Url;
 use crate::api::{ClientOptions, Credentials, VolumeId};
 use crate::cli::{ConnectionArgs, FollowArgs, UploadArgs};
 use crate::journal::Identity;
-use crate::pipeline::{FollowSettings, SendSettings, UploadSettings};
+use crate::pipeline::pace::{Pacer, Schedule};
+use crate::pipeline::{FollowSettings, SendSettings, Shard, UploadSettings};
 use crate::secret::Secret;
 use crate::walk::WalkOptions;
 
@@ -171,12 +172,44 @@ fn state_dir() -> Option<PathBuf> {
     from_env("XDG_STATE_HOME").or_else(|| from_env("HOME").map(|h| h.join(".local/state")))
 }
 
-/// One journal per (endpoint, volume, folder): the same cron line always finds its own.
-pub fn default_journal(id: &Identity) -> Result<PathBuf, ConfigError> {
+/// `--shard K/N` (0-based K; `env` for $JOB_COMPLETION_INDEX).
+pub fn shard(raw: Option<&str>) -> Result<Option<Shard>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let bad = || {
+        ConfigError(format!(
+            "--shard '{raw}' is not K/N: write e.g. --shard 3/8 (0-based K below N), or \
+             --shard env/8 to take K from $JOB_COMPLETION_INDEX"
+        ))
+    };
+    let (k, n) = raw.trim().split_once('/').ok_or_else(bad)?;
+    let k = if matches!(k, "env" | "" | "$JOB_COMPLETION_INDEX") {
+        std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+            ConfigError(format!(
+                "--shard '{raw}' takes K from $JOB_COMPLETION_INDEX, which is not set"
+            ))
+        })?
+    } else {
+        k.to_string()
+    };
+    let index: u32 = k.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Some(Shard { index, count }))
+}
+
+/// One journal per (endpoint, volume, folder, shard): the same cron line always finds its
+/// own.
+pub fn default_journal(id: &Identity, shard: Option<Shard>) -> Result<PathBuf, ConfigError> {
     let Some(state) = state_dir() else {
         return err("neither XDG_STATE_HOME nor HOME is set: pass --journal PATH");
     };
-    let digest = Sha256::digest(format!("{}\n{}\n{}", id.endpoint, id.volume, id.root).as_bytes());
+    let shard_key = shard.map_or(String::new(), |s| format!("\n{}/{}", s.index, s.count));
+    let digest = Sha256::digest(
+        format!("{}\n{}\n{}{shard_key}", id.endpoint, id.volume, id.root).as_bytes(),
+    );
+    let suffix = shard.map_or(String::new(), |s| format!("-s{}of{}", s.index, s.count));
     let base: String = Path::new(&id.root)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -191,10 +224,10 @@ pub fn default_journal(id: &Identity) -> Result<PathBuf, ConfigError> {
         })
         .take(40)
         .collect();
-    Ok(state
-        .join("moi-ingest")
-        .join("journals")
-        .join(format!("{base}-{}.sqlite", &hex::encode(digest)[..16])))
+    Ok(state.join("moi-ingest").join("journals").join(format!(
+        "{base}-{}{suffix}.sqlite",
+        &hex::encode(digest)[..16]
+    )))
 }
 
 /// Makes `path` absolute without requiring it to exist.
@@ -218,10 +251,21 @@ pub struct UploadPlan {
     pub identity: Identity,
     pub journal: PathBuf,
     pub settings: UploadSettings,
+    /// `--metrics-file`: where to write Prometheus text for node_exporter.
+    pub metrics_file: Option<PathBuf>,
 }
 
 pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
-    let connection = connection(&args.connection)?;
+    let mut connection = connection(&args.connection)?;
+    if let Some(raw) = &args.bwlimit {
+        let schedule =
+            Schedule::parse_bwlimit(raw).map_err(|e| ConfigError(format!("--bwlimit: {e}")))?;
+        connection.options.body_pace = Some(std::sync::Arc::new(Pacer::new(schedule)));
+    }
+    if args.tps_limit.is_some_and(|n| n.is_nan() || n <= 0.0) {
+        return err("--tps-limit must be a number of requests per second above 0");
+    }
+    let shard = shard(args.shard.as_deref())?;
     let volume = volume(&args.volume)?;
     let root = root(&args.dir)?;
     if args.concurrency == 0 || args.concurrency > 1024 {
@@ -245,7 +289,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
     let identity = identity(&connection.endpoint, &volume, &root);
     let journal = match &args.journal.journal {
         Some(p) => absolute(p),
-        None => default_journal(&identity)?,
+        None => default_journal(&identity, shard)?,
     };
     let mut never = vec![journal.clone()];
     for suffix in ["-wal", "-shm", "-journal", ".lock"] {
@@ -288,12 +332,15 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             checksum: args.checksum,
             batch_files: args.batch_files,
             batch_bytes: args.batch_bytes,
+            tps_limit: args.tps_limit,
+            shard,
             ..SendSettings::default()
         },
         follow: follow(&args.follow),
         no_wait: args.no_wait,
         dry_run: args.dry_run,
         drain_timeout: args.drain_timeout,
+        max_duration: args.max_duration,
         files_from: args.files_from.as_ref().map(|p| {
             if p.as_os_str() == "-" {
                 p.clone()
@@ -308,5 +355,6 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         identity,
         journal,
         settings,
+        metrics_file: args.metrics_file.as_ref().map(|p| absolute(p)),
     })
 }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod emulator;
 pub mod journal;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod report;

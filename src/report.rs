@@ -185,6 +185,8 @@ pub enum Exit {
     Interrupted,
     /// No request ever reached the service; nothing was sent, the files stay pending.
     Unreachable,
+    /// Stopped at the `--max-duration` cut-off; the rest is pending for the next run.
+    CutOff,
 }
 
 impl Exit {
@@ -196,6 +198,7 @@ impl Exit {
             Exit::Auth => 3,
             Exit::Locked => 4,
             Exit::Pending => 5,
+            Exit::CutOff => 6,
             Exit::Unreachable => 7,
             Exit::Interrupted => 130,
         }
@@ -247,6 +250,7 @@ impl Exit {
             Exit::Pending => "ingestion still pending",
             Exit::Interrupted => "interrupted",
             Exit::Unreachable => "service unreachable",
+            Exit::CutOff => "stopped at the cut-off",
         }
     }
 }

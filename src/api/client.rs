@@ -23,6 +23,8 @@ pub struct ClientOptions {
     /// How long the service keeps a session token (15 minutes per seed 003).
     pub session_ttl: Duration,
     pub user_agent: String,
+    /// Holds upload bodies back to a bandwidth cap (`--bwlimit`), when one is set.
+    pub body_pace: Option<std::sync::Arc<dyn super::BodyPace>>,
 }
 
 impl Default for ClientOptions {
@@ -32,6 +34,7 @@ impl Default for ClientOptions {
             idle_timeout: Duration::from_secs(60),
             session_ttl: Duration::from_secs(15 * 60),
             user_agent: format!("moi-ingest/{}", env!("CARGO_PKG_VERSION")),
+            body_pace: None,
         }
     }
 }

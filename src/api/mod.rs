@@ -16,4 +16,4 @@ pub use auth::Credentials;
 pub use client::{Client, ClientOptions};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
-pub use upload::{UPLOAD_CALL, UploadSource, meta_of};
+pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of};

@@ -60,6 +60,16 @@ impl Activity {
     }
 }
 
+/// Paces upload bodies (`--bwlimit`): how long to hold back `bytes` before they go out.
+/// The pipeline implements it; the body stream only asks.
+pub trait BodyPace: Send + Sync + std::fmt::Debug {
+    fn delay(&self, bytes: u64) -> Duration;
+}
+
+/// Body chunks while a bandwidth cap applies: small enough that a slow cap still moves
+/// bytes well within the idle timeout.
+const PACED_CHUNK: usize = 64 * 1024;
+
 /// The meta entry of one file, in both vocabularies.
 pub fn meta_of(src: &UploadSource) -> UploadMeta {
     let base = src.file_name.rsplit('/').next().unwrap_or(&src.file_name);
@@ -144,15 +154,28 @@ impl Client {
                 let activity = activity.clone();
                 let sent = sent.clone();
                 // A small file gets a small buffer: 1 MiB per 4 KiB file would cost an mmap each.
-                let capacity = (src.size as usize).clamp(1, CHUNK);
-                let stream = ReaderStream::with_capacity(file.take(src.size), capacity).inspect(
-                    move |chunk| {
+                let pace = self.options.body_pace.clone();
+                let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
+                let capacity = (src.size as usize).clamp(1, chunk);
+                let stream = ReaderStream::with_capacity(file.take(src.size), capacity)
+                    .then(move |chunk| {
+                        let wait = match (&pace, &chunk) {
+                            (Some(p), Ok(b)) => p.delay(b.len() as u64),
+                            _ => Duration::ZERO,
+                        };
+                        async move {
+                            if !wait.is_zero() {
+                                tokio::time::sleep(wait).await;
+                            }
+                            chunk
+                        }
+                    })
+                    .inspect(move |chunk| {
                         if let Ok(b) = chunk {
                             activity.touch();
                             sent.fetch_add(b.len() as u64, Ordering::Relaxed);
                         }
-                    },
-                );
+                    });
                 let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
                     .file_name(part_filename(&src.file_name))
                     .mime_str(&src.mime_type)

@@ -109,6 +109,7 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
         connection: connection.clone(),
         identity: identity.clone(),
         journal: work.path().join("journal.sqlite"),
+        metrics_file: None,
         settings: {
             let mut s = UploadSettings::new(root.clone(), volume.clone());
             s.send.concurrency = 4;

@@ -24,7 +24,7 @@ pub(super) fn journal_path(
         (None, Some(dir), Some(volume)) => {
             let endpoint = config::endpoint(conn.endpoint.as_deref(), conn.allow_http)?;
             let id = config::identity(&endpoint, &config::volume(volume)?, &config::root(dir)?);
-            config::default_journal(&id)?
+            config::default_journal(&id, config::shard(sel.shard.as_deref())?)?
         }
         _ => {
             return Err(ConfigError(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::{CommandResult, Output, print_summary};
 use crate::cli::UploadArgs;
 use crate::config::{self, UploadPlan};
-use crate::output::{Progress, stdout_line};
+use crate::metrics;
+use crate::output::{Progress, stderr_line, stdout_line};
 use crate::pipeline::{self, Cancel, DryRunSink};
 use crate::report::human_bytes;
 use crate::run::{Run, RunPlan};
@@ -43,6 +44,15 @@ pub async fn run_upload(
         plan.journal.display()
     );
     let progress = Progress::start(run.stats().clone(), out.quiet || dry_run);
+    let labels = metrics::Labels {
+        volume: plan.settings.send.volume.to_string(),
+        shard: plan.settings.send.shard,
+    };
+    let metrics_file = plan.metrics_file.clone().filter(|_| !dry_run);
+    let last_success = run.journal().last_success().await.ok().flatten();
+    let writer = metrics_file
+        .clone()
+        .map(|path| metrics::spawn_writer(path, labels.clone(), run.stats().clone(), last_success));
     let sink: Option<DryRunSink> = dry_run.then(|| {
         Arc::new(|path: &str, size: u64, reason: &str| {
             stdout_line(format_args!("would upload\t{path}\t{size}\t{reason}"));
@@ -50,7 +60,25 @@ pub async fn run_upload(
     });
     let outcome = pipeline::upload(&plan.settings, run.context(), sink).await;
     progress.finish().await;
+    if let Some(w) = writer {
+        w.abort();
+    }
+    let stats = run.stats().clone();
+    let journal = run.journal().clone();
     let summary = run.finish(outcome).await;
+    if let Some(path) = &metrics_file {
+        let last_success = journal.last_success().await.ok().flatten();
+        let state = metrics::RunState::Ended {
+            exit_code: summary.exit_code,
+        };
+        let text = metrics::render(&stats, &labels, state, last_success);
+        if let Err(e) = metrics::write_atomic(path, &text) {
+            stderr_line(format!(
+                "moi-ingest: cannot write the metrics file {}: {e}",
+                path.display()
+            ));
+        }
+    }
     if dry_run {
         let c = &summary.counts;
         let total = format!(

@@ -99,6 +99,21 @@ counters!(
     too_large,
 );
 
+/// When upload requests arrived, for tests of request-rate caps.
+#[derive(Debug, Default)]
+pub struct Arrivals(std::sync::Mutex<Vec<std::time::Instant>>);
+
+impl Arrivals {
+    pub fn note(&self) {
+        if let Ok(mut a) = self.0.lock() {
+            a.push(std::time::Instant::now());
+        }
+    }
+    pub fn list(&self) -> Vec<std::time::Instant> {
+        self.0.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
 impl Stats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::SeqCst);

@@ -143,6 +143,7 @@ pub(crate) struct AppState {
     rng: Mutex<Rng>,
     store: Mutex<Store>,
     stats: Arc<Stats>,
+    arrivals: faults::Arrivals,
     sessions: Mutex<HashMap<String, Session>>,
     tmp_counter: std::sync::atomic::AtomicU64,
 }
@@ -359,6 +360,10 @@ impl RunningEmulator {
     pub fn volume_dir(&self, volume: &str) -> PathBuf {
         self.state.volume_dir(volume)
     }
+    /// When each upload request arrived.
+    pub fn upload_arrivals(&self) -> Vec<Instant> {
+        self.state.arrivals.list()
+    }
     /// The files `volume` holds now, one row per stored version (what a listing shows).
     pub fn listing(&self, volume: &str) -> Vec<ListedFile> {
         self.state
@@ -423,6 +428,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         config,
         store: Mutex::new(store),
         stats: Arc::new(Stats::default()),
+        arrivals: faults::Arrivals::default(),
         sessions: Mutex::new(HashMap::new()),
         tmp_counter: Default::default(),
     });

@@ -88,6 +88,7 @@ impl MidBody {
 pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Response {
     Stats::bump(&s.stats.requests);
     Stats::bump(&s.stats.upload_requests);
+    s.arrivals.note();
     if let Err(r) = s.authenticate(req.headers()) {
         return r;
     }

@@ -131,6 +131,18 @@ impl Journal {
         .await
     }
 
+    /// When the last run that exited 0 ended (Unix seconds).
+    pub async fn last_success(&self) -> Result<Option<i64>, JournalError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT max(ended_at) FROM runs WHERE exit_code = 0",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+        })
+        .await
+    }
+
     pub async fn start_run(&self, command: &str) -> Result<i64, JournalError> {
         let command = command.to_string();
         self.run(move |c| {

@@ -9,6 +9,7 @@
 //! Every stage reports into [`RunStats`]; none of them prints.
 
 pub mod follow;
+pub mod pace;
 pub mod plan;
 pub mod send;
 mod verdict;
@@ -39,6 +40,8 @@ pub enum StopReason {
     Unreachable,
     /// A refused credential.
     Auth,
+    /// `--max-duration` ran out: the rest waits for the next run.
+    Deadline,
 }
 
 /// Stopping a run. `soft`: start nothing new, let what is in flight finish. `hard`:
@@ -146,6 +149,46 @@ pub struct SendSettings {
     pub batch_files: usize,
     /// ...as long as the batch stays under this many bytes.
     pub batch_bytes: u64,
+    /// At most this many upload requests start per second (`--tps-limit`).
+    pub tps_limit: Option<f64>,
+    /// Only files whose path hashes to this shard (`--shard K/N`).
+    pub shard: Option<Shard>,
+}
+
+/// `--shard K/N`: this process takes the files whose relative path hashes to K of N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether `path` is this shard's: jump consistent hash (Lamping and Veach) of a
+    /// stable 64-bit hash of the path, so that going from N to N+1 shards moves only
+    /// 1/(N+1) of the files, and every machine agrees.
+    pub fn owns(&self, path: &str) -> bool {
+        jump(fnv1a(path.as_bytes()), self.count) == self.index
+    }
+}
+
+/// FNV-1a, 64 bits: stable across machines and Rust versions (the std hasher is not).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn jump(mut key: u64, buckets: u32) -> u32 {
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < i64::from(buckets) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b as u32
 }
 
 /// Files per request by default. The vendor's SDKs send several files per request in their
@@ -171,6 +214,8 @@ impl Default for SendSettings {
             checksum: false,
             batch_files: DEFAULT_BATCH_FILES,
             batch_bytes: DEFAULT_BATCH_BYTES,
+            tps_limit: None,
+            shard: None,
         }
     }
 }
@@ -188,6 +233,10 @@ pub struct UploadSettings {
     pub drain_timeout: Duration,
     /// Upload only the files this list names (`--files-from`; `-` is stdin), not the walk.
     pub files_from: Option<PathBuf>,
+    /// The cut-off (`--max-duration`): after it no new upload starts, in-flight ones drain
+    /// and the run ends with exit 6. It covers the upload phase; following has
+    /// `--wait-timeout`.
+    pub max_duration: Option<Duration>,
 }
 
 /// Why a run stopped before the end.
@@ -242,6 +291,7 @@ impl UploadSettings {
             dry_run: false,
             drain_timeout: Duration::from_secs(30),
             files_from: None,
+            max_duration: None,
         }
     }
 }
@@ -315,6 +365,13 @@ pub async fn run_stages(
         }
     } else {
         let drain = drain_guard(cancel.clone(), settings.drain_timeout);
+        let cut_off = settings.max_duration.map(|d| {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                cancel.stop(StopReason::Deadline);
+            })
+        });
         stop = send::run(
             units_rx,
             client.clone(),
@@ -326,6 +383,9 @@ pub async fn run_stages(
         )
         .await;
         drain.abort();
+        if let Some(t) = cut_off {
+            t.abort();
+        }
     }
     match planner.await {
         Ok(Ok(())) => {}
@@ -356,6 +416,17 @@ pub async fn run_stages(
         return RunOutcome {
             exit: Exit::Interrupted,
             stopped: Some("interrupted; the journal holds everything confirmed so far".into()),
+        };
+    }
+    if cancel.reason() == Some(StopReason::Deadline) {
+        let c = stats.counters.snapshot();
+        return RunOutcome {
+            exit: Exit::CutOff,
+            stopped: Some(format!(
+                "stopped at the --max-duration cut-off after {} of {} files; the rest is \
+                 pending and the next run continues it",
+                c.uploaded, c.to_upload
+            )),
         };
     }
     let c = stats.counters.snapshot();

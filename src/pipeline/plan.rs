@@ -239,6 +239,8 @@ pub async fn run(
         let mut files: Vec<WalkedFile> = Vec::with_capacity(n);
         for ev in events.drain(..) {
             match ev {
+                // Another shard's file: not this process's to count or send.
+                WalkEvent::File(f) if send.shard.is_some_and(|s| !s.owns(&f.rel)) => {}
                 WalkEvent::File(f) => {
                     RunStats::add(&c.seen, 1);
                     RunStats::add(&c.seen_bytes, f.size);

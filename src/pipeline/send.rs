@@ -40,6 +40,8 @@ struct Ctx {
     answered: AtomicBool,
     /// Requests the service accepted in this run: the sweep runs only while some do.
     accepted: AtomicU64,
+    /// `--tps-limit`, shared by every worker.
+    tps: Option<super::pace::Pacer>,
     /// What the ends so far mean for the run; judged as each unit ends.
     verdict: std::sync::Mutex<Verdict>,
     /// HTTP attempts in flight. Units may wait on the journal beyond this, so its commits
@@ -178,6 +180,9 @@ impl Ctx {
             // A run that is stopping starts nothing new; a unit already retrying goes on.
             if first_attempt && self.cancel.soft.is_cancelled() {
                 return self.not_sent(&unit).await;
+            }
+            if let Some(tps) = &self.tps {
+                tps.acquire(1).await;
             }
             let dedup = self.dedup_for(&unit, !first_attempt);
             first_attempt = false;
@@ -416,6 +421,9 @@ pub async fn run(
         cancel: cancel.clone(),
         slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
         verdict: std::sync::Mutex::new(Verdict::new(settings.breaker)),
+        tps: settings
+            .tps_limit
+            .map(|n| super::pace::Pacer::new(super::pace::Schedule::constant(Some(n)))),
     });
     let units = ReceiverStream::new(units).take_until(cancel.soft.clone().cancelled_owned());
     let transient = drive(units, &ctx, false).await;

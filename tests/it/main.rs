@@ -13,3 +13,4 @@ mod upload_run;
 mod util;
 mod vendor_client;
 mod vendor_sdk;
+mod window;
