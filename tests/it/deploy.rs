@@ -1,0 +1,200 @@
+//! The deployment examples under `deploy/` are checked, not just shipped: the Kubernetes
+//! manifests parse and shard as they say, every command line in them parses with the real
+//! CLI, and the systemd units pass `systemd-analyze verify` where that tool exists.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use moi_ingest::cli::Cli;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn deploy(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(rel)
+}
+
+/// A moi-ingest command line from a deployment file must be one the CLI accepts.
+fn assert_parses(args: &[String]) {
+    let mut argv = vec!["moi-ingest".to_string()];
+    argv.extend(args.iter().cloned());
+    if let Err(e) = Cli::try_parse_from(&argv) {
+        panic!("{argv:?} does not parse: {e}");
+    }
+}
+
+fn str_of(y: &Yaml) -> String {
+    match y {
+        Yaml::String(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// Checks an Indexed Job spec (a Job's, or a CronJob's jobTemplate's).
+fn check_indexed_job(spec: &Yaml) {
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    let n = spec["completions"].as_i64().unwrap();
+    let parallelism = spec["parallelism"].as_i64().unwrap();
+    assert!(
+        n > 1 && (1..=n).contains(&parallelism),
+        "completions {n}, parallelism {parallelism}"
+    );
+    let pod = &spec["template"]["spec"];
+    let c = &pod["containers"][0];
+    let args: Vec<String> = c["args"].as_vec().unwrap().iter().map(str_of).collect();
+    let shard_at = args.iter().position(|a| a == "--shard").unwrap();
+    assert_eq!(args[shard_at + 1], format!("$(JOB_COMPLETION_INDEX)/{n}"));
+    // What the pod runs, once Kubernetes has expanded the index.
+    let expanded: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("$(JOB_COMPLETION_INDEX)", "3"))
+        .collect();
+    assert_parses(&expanded);
+    let env = c["env"].as_vec().unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"].as_str() == Some(name))
+            .unwrap()
+    };
+    assert!(
+        var("MOI_KEY")["valueFrom"]["secretKeyRef"]["name"]
+            .as_str()
+            .is_some(),
+        "the key comes from a Secret"
+    );
+    let state = var("XDG_STATE_HOME")["value"].as_str().unwrap().to_string();
+    let mounts = c["volumeMounts"].as_vec().unwrap();
+    let volumes = pod["volumes"].as_vec().unwrap();
+    let folder = &args[1];
+    let data = mounts
+        .iter()
+        .find(|m| folder.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(
+        data["readOnly"].as_bool(),
+        Some(true),
+        "the folder is mounted read-only"
+    );
+    let journals = mounts
+        .iter()
+        .find(|m| m["mountPath"].as_str() == Some(state.as_str()))
+        .unwrap();
+    let journal_volume = volumes
+        .iter()
+        .find(|v| v["name"].as_str() == journals["name"].as_str())
+        .unwrap();
+    assert!(
+        journal_volume["persistentVolumeClaim"]["claimName"]
+            .as_str()
+            .is_some(),
+        "journals live on a PersistentVolumeClaim"
+    );
+}
+
+#[test]
+fn the_kubernetes_manifests_shard_as_they_say() {
+    let text = std::fs::read_to_string(deploy("kubernetes/indexed-job.yaml")).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    let job = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Job"))
+        .unwrap();
+    check_indexed_job(&job["spec"]);
+    let pvc = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("PersistentVolumeClaim"))
+        .unwrap();
+    assert_eq!(
+        pvc["metadata"]["name"].as_str(),
+        job["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"]
+            .as_str()
+    );
+    let text = std::fs::read_to_string(deploy("kubernetes/cronjob.yaml")).unwrap();
+    let cron = &YamlLoader::load_from_str(&text).unwrap()[0];
+    assert_eq!(cron["kind"].as_str(), Some("CronJob"));
+    assert_eq!(cron["spec"]["concurrencyPolicy"].as_str(), Some("Forbid"));
+    check_indexed_job(&cron["spec"]["jobTemplate"]["spec"]);
+}
+
+fn unit_value(text: &str, key: &str) -> Option<String> {
+    let mut joined = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        joined.push_str(line.trim_end_matches('\\'));
+        if !line.ends_with('\\') {
+            joined.push('\n');
+        }
+    }
+    joined
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_string)
+}
+
+#[test]
+fn the_systemd_units_and_the_crontab_hold_up() {
+    let service = std::fs::read_to_string(deploy("systemd/moi-ingest.service")).unwrap();
+    let timer = std::fs::read_to_string(deploy("systemd/moi-ingest.timer")).unwrap();
+    assert_eq!(unit_value(&timer, "Persistent").as_deref(), Some("true"));
+    assert!(unit_value(&timer, "RandomizedDelaySec").is_some());
+    assert_eq!(
+        unit_value(&service, "EnvironmentFile").as_deref(),
+        Some("/etc/moi-ingest/env")
+    );
+    let exec = unit_value(&service, "ExecStart").unwrap();
+    let argv: Vec<String> = exec
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    assert_parses(&argv);
+    let cron = std::fs::read_to_string(deploy("cron/moi-ingest.cron")).unwrap();
+    let line = cron.lines().find(|l| l.starts_with("15 ")).unwrap();
+    assert!(
+        !line.contains("flock"),
+        "the journal's lock handles overlap"
+    );
+    let cmd = line.split("/usr/local/bin/moi-ingest ").nth(1).unwrap();
+    let argv: Vec<String> = cmd
+        .split(">>")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_parses(&argv);
+
+    // systemd's own check, where the tool exists, with ExecStart pointed at this build.
+    let Ok(probe) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("systemd-analyze is not installed: the units were checked by parsing only");
+        return;
+    };
+    assert!(probe.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("moi-ingest.service"),
+        service.replace(
+            "/usr/local/bin/moi-ingest",
+            env!("CARGO_BIN_EXE_moi-ingest"),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("moi-ingest.timer"), &timer).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("moi-ingest.service"))
+        .arg(dir.path().join("moi-ingest.timer"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
