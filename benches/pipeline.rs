@@ -14,6 +14,10 @@ use moi_ingest::report::RunStats;
 use moi_ingest::secret::Secret;
 
 async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) -> f64 {
+    run(files, latency, concurrency, batch, false).await
+}
+
+async fn run(files: usize, latency: Duration, concurrency: usize, batch: usize, adaptive: bool) -> f64 {
     // On tmpfs when there is one: this measures the worker, not the machine's disk (the
     // emulator writes every file and a SQLite row, which on a slow disk dominates).
     let dir = tempfile::tempdir_in("/dev/shm")
@@ -40,6 +44,7 @@ async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) 
     let mut settings = UploadSettings::new(src, DEFAULT_VOLUME.parse().unwrap_or_default());
     settings.send.concurrency = concurrency;
     settings.send.batch_files = batch;
+    settings.send.adaptive = adaptive;
     settings.no_wait = true;
     let run = RunContext {
         client,
@@ -81,5 +86,20 @@ fn main() {
                 "pipeline: --batch-files {batch:>2}, concurrency 8: {fast:>6.0} files/s on loopback, {slow:>6.0} files/s with 20 ms latency"
             );
         }
+        // --concurrency auto against the best fixed setting, one file per request, 20 ms.
+        let mut best = (0, 0.0f64);
+        for n in [8, 16, 32, 64] {
+            let rate = one(files, latency, n, 1).await;
+            println!("pipeline: --concurrency {n:>2}, 20 ms latency: {rate:.0} files/s");
+            if rate > best.1 {
+                best = (n, rate);
+            }
+        }
+        let auto = run(files, latency, 64, 1, true).await;
+        println!(
+            "pipeline: --concurrency auto, 20 ms latency: {auto:.0} files/s = {:.2} x the best fixed setting ({})",
+            auto / best.1,
+            best.0
+        );
     });
 }

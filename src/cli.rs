@@ -232,9 +232,13 @@ pub struct UploadArgs {
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// Uploads in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Uploads in flight at once: a number, or auto to adapt to the service (back off on
+    /// 429/503/timeouts, grow while answers stay fast; up to --max-concurrency).
+    #[arg(long, default_value = "8", value_name = "N|auto")]
+    pub concurrency: String,
+    /// The ceiling of --concurrency auto.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: usize,
     /// Upload only; the next run or `status --follow` follows ingestion.
     #[arg(long)]
     pub no_wait: bool,
@@ -435,6 +439,9 @@ pub struct EmulatorArgs {
     /// Largest accepted upload body (413 above it).
     #[arg(long, value_parser = parse_size)]
     pub max_body: Option<u64>,
+    /// Refuse uploads beyond this many at once with 429 (a service at its limit).
+    #[arg(long)]
+    pub max_in_flight: Option<u64>,
     /// Seed for the fault draws (same seed, same faults).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

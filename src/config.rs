@@ -268,8 +268,19 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
     let shard = shard(args.shard.as_deref())?;
     let volume = volume(&args.volume)?;
     let root = root(&args.dir)?;
-    if args.concurrency == 0 || args.concurrency > 1024 {
-        return err("--concurrency must be between 1 and 1024");
+    let (concurrency, adaptive) = match args.concurrency.trim() {
+        "auto" => (args.max_concurrency, true),
+        n => (
+            n.parse::<usize>().map_err(|_| {
+                ConfigError(format!(
+                    "--concurrency '{n}' is neither a number nor auto (e.g. --concurrency 16)"
+                ))
+            })?,
+            false,
+        ),
+    };
+    if concurrency == 0 || concurrency > 1024 {
+        return err("--concurrency (and --max-concurrency) must be between 1 and 1024");
     }
     if args.attempts == 0 {
         return err("--attempts must be at least 1");
@@ -324,7 +335,8 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             prefix: prefix(args.prefix.as_deref())?,
             dedup: args.dedup,
             dedup_by: args.dedup_by.clone(),
-            concurrency: args.concurrency,
+            concurrency,
+            adaptive,
             attempts: args.attempts,
             retry_budget: args.retry_budget,
             retry_base: args.retry_delay,

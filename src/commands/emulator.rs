@@ -54,6 +54,7 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
         latency: args.latency,
         ingest_failure: args.ingest_failure_rate,
         max_body_bytes: args.max_body,
+        max_in_flight: args.max_in_flight,
         ..Faults::default()
     };
     let running = emulator::start(config, &args.listen)

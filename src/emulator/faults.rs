@@ -31,6 +31,8 @@ pub struct Faults {
     pub always_fail_suffix: Option<String>,
     /// Largest upload body accepted; larger ones get 413.
     pub max_body_bytes: Option<u64>,
+    /// Uploads beyond this many at once are refused with 429 (a service at its limit).
+    pub max_in_flight: Option<u64>,
 }
 
 /// splitmix64: tiny, seedable, good enough to draw fault decisions.
@@ -96,6 +98,7 @@ counters!(
     injected_drop,
     injected_error_code,
     injected_stall,
+    overload_refused,
     too_large,
 );
 
@@ -130,6 +133,10 @@ impl<'a> InFlight<'a> {
             .peak_concurrent_uploads
             .fetch_max(now, Ordering::SeqCst);
         InFlight(stats)
+    }
+    /// Uploads in flight now, this one included.
+    pub fn now(&self) -> u64 {
+        self.0.concurrent_uploads.load(Ordering::SeqCst)
     }
 }
 

@@ -92,11 +92,21 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     if let Err(r) = s.authenticate(req.headers()) {
         return r;
     }
-    let _slot = InFlight::enter(&s.stats);
+    let slot = InFlight::enter(&s.stats);
+    let faults = s.faults();
+    if let Some(max) = faults.max_in_flight
+        && slot.now() > max
+    {
+        Stats::bump(&s.stats.overload_refused);
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ErrTooManyRequests",
+            format!("more than {max} uploads at once (the emulator's --max-in-flight)"),
+        );
+    }
     if let Err(r) = s.common_faults().await {
         return r;
     }
-    let faults = s.faults();
     if let (Some(limit), Some(len)) = (faults.max_body_bytes, content_length(req.headers()))
         && len > limit
     {

@@ -9,6 +9,7 @@
 //! Every stage reports into [`RunStats`]; none of them prints.
 
 pub mod follow;
+pub mod limiter;
 pub mod pace;
 pub mod plan;
 pub mod send;
@@ -151,6 +152,9 @@ pub struct SendSettings {
     pub batch_bytes: u64,
     /// At most this many upload requests start per second (`--tps-limit`).
     pub tps_limit: Option<f64>,
+    /// `--concurrency auto`: adapt the requests in flight to the service, up to
+    /// `concurrency` (then `--max-concurrency`).
+    pub adaptive: bool,
     /// Only files whose path hashes to this shard (`--shard K/N`).
     pub shard: Option<Shard>,
 }
@@ -215,6 +219,7 @@ impl Default for SendSettings {
             batch_files: DEFAULT_BATCH_FILES,
             batch_bytes: DEFAULT_BATCH_BYTES,
             tps_limit: None,
+            adaptive: false,
             shard: None,
         }
     }

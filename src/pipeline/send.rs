@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::plan::{DedupClass, Unit};
+use super::limiter::{Limiter, Signal};
 use super::verdict::{UnitEnd, Verdict, splits};
 use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
@@ -46,7 +47,7 @@ struct Ctx {
     verdict: std::sync::Mutex<Verdict>,
     /// HTTP attempts in flight. Units may wait on the journal beyond this, so its commits
     /// overlap with other uploads instead of holding an upload slot.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<Limiter>,
 }
 
 /// A uniformly random duration in `[0, d]`: "full jitter".
@@ -206,6 +207,7 @@ impl Ctx {
             {
                 self.answered.store(true, Ordering::Relaxed);
             }
+            self.slots.report(started, load_signal(&attempt, started));
             // The slot is held while a refusal is recorded, so that a breaker about to trip
             // is not outrun by new requests; an answer is recorded without it (the journal
             // then overlaps with other uploads).
@@ -338,6 +340,18 @@ impl Ctx {
     }
 }
 
+/// What an attempt says about the service's load, for `--concurrency auto`.
+fn load_signal(attempt: &Result<crate::api::model::UploadAnswer, ApiError>, started: Instant) -> Signal {
+    match attempt {
+        Ok(_) => Signal::Answered(started.elapsed()),
+        // 429, 503, and timeouts or resets (no status): the service is at its limit.
+        Err(e) if matches!(e.status, Some(429 | 503) | None) && e.is_transient() => {
+            Signal::Overloaded
+        }
+        Err(_) => Signal::Neutral,
+    }
+}
+
 /// Sends a unit as a task of its own (so building requests and reading answers spreads
 /// over the runtime's workers), splitting a refused multi-file request file by file. Each
 /// end is judged as soon as it happens, so a reason to stop stops new requests at once.
@@ -419,7 +433,11 @@ pub async fn run(
         settings: settings.clone(),
         stats,
         cancel: cancel.clone(),
-        slots: tokio::sync::Semaphore::new(settings.concurrency.max(1)),
+        slots: if settings.adaptive {
+            Limiter::adaptive(settings.concurrency)
+        } else {
+            Limiter::fixed(settings.concurrency)
+        },
         verdict: std::sync::Mutex::new(Verdict::new(settings.breaker)),
         tps: settings
             .tps_limit
