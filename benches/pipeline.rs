@@ -17,7 +17,13 @@ async fn one(files: usize, latency: Duration, concurrency: usize, batch: usize) 
     run(files, latency, concurrency, batch, false).await
 }
 
-async fn run(files: usize, latency: Duration, concurrency: usize, batch: usize, adaptive: bool) -> f64 {
+async fn run(
+    files: usize,
+    latency: Duration,
+    concurrency: usize,
+    batch: usize,
+    adaptive: bool,
+) -> f64 {
     // On tmpfs when there is one: this measures the worker, not the machine's disk (the
     // emulator writes every file and a SQLite row, which on a slow disk dominates).
     let dir = tempfile::tempdir_in("/dev/shm")

@@ -199,17 +199,19 @@ pub fn shard(raw: Option<&str>) -> Result<Option<Shard>, ConfigError> {
     Ok(Some(Shard { index, count }))
 }
 
-/// One journal per (endpoint, volume, folder, shard): the same cron line always finds its
-/// own.
+/// One journal per (endpoint, volume, folder, shard index): the same cron line always
+/// finds its own.
 pub fn default_journal(id: &Identity, shard: Option<Shard>) -> Result<PathBuf, ConfigError> {
     let Some(state) = state_dir() else {
         return err("neither XDG_STATE_HOME nor HOME is set: pass --journal PATH");
     };
-    let shard_key = shard.map_or(String::new(), |s| format!("\n{}/{}", s.index, s.count));
+    // By shard index, not count: with jump hashing, going from N to N+1 shards only moves
+    // files into the new shard, so every existing shard's journal stays right.
+    let shard_key = shard.map_or(String::new(), |s| format!("\nshard {}", s.index));
     let digest = Sha256::digest(
         format!("{}\n{}\n{}{shard_key}", id.endpoint, id.volume, id.root).as_bytes(),
     );
-    let suffix = shard.map_or(String::new(), |s| format!("-s{}of{}", s.index, s.count));
+    let suffix = shard.map_or(String::new(), |s| format!("-shard{}", s.index));
     let base: String = Path::new(&id.root)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

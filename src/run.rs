@@ -153,6 +153,9 @@ impl Run {
             {
                 summary.journal_error = Some(e.to_string());
             }
+            if let Err(e) = self.context.journal.checkpoint().await {
+                tracing::debug!("checkpoint of the journal: {e}");
+            }
         }
         summary
     }

@@ -131,6 +131,13 @@ impl Journal {
         .await
     }
 
+    /// Folds the write-ahead log into the journal file and empties it: a run ends with one
+    /// self-contained file, not a large `-wal` beside it.
+    pub async fn checkpoint(&self) -> Result<(), JournalError> {
+        self.run(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+            .await
+    }
+
     /// When the last run that exited 0 ended (Unix seconds).
     pub async fn last_success(&self) -> Result<Option<i64>, JournalError> {
         self.run(|c| {

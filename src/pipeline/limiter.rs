@@ -131,7 +131,11 @@ impl Limiter {
                     s.answered_in_round += 1;
                     if s.answered_in_round >= s.limit {
                         s.answered_in_round = 0;
-                        let grown = if s.slow_start { s.limit * 2 } else { s.limit + 1 };
+                        let grown = if s.slow_start {
+                            s.limit * 2
+                        } else {
+                            s.limit + 1
+                        };
                         s.limit = grown.min(s.ceiling);
                     }
                 }

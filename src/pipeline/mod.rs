@@ -525,3 +525,47 @@ fn drain_guard(cancel: Cancel, timeout: Duration) -> tokio::task::JoinHandle<()>
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_evenly_and_growing_moves_files_only_into_the_new_shard() {
+        let paths: Vec<String> = (0..20_000)
+            .map(|i| format!("d{}/file-{i}.pdf", i % 97))
+            .collect();
+        let owner = |p: &str, n: u32| {
+            (0..n)
+                .find(|k| {
+                    Shard {
+                        index: *k,
+                        count: n,
+                    }
+                    .owns(p)
+                })
+                .unwrap()
+        };
+        let mut per = [0usize; 8];
+        for p in &paths {
+            per[owner(p, 8) as usize] += 1;
+        }
+        for n in per {
+            assert!((2_250..2_750).contains(&n), "uneven split: {per:?}");
+        }
+        let moved: Vec<(u32, u32)> = paths
+            .iter()
+            .map(|p| (owner(p, 8), owner(p, 9)))
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert!(
+            moved.iter().all(|(_, to)| *to == 8),
+            "a file moved between old shards"
+        );
+        let share = moved.len() as f64 / paths.len() as f64;
+        assert!(
+            (0.09..0.13).contains(&share),
+            "{share} moved, about 1/9 expected"
+        );
+    }
+}

@@ -18,8 +18,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::plan::{DedupClass, Unit};
 use super::limiter::{Limiter, Signal};
+use super::plan::{DedupClass, Unit};
 use super::verdict::{UnitEnd, Verdict, splits};
 use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
@@ -341,7 +341,10 @@ impl Ctx {
 }
 
 /// What an attempt says about the service's load, for `--concurrency auto`.
-fn load_signal(attempt: &Result<crate::api::model::UploadAnswer, ApiError>, started: Instant) -> Signal {
+fn load_signal(
+    attempt: &Result<crate::api::model::UploadAnswer, ApiError>,
+    started: Instant,
+) -> Signal {
     match attempt {
         Ok(_) => Signal::Answered(started.elapsed()),
         // 429, 503, and timeouts or resets (no status): the service is at its limit.

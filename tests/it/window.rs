@@ -227,7 +227,14 @@ async fn auto_concurrency_settles_under_a_service_limit_and_grows_on_a_healthy_o
     let out = upload(
         &env,
         &src,
-        &["--concurrency", "auto", "--batch-files", "1", "--no-wait", "-v"],
+        &[
+            "--concurrency",
+            "auto",
+            "--batch-files",
+            "1",
+            "--no-wait",
+            "-v",
+        ],
     )
     .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -235,14 +242,25 @@ async fn auto_concurrency_settles_under_a_service_limit_and_grows_on_a_healthy_o
     let st = env.emu.stats();
     let refused = st.overload_refused as f64 / st.upload_requests as f64;
     assert!(refused < 0.15, "{:.1}% refused: {st:?}", refused * 100.0);
-    assert!(stderr(&out).contains("concurrency 4 -> "), "no change logged at -v");
+    assert!(
+        stderr(&out).contains("concurrency 4 -> "),
+        "no change logged at -v"
+    );
 
     // A healthy one: it grows well past where it starts.
     let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(20)).await;
     let src = env.path("src");
     util::small_files(&src, 600, 50);
-    let out = upload(&env, &src, &["--concurrency", "auto", "--batch-files", "1", "--no-wait"]).await;
+    let out = upload(
+        &env,
+        &src,
+        &["--concurrency", "auto", "--batch-files", "1", "--no-wait"],
+    )
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let peak = env.emu.stats().peak_concurrent_uploads;
-    assert!(peak >= 16, "auto stayed at {peak} in flight on a healthy service");
+    assert!(
+        peak >= 16,
+        "auto stayed at {peak} in flight on a healthy service"
+    );
 }
