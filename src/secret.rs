@@ -68,6 +68,45 @@ impl fmt::Debug for Redactor {
     }
 }
 
+/// The keys whose values are secrets in the service's answers and in request bodies
+/// (connector configs): shown as `***` unless the user asks for them.
+pub const SECRET_KEYS: &[&str] = &[
+    "access_key_secret",
+    "secret_access_key",
+    "password",
+    "api_key",
+    "session_token",
+];
+
+/// Replaces every secret value in `v` (at any depth) with `***`; returns the values it hid,
+/// so that they can also be scrubbed from error messages.
+pub fn mask_secrets(v: &mut serde_json::Value) -> Vec<String> {
+    let mut hidden = Vec::new();
+    mask_into(v, &mut hidden);
+    hidden
+}
+
+fn mask_into(v: &mut serde_json::Value, hidden: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) {
+                    if let Some(s) = val.as_str().filter(|s| !s.is_empty()) {
+                        hidden.push(s.to_string());
+                    }
+                    if !val.is_null() {
+                        *val = serde_json::Value::String("***".into());
+                    }
+                } else {
+                    mask_into(val, hidden);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| mask_into(i, hidden)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +118,16 @@ mod tests {
         let r = Redactor::default();
         r.add(&s);
         assert_eq!(r.scrub("bad key sk-very-secret!"), "bad key ***!");
+    }
+
+    #[test]
+    fn connector_secrets_are_masked_at_any_depth() {
+        let mut v = serde_json::json!({"connectors": [{"oss": {"access_key_id": "id",
+            "access_key_secret": "Admin123"}, "mo": {"password": "pw"}}]});
+        let mut hidden = mask_secrets(&mut v);
+        hidden.sort();
+        assert_eq!(hidden, vec!["Admin123".to_string(), "pw".to_string()]);
+        assert_eq!(v["connectors"][0]["oss"]["access_key_secret"], "***");
+        assert_eq!(v["connectors"][0]["oss"]["access_key_id"], "id");
     }
 }

@@ -58,6 +58,12 @@ pub(crate) struct Auth {
 const LOGIN: &str = "POST /auth/login";
 const REFRESH: &str = "POST /auth/refresh";
 
+impl Tokens {
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+}
+
 impl Auth {
     pub fn new(credentials: Credentials, ttl: Duration, redactor: Redactor) -> Self {
         match &credentials {

@@ -92,6 +92,22 @@ impl Client {
         self.auth.credentials()
     }
 
+    /// Scrubs `secret` from every message this client passes on (a connector's secret
+    /// that a refusal might echo).
+    pub fn redact(&self, secret: &crate::secret::Secret) {
+        self.redactor.add(secret);
+    }
+
+    /// Logs in with the session credentials (`POST /auth/login`); returns the uid.
+    pub async fn check_login(&self) -> Result<String, ApiError> {
+        let tokens = self
+            .auth
+            .renew(&self.http, &self.base, None)
+            .await
+            .map_err(|e| self.explain_auth(e))?;
+        Ok(tokens.uid().to_string())
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
@@ -236,25 +252,6 @@ impl Client {
             "task/retry",
             &[],
             Some(&body),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// `POST /task`: a load task from a configured connector.
-    pub async fn task_create(&self, task: &CreateTask) -> Result<(), ApiError> {
-        self.json_call::<Value, _>("POST /task", Method::POST, "task", &[], Some(task))
-            .await
-            .map(drop)
-    }
-
-    pub async fn task_update(&self, update: &UpdateTask) -> Result<(), ApiError> {
-        self.json_call::<Value, _>(
-            "POST /task/update",
-            Method::POST,
-            "task/update",
-            &[],
-            Some(update),
         )
         .await
         .map(drop)

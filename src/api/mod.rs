@@ -6,10 +6,12 @@
 
 mod auth;
 mod client;
+pub mod endpoints;
 mod error;
 pub mod id;
 pub mod lenient;
 pub mod model;
+mod sources;
 mod upload;
 
 pub use auth::Credentials;

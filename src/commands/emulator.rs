@@ -29,6 +29,23 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
             config.volumes.push((id, name));
         }
     }
+    for l in &args.logins {
+        let mut parts = l.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(u), Some(p)) if !a.is_empty() && !u.is_empty() && !p.is_empty() => {
+                config.logins.push(emulator::Login {
+                    account: a.to_string(),
+                    username: u.to_string(),
+                    password: Secret::new(p),
+                });
+            }
+            _ => {
+                return Err(Failure::usage(
+                    "--login takes ACCOUNT:USER:PASSWORD (e.g. --login acme:alice:s3cret)",
+                ));
+            }
+        }
+    }
     config.ingest_time = args.ingest_time;
     config.dialect = args.dialect;
     for (flag, rate) in [

@@ -4,8 +4,10 @@
 
 mod demo;
 mod emulator;
+mod export;
 mod extras;
 mod retry;
+mod sources;
 mod status;
 mod task;
 mod upload;
@@ -53,6 +55,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
         Command::Emulator(args) => emulator::emulator(&args, cancel).await,
         Command::Task(args) => task::task(&args, out).await,
+        Command::Connector(args) => sources::connector(&args, out).await,
+        Command::Export(args) => export::export(&args, out).await,
+        Command::Login(args) => sources::login(&args, out).await,
         Command::Completions(args) => extras::completions(&args),
         Command::Man => extras::man(),
     };

@@ -3,11 +3,11 @@
 
 use super::{CommandResult, Output};
 use crate::api::model::{TaskListQuery, file_status, task_status};
-use crate::api::{ApiError, Client, ErrorKind, Id};
+use crate::api::{Client, Id};
 use crate::cli::{TaskAction, TaskArgs};
 use crate::config;
 use crate::output::stdout_line;
-use crate::report::{Exit, Failure};
+use crate::report::Failure;
 
 fn id(raw: &str, what: &str) -> Result<Id, Failure> {
     raw.parse().map_err(|_| {
@@ -18,7 +18,7 @@ fn id(raw: &str, what: &str) -> Result<Id, Failure> {
 }
 
 /// Asks on a terminal; without one (scripts, cron) there is nobody to ask, so it is a yes.
-fn confirm(question: &str) -> bool {
+pub(super) fn confirm(question: &str) -> bool {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
         return true;
@@ -32,14 +32,7 @@ fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-fn api_failure(e: ApiError) -> Failure {
-    let exit = if e.kind == ErrorKind::Auth {
-        Exit::Auth
-    } else {
-        Exit::Failures
-    };
-    Failure::new(exit, e)
-}
+use super::sources::api_failure;
 
 fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
     if out.json {
@@ -98,8 +91,124 @@ fn describe_task(t: &crate::api::model::Task) -> String {
     lines.join("\n")
 }
 
+fn interval_type(raw: &str) -> Result<i64, Failure> {
+    use crate::api::model::load_interval;
+    Ok(match raw {
+        "once" => load_interval::ONCE,
+        "daily" => load_interval::DAILY,
+        "hourly" => load_interval::HOURLY,
+        "minutely" | "every-minute" => load_interval::MINUTELY,
+        other => other.parse().map_err(|_| {
+            Failure::usage(format!(
+                "--interval-type '{other}' is not once, daily, hourly or minutely"
+            ))
+        })?,
+    })
+}
+
+fn body_of<T: serde::de::DeserializeOwned>(p: &std::path::Path, what: &str) -> Result<T, Failure> {
+    let text = if p.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(p)
+    }
+    .map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--body {} is not the documented {what} body: {e}",
+            p.display()
+        ))
+    })
+}
+
 async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
+    use crate::api::endpoints::Query;
+    use crate::api::model::{
+        CommonFileTaskConfig, CreateTask, LoadModeConfig, SourceConfig, UpdateTask,
+    };
     match action {
+        TaskAction::Create {
+            connector,
+            volume,
+            uris,
+            interval_type: it,
+            interval,
+            body,
+        } => {
+            let req: CreateTask = match &body.body {
+                Some(p) => body_of(p, "POST /task")?,
+                None => CreateTask {
+                    source_connector_id: id(
+                        connector.as_deref().ok_or_else(|| {
+                            Failure::usage("--connector is needed, or --body FILE")
+                        })?,
+                        "connector id",
+                    )?,
+                    volume_id: config::volume(
+                        volume
+                            .as_deref()
+                            .ok_or_else(|| Failure::usage("--volume is needed"))?,
+                    )?,
+                    source_config: SourceConfig {
+                        common_file_task_config: CommonFileTaskConfig {
+                            load_mode_config: LoadModeConfig {
+                                load_interval_type: interval_type(it)?,
+                                interval: *interval,
+                            },
+                            uris: uris.clone(),
+                        },
+                    },
+                    config_type: 1,
+                },
+            };
+            if req.source_config.common_file_task_config.uris.is_empty() {
+                return Err(Failure::usage(
+                    "the task loads no files: give --uri (repeatable)",
+                ));
+            }
+            client
+                .task_create(None, &Query::new(), Some(&req))
+                .await
+                .map_err(api_failure)?;
+            print(out, &serde_json::json!({"created": true}), || {
+                format!(
+                    "load task created for {} files of connector {} (`moi-ingest task list` shows it)",
+                    req.source_config.common_file_task_config.uris.len(),
+                    req.source_connector_id
+                )
+            });
+        }
+        TaskAction::Update {
+            task_id,
+            uris,
+            interval_type: it,
+            interval,
+            body,
+        } => {
+            let req: UpdateTask = match &body.body {
+                Some(p) => body_of(p, "POST /task/update")?,
+                None => UpdateTask {
+                    task_id: id(task_id, "task id")?,
+                    load_mode_config: it
+                        .as_deref()
+                        .map(|t| -> Result<LoadModeConfig, Failure> {
+                            Ok(LoadModeConfig {
+                                load_interval_type: interval_type(t)?,
+                                interval: *interval,
+                            })
+                        })
+                        .transpose()?,
+                    uris: (!uris.is_empty()).then(|| uris.clone()),
+                },
+            };
+            client
+                .task_update(None, &Query::new(), Some(&req))
+                .await
+                .map_err(api_failure)?;
+            print(out, &serde_json::json!({"updated": req.task_id}), || {
+                format!("task {} updated", req.task_id)
+            });
+        }
         TaskAction::List {
             status,
             page,

@@ -13,6 +13,8 @@
 // large, but only on the cold path of a rejected request.
 #![allow(clippy::result_large_err)]
 
+mod connectors;
+mod export;
 mod faults;
 mod form;
 mod routes;
@@ -198,6 +200,69 @@ pub(crate) fn ok_json(data: impl serde::Serialize) -> Response {
 
 pub(crate) fn ok_empty() -> Response {
     envelope(StatusCode::OK, "OK", "OK", None)
+}
+
+/// The export API's own envelope: a lower-case `"ok"`, as seed 004 shows it.
+pub(crate) fn ok_lower(data: Option<serde_json::Value>) -> Response {
+    envelope(StatusCode::OK, "ok", "ok", data)
+}
+
+/// A refusal from a handler, as a value: `?` turns storage errors into a 500, and the
+/// response is the same JSON error every refusal carries.
+#[derive(Debug)]
+pub(crate) struct EmuError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub msg: String,
+}
+
+impl EmuError {
+    pub fn bad(msg: impl Into<String>) -> EmuError {
+        EmuError {
+            status: StatusCode::BAD_REQUEST,
+            code: "ErrInvalidParameter",
+            msg: msg.into(),
+        }
+    }
+    pub fn not_found(code: &'static str, msg: impl Into<String>) -> EmuError {
+        EmuError {
+            status: StatusCode::NOT_FOUND,
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for EmuError {
+    fn from(e: rusqlite::Error) -> EmuError {
+        EmuError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "ErrInternal",
+            msg: format!("emulator storage error: {e}"),
+        }
+    }
+}
+
+impl IntoResponse for EmuError {
+    fn into_response(self) -> Response {
+        refuse(self.status, self.code, self.msg)
+    }
+}
+
+/// The gate every handler passes (counts, auth, injected faults), as an [`EmuError`] path.
+pub(crate) async fn admit(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    Stats::bump(&s.stats.requests);
+    s.authenticate(headers)?;
+    s.common_faults().await
+}
+
+/// A JSON body as `T`, or the 400 that says what is wrong with it.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, EmuError> {
+    serde_json::from_slice(body).map_err(|e| {
+        EmuError::bad(format!(
+            "the JSON body is not as the reference describes: {e}"
+        ))
+    })
 }
 
 impl AppState {

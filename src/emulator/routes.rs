@@ -22,7 +22,9 @@ use crate::api::model::{
 type St = State<Arc<AppState>>;
 
 pub(super) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = super::connectors::routes(Router::new());
+    let router = super::export::routes(router);
+    router
         .route("/connectors/upload", post(super::upload::upload))
         .route("/task", post(create_task))
         .route("/task/files", get(task_files))
@@ -130,7 +132,7 @@ fn body_json<T: DeserializeOwned>(s: &AppState, body: &Bytes) -> Result<T, Respo
 }
 
 /// Query pairs, keeping repeated keys (`status=4&status=5`).
-fn pairs(q: &Option<String>) -> Vec<(String, String)> {
+pub(super) fn pairs(q: &Option<String>) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .into_owned()
         .collect()
@@ -146,7 +148,7 @@ fn last_parsed<T: std::str::FromStr>(pairs: &[(String, String)], key: &str) -> O
         .find_map(|(_, v)| v.parse().ok())
 }
 
-fn all_parsed(pairs: &[(String, String)], key: &str) -> Vec<i64> {
+pub(super) fn all_parsed(pairs: &[(String, String)], key: &str) -> Vec<i64> {
     pairs
         .iter()
         .filter(|(k, _)| k == key)
@@ -302,6 +304,17 @@ async fn create_task(State(s): St, headers: HeaderMap, body: Bytes) -> Response 
         Ok(Some(_)) => {}
         Ok(None) => return unknown_volume(req.volume_id.as_str()),
         Err(e) => return internal(e),
+    }
+    match super::connectors::known(&s, req.source_connector_id.0 as i64) {
+        Ok(true) => {}
+        Ok(false) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "ErrConnectorNotFound",
+                format!("connector {} does not exist", req.source_connector_id),
+            );
+        }
+        Err(e) => return e.into_response(),
     }
     let config = serde_json::to_value(&req.source_config).unwrap_or_default();
     let uris = req.source_config.common_file_task_config.uris.clone();

@@ -52,6 +52,18 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX files_by_task ON files(task_id, id);
      CREATE INDEX files_by_path ON files(volume_id, name) WHERE live = 1;
      CREATE INDEX files_by_md5 ON files(volume_id, md5) WHERE live = 1;",
+    // 3: connectors and export tasks.
+    "CREATE TABLE connectors(
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, source_type INTEGER NOT NULL,
+        config TEXT NOT NULL, usage_type TEXT NOT NULL DEFAULT '[]',
+        created_s INTEGER NOT NULL, updated_s INTEGER NOT NULL);
+     CREATE TABLE export_tasks(
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, created_ms INTEGER NOT NULL);
+     CREATE TABLE export_files(
+        task_id TEXT NOT NULL, idx INTEGER NOT NULL, file_id TEXT NOT NULL,
+        full_path TEXT NOT NULL, phase_start_ms INTEGER NOT NULL, ready_at_ms INTEGER NOT NULL,
+        will_fail INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY(task_id, idx));",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -17,7 +17,7 @@ use crate::api::{Id, VolumeId};
 const FIRST_ID: i64 = 1_889_613_340_219_121_664;
 
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
     next_id: i64,
 }
 
@@ -187,7 +187,7 @@ impl Store {
         })
     }
 
-    fn new_id(&mut self) -> i64 {
+    pub(super) fn new_id(&mut self) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         id
@@ -375,6 +375,15 @@ impl Store {
         }
         tx.commit()?;
         Ok(Id(task_id as u64))
+    }
+
+    /// Task ids whose source is `connector`.
+    pub fn tasks_of_connector(&self, connector: i64) -> rusqlite::Result<Vec<Id>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id FROM tasks WHERE source_connector_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([connector], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| r.map(|i| Id(i as u64))).collect()
     }
 
     fn task_files_rows(&self, task: Id) -> rusqlite::Result<Vec<FileRow>> {

@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::pipeline::DedupMode;
 
+mod sources;
+pub use sources::*;
+
 const AFTER_HELP: &str = "\
 Environment:
   MOI_KEY        API key (preferred over --api-key, which other users can see in `ps`)
@@ -59,6 +62,9 @@ impl Cli {
             Command::Verify(a) => a.output,
             Command::Demo(a) => a.output,
             Command::Task(a) => a.output,
+            Command::Connector(a) => a.output,
+            Command::Export(a) => a.output,
+            Command::Login(a) => a.output,
             Command::Emulator(_) | Command::Completions(_) | Command::Man => OutputArgs::default(),
         }
     }
@@ -87,6 +93,12 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Look at and steer the service's load tasks (list, get, files, retry, pause, ...).
     Task(TaskArgs),
+    /// Connectors to OSS, S3, HDFS, MatrixOne and Dify sources (create, list, files, ...).
+    Connector(ConnectorArgs),
+    /// Export tasks: processed files to Dify, S3/OSS or MatrixOne.
+    Export(ExportArgs),
+    /// Check a session login (MOI_ACCOUNT, MOI_USERNAME, MOI_PASSWORD) and when it expires.
+    Login(LoginArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "Install, e.g.:\n  moi-ingest completions bash > ~/.local/share/bash-completion/completions/moi-ingest\n  moi-ingest completions zsh > \"${fpath[1]}/_moi-ingest\"\n  moi-ingest completions fish > ~/.config/fish/completions/moi-ingest.fish"
@@ -155,6 +167,39 @@ pub enum TaskAction {
     Pause { task_id: String },
     /// Resume a paused task (POST /task/resume).
     Resume { task_id: String },
+    /// Load files from a connector into a volume (POST /task).
+    #[command(
+        after_help = "Example:\n  moi-ingest task create --connector 100004 --volume 1889578498228068352 \\\n      --uri reports/2024.pdf --uri notes.md --interval-type daily"
+    )]
+    Create {
+        #[arg(long)]
+        connector: Option<String>,
+        #[arg(long)]
+        volume: Option<String>,
+        /// A file or folder of the source to load (repeatable).
+        #[arg(long = "uri")]
+        uris: Vec<String>,
+        /// once, daily, hourly or minutely.
+        #[arg(long, default_value = "once")]
+        interval_type: String,
+        #[arg(long)]
+        interval: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Change a load task's schedule or files (POST /task/update).
+    Update {
+        task_id: String,
+        #[arg(long = "uri")]
+        uris: Vec<String>,
+        /// once, daily, hourly or minutely.
+        #[arg(long)]
+        interval_type: Option<String>,
+        #[arg(long)]
+        interval: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
     /// Delete a task (POST /task/delete). Asks first on a terminal.
     Delete {
         task_id: String,
@@ -411,6 +456,10 @@ pub struct EmulatorArgs {
     /// 1889578498228068352).
     #[arg(long)]
     pub volume: Vec<String>,
+    /// A session login the emulator accepts, as ACCOUNT:USER:PASSWORD (repeatable), for
+    /// `moi-ingest login` and MOI_ACCOUNT/MOI_USERNAME/MOI_PASSWORD clients.
+    #[arg(long = "login", value_name = "ACCOUNT:USER:PASSWORD")]
+    pub logins: Vec<String>,
     /// Answer as the live service does (sdk: what the vendor's SDKs expect) or as the 2025
     /// documents show (seed). Requests in either shape are accepted in both.
     #[arg(long, default_value = "sdk")]

@@ -1,0 +1,261 @@
+//! Raw flags of the API families beyond upload: connectors, connector load tasks, export
+//! tasks and login. Each call takes friendly flags for common use, or `--body FILE` (`-` for
+//! stdin) with the documented JSON body, sent as is once it checks out.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{ConnectionArgs, OutputArgs};
+
+#[derive(Debug, Args, Clone)]
+pub struct BodyArg {
+    /// The documented JSON body, from a file (`-`: stdin), instead of the flags.
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Secrets")]
+pub struct ShowSecrets {
+    /// Show connector secrets (access_key_secret, password, api_key, session_token) as
+    /// the service returns them, instead of ***.
+    #[arg(long, global = true)]
+    pub show_secrets: bool,
+}
+
+/// A source's connection settings as flags. The secret (access key secret, API key or
+/// password) is never a flag: it comes from $MOI_SOURCE_SECRET, or a prompt on a terminal.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Source")]
+pub struct SourceFlags {
+    /// Source type: oss, s3, hdfs, mo (MatrixOne) or dify.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub source_type: Option<String>,
+    /// OSS/S3 endpoint of the source (--endpoint is the MOI service's).
+    #[arg(long, value_name = "HOST")]
+    pub source_endpoint: Option<String>,
+    /// OSS/S3 bucket.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// OSS/S3 access key id.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// S3 region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// S3 path-style addressing.
+    #[arg(long)]
+    pub path_style: bool,
+    /// Dify API URL.
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// HDFS address (host:port).
+    #[arg(long)]
+    pub address: Option<String>,
+    /// HDFS authentication type.
+    #[arg(long, default_value_t = 1)]
+    pub auth_type: i64,
+    /// HDFS path.
+    #[arg(long)]
+    pub file_path: Option<String>,
+    /// MatrixOne host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// MatrixOne port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// HDFS or MatrixOne user (--username is the MOI login's).
+    #[arg(long)]
+    pub source_user: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConnectorArgs {
+    #[command(subcommand)]
+    pub action: ConnectorAction,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub secrets: ShowSecrets,
+}
+
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand, Clone)]
+pub enum ConnectorAction {
+    /// Create a connector (POST /connectors).
+    #[command(
+        after_help = "Example:\n  MOI_SOURCE_SECRET=... moi-ingest connector create --name papers --type oss \\\n      --source-endpoint oss-cn-hangzhou.aliyuncs.com --bucket papers --access-key-id AKID"
+    )]
+    Create {
+        /// The connector's name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        source: SourceFlags,
+        /// Usage types (repeatable).
+        #[arg(long)]
+        usage_type: Vec<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Check a connector, or settings before creating one (POST /connectors/validate).
+    Validate {
+        /// A connector that exists (no settings needed then).
+        id: Option<String>,
+        #[command(flatten)]
+        source: SourceFlags,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// List connectors (GET /connectors/list).
+    List {
+        /// Only connectors whose name contains this.
+        #[arg(long)]
+        keyword: Option<String>,
+        /// Only this source type (oss, s3, hdfs, mo, dify, or its number).
+        #[arg(long = "type", value_name = "TYPE")]
+        source_type: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        #[arg(long, default_value_t = 10)]
+        page_size: u64,
+        /// Every page, not only --page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Change a connector's name or settings (PUT /connectors/{id}).
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        source: SourceFlags,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Delete a connector (DELETE /connectors/{id}). Asks first on a terminal.
+    Delete {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// The files a connector's source holds (GET /connectors/files/list).
+    Files {
+        id: String,
+        /// Only these file types (e.g. 2,10: PDF and folders).
+        #[arg(long, value_delimiter = ',')]
+        file_types: Vec<i64>,
+    },
+    /// The connectors' summary (GET /connectors/summary).
+    Summary,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub action: ExportAction,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand, Clone)]
+pub enum ExportAction {
+    /// Export processed files to Dify, S3/OSS or MatrixOne (POST /export/task/create).
+    #[command(
+        after_help = "Example:\n  moi-ingest export create --name to-dify --connector 1 --type dify \\\n      --dataset-id ds_123 --file file_456=data/documents/test.pdf"
+    )]
+    Create {
+        #[arg(long)]
+        name: Option<String>,
+        /// The target connector's id.
+        #[arg(long)]
+        connector: Option<String>,
+        #[arg(long)]
+        connector_name: Option<String>,
+        /// Where to: dify, s3 (also OSS) or mo.
+        #[arg(long = "type", value_name = "TYPE")]
+        export_type: Option<String>,
+        #[arg(long, default_value = "moi-ingest")]
+        creator: String,
+        /// Dify: the dataset.
+        #[arg(long)]
+        dataset_id: Option<String>,
+        #[arg(long)]
+        dataset_name: Option<String>,
+        #[arg(long)]
+        embedding_model: Option<String>,
+        /// S3/OSS: the target path.
+        #[arg(long)]
+        path: Option<String>,
+        /// S3/OSS: compress (e.g. zip).
+        #[arg(long)]
+        compress: Option<String>,
+        /// MatrixOne: database and table (with --new-table to create it).
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long)]
+        new_table: bool,
+        /// A file to export, as FILE_ID=path/in/volume (repeatable).
+        #[arg(long = "file", value_name = "ID=PATH")]
+        files: Vec<String>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// List export tasks (POST /export/task/list).
+    List {
+        #[arg(long)]
+        status: Vec<i64>,
+        #[arg(long)]
+        creator: Option<String>,
+        #[arg(long)]
+        connector_name: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
+        /// Every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One export task with its file counts (POST /export/task/info).
+    Info { id: String },
+    /// An export task's files and their states (POST /export/task/files).
+    Files {
+        id: String,
+        #[arg(long)]
+        status: Vec<i64>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Export an export task's failed files again (POST /export/task/{id}/rerun).
+    Rerun { id: String },
+    /// Delete an export task (POST /export/task/delete). Asks first on a terminal.
+    Delete {
+        id: String,
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,290 @@
+//! `moi-ingest export ...`: export tasks that push processed files to Dify, S3/OSS or
+//! MatrixOne, from friendly flags or the documented body (`--body FILE`).
+
+use super::sources::{api_failure, client_for, id, print, read_body};
+use super::{CommandResult, Output};
+use crate::api::endpoints::Query;
+use crate::api::model::*;
+use crate::cli::{BodyArg, ExportAction, ExportArgs};
+use crate::report::Failure;
+
+fn export_type_of(raw: &str) -> Result<i64, Failure> {
+    Ok(match raw.to_ascii_lowercase().as_str() {
+        "dify" | "1" => export_type::DIFY,
+        "s3" | "oss" | "2" => export_type::S3,
+        "mo" | "matrixone" | "3" => export_type::MO,
+        _ => {
+            return Err(Failure::usage(format!(
+                "--type '{raw}' is not dify, s3 (or oss) or mo"
+            )));
+        }
+    })
+}
+
+fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
+    let ExportAction::Create {
+        name,
+        connector,
+        connector_name,
+        export_type,
+        creator,
+        dataset_id,
+        dataset_name,
+        embedding_model,
+        path,
+        compress,
+        database,
+        table,
+        new_table,
+        files,
+        ..
+    } = a
+    else {
+        return Err(Failure::usage("not an export create"));
+    };
+    let t = export_type_of(
+        export_type
+            .as_deref()
+            .ok_or_else(|| Failure::usage("--type is needed (dify, s3 or mo), or --body FILE"))?,
+    )?;
+    let mut config = ExportConfig::default();
+    let flag = |v: &Option<String>, f: &str| {
+        v.clone()
+            .ok_or_else(|| Failure::usage(format!("{f} is needed for this --type")))
+    };
+    match t {
+        export_type::DIFY => {
+            config.dify_config = Some(DifyExport {
+                dataset_id: flag(dataset_id, "--dataset-id")?,
+                dataset_name: dataset_name.clone().unwrap_or_default(),
+                embedding_model: embedding_model.clone().unwrap_or_default(),
+            })
+        }
+        export_type::S3 => {
+            config.s3_config = Some(S3Export {
+                path: flag(path, "--path")?,
+                need_compress: compress.is_some(),
+                compress_method: compress.clone().unwrap_or_default(),
+            })
+        }
+        _ => {
+            config.mo_config = Some(MoExport {
+                database_name: flag(database, "--database")?,
+                table_name: flag(table, "--table")?,
+                new_table: *new_table,
+                ..MoExport::default()
+            })
+        }
+    }
+    let files = files
+        .iter()
+        .map(|f| {
+            let (id, p) = f.split_once('=').ok_or_else(|| {
+                Failure::usage(format!("--file '{f}' is not FILE_ID=path/in/volume"))
+            })?;
+            Ok(ExportFile {
+                file_id: id.to_string(),
+                full_path: p
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                is_raw: false,
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    Ok(ExportCreate {
+        task_name: name
+            .clone()
+            .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
+        creator: creator.clone(),
+        connector_id: id(
+            connector
+                .as_deref()
+                .ok_or_else(|| Failure::usage("--connector is needed"))?,
+            "connector id",
+        )?,
+        connector_name: connector_name.clone().unwrap_or_default(),
+        export_type: t,
+        config,
+        files,
+    })
+}
+
+fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
+    if !yes && !super::task::confirm(&format!("Delete {what}?")) {
+        return Err(Failure::usage(
+            "not deleted (answer y to delete, or pass --yes)",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
+    let client = client_for(&args.connection)?;
+    let q = Query::new();
+    match &args.action {
+        a @ ExportAction::Create {
+            body: BodyArg { body },
+            ..
+        } => {
+            let req: ExportCreate = match body {
+                Some(p) => read_body(p, "POST /export/task/create")?,
+                None => export_from_flags(a)?,
+            };
+            req.check().map_err(Failure::usage)?;
+            client
+                .export_create(None, &q, Some(&req))
+                .await
+                .map_err(api_failure)?;
+            print(
+                out,
+                false,
+                &serde_json::json!({"created": req.task_name}),
+                |_| {
+                    format!(
+                        "export task '{}' created for {} files",
+                        req.task_name,
+                        req.files.len()
+                    )
+                },
+            );
+        }
+        ExportAction::List {
+            status,
+            creator,
+            connector_name,
+            offset,
+            limit,
+            all,
+        } => {
+            let mut list = ExportList::default();
+            let mut off = *offset;
+            loop {
+                let body = ExportListQuery {
+                    offset: Some(off),
+                    limit: Some(*limit),
+                    statuses: status.clone(),
+                    creator: creator.clone(),
+                    connector_name: connector_name.clone(),
+                    ..ExportListQuery::default()
+                };
+                let got = client
+                    .export_list(None, &q, Some(&body))
+                    .await
+                    .map_err(api_failure)?
+                    .unwrap_or_default();
+                let n = got.tasks.len() as u64;
+                list.total = got.total;
+                list.tasks.extend(got.tasks);
+                off += n;
+                if !*all || n == 0 || off >= list.total {
+                    break;
+                }
+            }
+            print(out, false, &list, |_| {
+                let mut lines = vec![format!("{} export tasks", list.total)];
+                lines.extend(list.tasks.iter().map(|t| {
+                    format!(
+                        "{}\tstatus {}\t{}",
+                        t["id"].as_str().unwrap_or_default(),
+                        t["status"],
+                        t["name"].as_str().unwrap_or_default()
+                    )
+                }));
+                lines.join("\n")
+            });
+        }
+        ExportAction::Info { id } => {
+            let info = client
+                .export_info(None, &q, Some(&ExportRef { id: id.clone() }))
+                .await
+                .map_err(api_failure)?
+                .unwrap_or_default();
+            print(out, false, &info, |v| {
+                let s = &v["file_stats"];
+                format!(
+                    "export task {} '{}': status {}\nfiles: {} in all, {} pending, {} running, {} completed, {} failed",
+                    id,
+                    v["name"].as_str().unwrap_or_default(),
+                    v["status"],
+                    s["total"],
+                    s["pending"],
+                    s["running"],
+                    s["completed"],
+                    s["failed"]
+                )
+            });
+        }
+        ExportAction::Files {
+            id,
+            status,
+            offset,
+            limit,
+            all,
+        } => {
+            let mut files = ExportFiles::default();
+            let mut off = *offset;
+            loop {
+                let body = ExportFilesQuery {
+                    task_id: id.clone(),
+                    offset: Some(off),
+                    limit: Some(*limit),
+                    statuses: status.clone(),
+                    ..ExportFilesQuery::default()
+                };
+                let got = client
+                    .export_files(None, &q, Some(&body))
+                    .await
+                    .map_err(api_failure)?
+                    .unwrap_or_default();
+                let n = got.files.len() as u64;
+                files.files.extend(got.files);
+                files.total = got.total;
+                files.total_failure = got.total_failure;
+                files.total_files = got.total_files;
+                files.total_success = got.total_success;
+                off += n;
+                if !*all || n == 0 || off >= files.total {
+                    break;
+                }
+            }
+            print(out, false, &files, |_| {
+                let mut lines = vec![format!(
+                    "{} files: {} exported, {} failed",
+                    files.total_files, files.total_success, files.total_failure
+                )];
+                lines.extend(files.files.iter().map(|f| {
+                    format!(
+                        "{}\tstatus {}\t{}\t{}",
+                        f["id"].as_str().unwrap_or_default(),
+                        f["status"],
+                        f["file_name"].as_str().unwrap_or_default(),
+                        f["details"].as_str().unwrap_or_default()
+                    )
+                }));
+                lines.join("\n")
+            });
+        }
+        ExportAction::Rerun { id } => {
+            client
+                .export_rerun(Some(id), &q, None)
+                .await
+                .map_err(api_failure)?;
+            print(out, false, &serde_json::json!({"rerun": id}), |_| {
+                format!("export task {id}: its failed files go again")
+            });
+        }
+        ExportAction::Delete { id, yes } => {
+            confirm_delete(&format!("export task {id}"), *yes)?;
+            client
+                .export_delete(None, &q, Some(&ExportRef { id: id.clone() }))
+                .await
+                .map_err(api_failure)?;
+            print(out, false, &serde_json::json!({"deleted": id}), |_| {
+                format!("export task {id} deleted")
+            });
+        }
+    }
+    Ok(0)
+}

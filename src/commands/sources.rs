@@ -1,0 +1,423 @@
+//! `moi-ingest connector ...` and `login` (and the helpers `export` shares): the documented calls beyond upload,
+//! one at a time, for people (lines on stdout) and scripts (`--json`: the answer's `data`).
+//! Connector secrets are shown as `***` in every output unless `--show-secrets` is given,
+//! and are scrubbed from every error.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{CommandResult, Output};
+use crate::api::endpoints::Query;
+use crate::api::model::*;
+use crate::api::{ApiError, Client, Credentials, ErrorKind, Id};
+use crate::cli::{ConnectorAction, ConnectorArgs, LoginArgs, SourceFlags};
+use crate::config;
+use crate::output::stdout_line;
+use crate::report::{Exit, Failure};
+use crate::secret::{Secret, mask_secrets};
+
+pub(crate) fn api_failure(e: ApiError) -> Failure {
+    let exit = if e.kind == ErrorKind::Auth {
+        Exit::Auth
+    } else {
+        Exit::Failures
+    };
+    Failure::new(exit, e)
+}
+
+pub(super) fn client_for(args: &crate::cli::ConnectionArgs) -> Result<Client, Failure> {
+    let conn = config::connection(args)?;
+    Client::new(&conn.endpoint, conn.credentials, conn.options).map_err(Failure::usage)
+}
+
+/// `--body FILE` (`-`: stdin), parsed as `T` so that a wrong body is refused here, with
+/// the reason, rather than by the service.
+pub(super) fn read_body<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure> {
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(drop)
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--body {} is not the documented {what} body: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Prints `data`: JSON with `--json`, else the human lines; secrets masked unless shown.
+pub(super) fn print(
+    out: Output,
+    show_secrets: bool,
+    data: &impl Serialize,
+    human: impl FnOnce(&Value) -> String,
+) {
+    let mut v = serde_json::to_value(data).unwrap_or_default();
+    if !show_secrets {
+        mask_secrets(&mut v);
+    }
+    if out.json {
+        stdout_line(v);
+    } else {
+        stdout_line(human(&v));
+    }
+}
+
+pub(super) fn id(raw: &str, what: &str) -> Result<Id, Failure> {
+    raw.parse().map_err(|_| {
+        Failure::usage(format!(
+            "{what} '{raw}' is not an id (a number such as 100004)"
+        ))
+    })
+}
+
+/// The source's secret: never a flag. From $MOI_SOURCE_SECRET, else asked on a terminal.
+fn source_secret(what: &str) -> Result<String, Failure> {
+    if let Ok(s) = std::env::var("MOI_SOURCE_SECRET")
+        && !s.is_empty()
+    {
+        return Ok(s);
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("{what} (not shown): "))
+            .map_err(|e| Failure::usage(format!("cannot read the {what}: {e}")));
+    }
+    Err(Failure::usage(format!(
+        "the {what} is needed: set MOI_SOURCE_SECRET (it is never a flag, so that it stays out \
+         of `ps` and shell history)"
+    )))
+}
+
+fn need(v: &Option<String>, flag: &str, kind: &str) -> Result<String, Failure> {
+    v.clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Failure::usage(format!("{flag} is needed for a {kind} connector")))
+}
+
+fn source_type_of(raw: &str) -> Result<i64, Failure> {
+    source_type::from_name(raw)
+        .or_else(|| raw.parse().ok().filter(|t| source_type::key(*t).is_some()))
+        .ok_or_else(|| Failure::usage(format!("--type '{raw}' is not oss, s3, hdfs, mo or dify")))
+}
+
+/// The config object of `--type` from the flags (and the secret).
+fn configs_from_flags(f: &SourceFlags) -> Result<(i64, SourceConfigs), Failure> {
+    let raw = f.source_type.as_deref().ok_or_else(|| {
+        Failure::usage("--type is needed (oss, s3, hdfs, mo or dify), or --body FILE")
+    })?;
+    let t = source_type_of(raw)?;
+    let kind = source_type::key(t).unwrap_or("");
+    let mut c = SourceConfigs::default();
+    match t {
+        source_type::OSS => {
+            c.oss = Some(OssConfig {
+                endpoint: need(&f.source_endpoint, "--source-endpoint", kind)?,
+                access_key_id: need(&f.access_key_id, "--access-key-id", kind)?,
+                bucket_name: need(&f.bucket, "--bucket", kind)?,
+                access_key_secret: source_secret("access key secret")?,
+            })
+        }
+        source_type::S3 => {
+            c.s3 = Some(S3Config {
+                endpoint: need(&f.source_endpoint, "--source-endpoint", kind)?,
+                access_key_id: need(&f.access_key_id, "--access-key-id", kind)?,
+                bucket_name: need(&f.bucket, "--bucket", kind)?,
+                region: f.region.clone().unwrap_or_default(),
+                path_style: f.path_style,
+                session_token: None,
+                access_key_secret: source_secret("secret access key")?,
+            })
+        }
+        source_type::DIFY => {
+            c.dify = Some(DifyConfig {
+                api_url: need(&f.api_url, "--api-url", kind)?,
+                api_key: source_secret("Dify API key")?,
+            })
+        }
+        source_type::HDFS => {
+            c.hdfs = Some(HdfsConfig {
+                address: need(&f.address, "--address", kind)?,
+                auth_type: f.auth_type,
+                username: f.source_user.clone().unwrap_or_default(),
+                file_path: f.file_path.clone().unwrap_or_default(),
+            })
+        }
+        _ => {
+            c.mo = Some(MoConfig {
+                host: need(&f.host, "--host", kind)?,
+                port: f
+                    .port
+                    .ok_or_else(|| Failure::usage("--port is needed for a mo connector"))?,
+                username: need(&f.source_user, "--source-user", kind)?,
+                password: source_secret("database password")?,
+            })
+        }
+    }
+    Ok((t, c))
+}
+
+/// Every secret in a body the user gave: scrubbed from the client's error messages too.
+fn guard_secrets(client: &Client, body: &impl Serialize) {
+    let mut v = serde_json::to_value(body).unwrap_or_default();
+    for s in mask_secrets(&mut v) {
+        client.redact(&Secret::new(s));
+    }
+}
+
+pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
+    let client = client_for(&args.connection)?;
+    let show = args.secrets.show_secrets;
+    match &args.action {
+        ConnectorAction::Create {
+            name,
+            source,
+            usage_type,
+            body,
+        } => {
+            let req: CreateConnector = match &body.body {
+                Some(p) => read_body(p, "POST /connectors")?,
+                None => {
+                    let (source_type, config) = configs_from_flags(source)?;
+                    CreateConnector {
+                        name: name
+                            .clone()
+                            .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
+                        source_type,
+                        config,
+                        usage_type: (!usage_type.is_empty()).then(|| usage_type.clone()),
+                    }
+                }
+            };
+            req.check().map_err(Failure::usage)?;
+            guard_secrets(&client, &req);
+            client
+                .connector_create(None, &Query::new(), Some(&req))
+                .await
+                .map_err(api_failure)?;
+            print(out, show, &serde_json::json!({"created": req.name}), |_| {
+                format!(
+                    "connector '{}' created (`moi-ingest connector list` shows its id)",
+                    req.name
+                )
+            });
+        }
+        ConnectorAction::Validate {
+            id: cid,
+            source,
+            body,
+        } => {
+            let req: Value = match (&body.body, cid) {
+                (Some(p), _) => read_body(p, "POST /connectors/validate")?,
+                (None, Some(cid)) => serde_json::json!({"connector_id": id(cid, "connector id")?}),
+                (None, None) => {
+                    let (t, c) = configs_from_flags(source)?;
+                    let mut v = serde_json::to_value(c).unwrap_or_default();
+                    v["source_type"] = t.into();
+                    v
+                }
+            };
+            guard_secrets(&client, &req);
+            let answer = client
+                .connector_validate(None, &Query::new(), Some(&req))
+                .await
+                .map_err(api_failure)?
+                .unwrap_or_default();
+            print(out, show, &answer, |_| {
+                if answer.valid {
+                    "valid: the service reached the source".into()
+                } else {
+                    "not valid: the service could not use these settings".into()
+                }
+            });
+            if !answer.valid {
+                return Ok(Exit::Failures.code());
+            }
+        }
+        ConnectorAction::List {
+            keyword,
+            source_type,
+            page,
+            page_size,
+            all,
+        } => {
+            let mut base = Query::new();
+            if let Some(k) = keyword {
+                base.push(("keyword", k.clone()));
+            }
+            if let Some(t) = source_type {
+                base.push(("source_type", source_type_of(t)?.to_string()));
+            }
+            let mut list = ConnectorList::default();
+            let mut p = *page;
+            loop {
+                let mut q = base.clone();
+                q.push(("page", p.to_string()));
+                q.push(("page_size", page_size.to_string()));
+                let got = client
+                    .connector_list(None, &q, None)
+                    .await
+                    .map_err(api_failure)?
+                    .unwrap_or_default();
+                let n = got.connectors.len();
+                list.total = got.total;
+                list.connectors.extend(got.connectors);
+                if !*all || n == 0 || list.connectors.len() as u64 >= list.total {
+                    break;
+                }
+                p += 1;
+            }
+            print(out, show, &list, |v| {
+                let mut lines = vec![format!("{} connectors", list.total)];
+                for c in v["connectors"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "{}\ttype {}\t{}\t{}",
+                        c["id"].as_str().unwrap_or_default(),
+                        c["source_type"],
+                        c["status"].as_str().unwrap_or_default(),
+                        c["name"].as_str().unwrap_or_default()
+                    ));
+                }
+                lines.join("\n")
+            });
+        }
+        ConnectorAction::Update {
+            id: cid,
+            name,
+            source,
+            body,
+        } => {
+            let cid = id(cid, "connector id")?.to_string();
+            let req: UpdateConnector = match &body.body {
+                Some(p) => read_body(p, "PUT /connectors/{id}")?,
+                None => {
+                    let config = if source.source_type.is_some() {
+                        configs_from_flags(source)?.1
+                    } else {
+                        SourceConfigs::default()
+                    };
+                    UpdateConnector {
+                        name: name.clone(),
+                        config,
+                        usage_type: None,
+                    }
+                }
+            };
+            if req == UpdateConnector::default() {
+                return Err(Failure::usage(
+                    "nothing to change: give --name, --type with its settings, or --body FILE",
+                ));
+            }
+            guard_secrets(&client, &req);
+            client
+                .connector_update(Some(&cid), &Query::new(), Some(&req))
+                .await
+                .map_err(api_failure)?;
+            print(out, show, &serde_json::json!({"updated": cid}), |_| {
+                format!("connector {cid} updated")
+            });
+        }
+        ConnectorAction::Delete { id: cid, yes } => {
+            let cid = id(cid, "connector id")?.to_string();
+            if !yes && !super::task::confirm(&format!("Delete connector {cid}?")) {
+                return Err(Failure::usage(
+                    "not deleted (answer y to delete, or pass --yes)",
+                ));
+            }
+            client
+                .connector_delete(Some(&cid), &Query::new(), None)
+                .await
+                .map_err(api_failure)?;
+            print(out, show, &serde_json::json!({"deleted": cid}), |_| {
+                format!("connector {cid} deleted")
+            });
+        }
+        ConnectorAction::Files {
+            id: cid,
+            file_types,
+        } => {
+            let mut q: Query = vec![("connector_id", id(cid, "connector id")?.to_string())];
+            q.extend(file_types.iter().map(|t| ("file_types", t.to_string())));
+            let files = client
+                .connector_files(None, &q, None)
+                .await
+                .map_err(api_failure)?
+                .unwrap_or_default();
+            print(out, show, &files, |_| {
+                let mut lines = vec![format!("{} files", files.files.len())];
+                lines.extend(
+                    files
+                        .files
+                        .iter()
+                        .map(|f| format!("type {}\t{}\t{}", f.file_type, f.size, f.uri)),
+                );
+                lines.join("\n")
+            });
+        }
+        ConnectorAction::Summary => {
+            let s = client
+                .connector_summary(None, &Query::new(), None)
+                .await
+                .map_err(api_failure)?
+                .unwrap_or_default();
+            print(out, show, &s, |v| {
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            });
+        }
+    }
+    Ok(0)
+}
+
+pub async fn login(args: &LoginArgs, out: Output) -> CommandResult {
+    let mut conn = args.connection.clone();
+    // A login check is about the session credentials, whatever MOI_KEY says.
+    conn.api_key = None;
+    if conn.password.is_none()
+        && std::env::var("MOI_PASSWORD").is_err()
+        && std::io::stdin().is_terminal()
+    {
+        conn.password = Some(
+            rpassword::prompt_password("MOI password (not shown): ")
+                .map_err(|e| Failure::usage(format!("cannot read the password: {e}")))?,
+        );
+    }
+    let c = config::connection(&conn).map_err(|_| {
+        Failure::usage(
+            "login needs MOI_ACCOUNT, MOI_USERNAME and MOI_PASSWORD (or a prompt on a terminal)",
+        )
+    })?;
+    let Credentials::Session {
+        account, username, ..
+    } = &c.credentials
+    else {
+        return Err(Failure::usage(
+            "login needs MOI_ACCOUNT, MOI_USERNAME and MOI_PASSWORD",
+        ));
+    };
+    let (account, username) = (account.clone(), username.clone());
+    let ttl = c.options.session_ttl;
+    let client = Client::new(&c.endpoint, c.credentials.clone(), c.options.clone())
+        .map_err(Failure::usage)?;
+    let uid = client.check_login().await.map_err(api_failure)?;
+    let expires = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(ttl.as_secs() as i64))
+        .map(|t| crate::report::local_time(t.as_second()))
+        .unwrap_or_default();
+    print(
+        out,
+        false,
+        &serde_json::json!({"account": account, "username": username, "uid": uid, "expires": expires}),
+        |_| {
+            format!(
+                "logged in as '{username}' in account '{account}' (uid {uid}); the session token lasts until {expires} and is refreshed by itself during runs"
+            )
+        },
+    );
+    Ok(0)
+}
