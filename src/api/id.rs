@@ -148,6 +148,21 @@ impl<'de> Deserialize<'de> for VolumeId {
     }
 }
 
+/// An id the documents write as a JSON number (`"connector_id": 1`, `"source_connector_id":
+/// 100004`): written as a number, read from a number or a string.
+pub mod as_number {
+    use super::Id;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &Id, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(id.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        Id::deserialize(d)
+    }
+}
+
 /// An id field that the service may leave empty (`""`), omit, or send as `null`.
 pub mod optional_serde {
     use super::Id;

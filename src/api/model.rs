@@ -359,6 +359,7 @@ pub struct SourceConfig {
 /// `POST /task`: load files from a configured connector into a volume.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateTask {
+    #[serde(with = "id::as_number")]
     pub source_connector_id: Id,
     pub volume_id: VolumeId,
     pub source_config: SourceConfig,

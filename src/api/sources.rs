@@ -301,6 +301,7 @@ pub struct ExportCreate {
     pub task_name: String,
     #[serde(default)]
     pub creator: String,
+    #[serde(with = "super::id::as_number")]
     pub connector_id: Id,
     #[serde(default)]
     pub connector_name: String,

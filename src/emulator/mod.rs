@@ -202,9 +202,15 @@ pub(crate) fn ok_empty() -> Response {
     envelope(StatusCode::OK, "OK", "OK", None)
 }
 
-/// The export API's own envelope: a lower-case `"ok"`, as seed 004 shows it.
+/// The export API's own envelope: a lower-case `"ok"`, and `"data": null` when there is
+/// nothing, as seed 004 shows it.
 pub(crate) fn ok_lower(data: Option<serde_json::Value>) -> Response {
-    envelope(StatusCode::OK, "ok", "ok", data)
+    envelope(
+        StatusCode::OK,
+        "ok",
+        "ok",
+        Some(data.unwrap_or(serde_json::Value::Null)),
+    )
 }
 
 /// A refusal from a handler, as a value: `?` turns storage errors into a 500, and the

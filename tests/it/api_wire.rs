@@ -267,3 +267,219 @@ fn every_seed_answer_parses() {
         assert!(env(f).is_ok());
     }
 }
+
+fn typed<T: serde::de::DeserializeOwned>(seeds: &serde_json::Value, k: &str) -> T {
+    serde_json::from_value(seeds[k].clone()).unwrap()
+}
+
+/// Every call beyond upload, made with the seeds' own example bodies: the server sees the
+/// documented method, path, query and body, and the seeds' answers (the export API's
+/// lower-case "ok" among them) decode.
+#[tokio::test]
+async fn every_documented_call_sends_the_seed_example_as_documented() {
+    use moi_ingest::api::endpoints::Query;
+    let seeds: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/seed_requests.json")).unwrap();
+    let seed = |k: &str| seeds[k].clone();
+
+    // Connectors (seed 002).
+    let (url, mut rx) = recorder(include_str!("../fixtures/ok.json")).await;
+    let c = key_client(&url);
+    let create: CreateConnector = typed(&seeds, "connector_create");
+    create.check().unwrap();
+    c.connector_create(None, &Query::new(), Some(&create))
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(
+        (seen.method, seen.uri.path()),
+        (Method::POST, "/connectors")
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(),
+        seed("connector_create")
+    );
+
+    let update: UpdateConnector = typed(&seeds, "connector_update");
+    c.connector_update(Some("100005"), &Query::new(), Some(&update))
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(
+        (seen.method, seen.uri.path()),
+        (Method::PUT, "/connectors/100005")
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(sent["s3"]["region"], "xxxx");
+    assert_eq!(sent["name"], "s3-test1");
+
+    c.connector_delete(Some("100004"), &Query::new(), None)
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(
+        (seen.method, seen.uri.path()),
+        (Method::DELETE, "/connectors/100004")
+    );
+
+    c.connector_summary(None, &Query::new(), None)
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(
+        (seen.method, seen.uri.path()),
+        (Method::GET, "/connectors/summary")
+    );
+
+    let (url, mut rx) = recorder(r#"{"code": "OK", "msg": "OK", "data": {"valid": true}}"#).await;
+    let c = key_client(&url);
+    let v = c
+        .connector_validate(None, &Query::new(), Some(&seed("connector_validate")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v.valid);
+    assert_eq!(rx.recv().await.unwrap().uri.path(), "/connectors/validate");
+
+    let (url, mut rx) = recorder(include_str!("../fixtures/connectors_list.json")).await;
+    let list = key_client(&url)
+        .connector_list(
+            None,
+            &vec![
+                ("keyword", "c1".into()),
+                ("page", "1".into()),
+                ("page_size", "10".into()),
+            ],
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(list.connectors[0].id, Id(100004));
+    assert_eq!(
+        list.connectors[0].config["oss"]["bucket_name"],
+        "moc-test-data"
+    );
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(seen.uri.query(), Some("keyword=c1&page=1&page_size=10"));
+
+    let (url, mut rx) = recorder(include_str!("../fixtures/connector_files.json")).await;
+    let files = key_client(&url)
+        .connector_files(
+            None,
+            &vec![
+                ("connector_id", "100004".into()),
+                ("file_types", "2".into()),
+                ("file_types", "10".into()),
+            ],
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(files.files[0].size, 6_787_457);
+    assert_eq!(
+        rx.recv().await.unwrap().uri.query(),
+        Some("connector_id=100004&file_types=2&file_types=10")
+    );
+
+    // Load tasks from a connector.
+    let (url, mut rx) = recorder(include_str!("../fixtures/ok.json")).await;
+    let c = key_client(&url);
+    let task: CreateTask = serde_json::from_value(serde_json::json!({
+        "source_connector_id": 100004, "volume_id": "1889578498228068352",
+        "source_config": {"common_file_task_config": {"load_mode_config": {"load_interval_type": 4},
+            "uris": ["红楼梦 (通行本) 简体横排.pdf"]}}, "config_type": 1}))
+    .unwrap();
+    c.task_create(None, &Query::new(), Some(&task))
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!((seen.method, seen.uri.path()), (Method::POST, "/task"));
+    let sent: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(sent["volume_id"], "1889578498228068352");
+    assert_eq!(
+        sent["source_connector_id"], 100004,
+        "a number, as the seed writes it"
+    );
+    let update = UpdateTask {
+        task_id: Id(1889613340219121664),
+        load_mode_config: None,
+        uris: Some(vec!["a.pdf".into()]),
+    };
+    c.task_update(None, &Query::new(), Some(&update))
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await.unwrap().uri.path(), "/task/update");
+
+    // Export (seed 004), under /byoa/api/v1, answered with a lower-case "ok".
+    let (url, mut rx) = recorder(include_str!("../fixtures/export_0.json")).await;
+    let c = key_client(&url);
+    for k in ["export_dify", "export_mo"] {
+        let body: ExportCreate = typed(&seeds, k);
+        body.check().unwrap();
+        c.export_create(None, &Query::new(), Some(&body))
+            .await
+            .unwrap();
+        let seen = rx.recv().await.unwrap();
+        assert_eq!(seen.uri.path(), "/byoa/api/v1/export/task/create");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(),
+            seed(k)
+        );
+    }
+    c.export_rerun(Some("task_123"), &Query::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        rx.recv().await.unwrap().uri.path(),
+        "/byoa/api/v1/export/task/task_123/rerun"
+    );
+    c.export_delete(None, &Query::new(), Some(&typed(&seeds, "export_delete")))
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(seen.uri.path(), "/byoa/api/v1/export/task/delete");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(),
+        seed("export_delete")
+    );
+    for (fixture, call) in [
+        (include_str!("../fixtures/export_1.json"), "list"),
+        (include_str!("../fixtures/export_2.json"), "info"),
+        (include_str!("../fixtures/export_3.json"), "files"),
+    ] {
+        let (url, mut rx) = recorder(fixture).await;
+        let c = key_client(&url);
+        match call {
+            "list" => {
+                let l = c
+                    .export_list(None, &Query::new(), Some(&typed(&seeds, "export_list")))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(l.total, 1);
+            }
+            "info" => {
+                let i = c
+                    .export_info(None, &Query::new(), Some(&typed(&seeds, "export_info")))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(i["file_stats"]["fileFail"], 5);
+            }
+            _ => {
+                c.export_files(None, &Query::new(), Some(&typed(&seeds, "export_files")))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+        let seen = rx.recv().await.unwrap();
+        assert_eq!(seen.uri.path(), format!("/byoa/api/v1/export/task/{call}"));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(),
+            seed(&format!("export_{call}"))
+        );
+    }
+}

@@ -61,3 +61,56 @@ sys.exit(0 if results and len(ok) == len(results) else 1)
         b"hello from requests"
     );
 }
+
+/// The vendor's connector and export examples (seeds 002 and 004), host replaced, against
+/// `moi-ingest emulator` run as a user runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendor_connector_and_export_examples_get_the_documented_answers() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("emu").display().to_string();
+    let mut emu = tokio::process::Command::new(env!("CARGO_BIN_EXE_moi-ingest"))
+        .args([
+            "emulator",
+            "--data",
+            &data,
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            KEY,
+        ])
+        .env_remove("MOI_KEY")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(emu.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let out = tokio::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vendor_sources.py"
+        ))
+        .args([&url, KEY])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["connector_id"], 100001);
+    let _ = emu.kill().await;
+}
