@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, RequestBuilder, Response, Url};
-use serde::Serialize;
+use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::auth::{Auth, Credentials};
+use super::endpoints::{
+    Endpoint, Query, TASK_DELETE, TASK_FILES, TASK_GET, TASK_LIST, TASK_PAUSE, TASK_RESUME,
+    TASK_RETRY,
+};
 use super::error::{ApiError, ErrorKind};
 use super::id::Id;
 use super::model::*;
@@ -156,28 +159,6 @@ impl Client {
         e
     }
 
-    async fn json_call<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        call: &'static str,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&B>,
-    ) -> Result<Option<T>, ApiError> {
-        let url = self.url(path);
-        self.execute(call, |http| {
-            let mut rb = http.request(method.clone(), &url);
-            if !query.is_empty() {
-                rb = rb.query(query);
-            }
-            if let Some(b) = body {
-                rb = rb.json(b);
-            }
-            Ok(rb)
-        })
-        .await
-    }
-
     fn need<T>(call: &'static str, data: Option<T>) -> Result<T, ApiError> {
         data.ok_or_else(|| ApiError::new(ErrorKind::Malformed, call, "the answer has no data"))
     }
@@ -190,31 +171,24 @@ impl Client {
         page: u64,
         page_size: u64,
     ) -> Result<TaskFilesPage, ApiError> {
-        const CALL: &str = "GET /task/files";
-        let mut q = vec![("task_id", task_id.to_string())];
+        let mut q: Query = vec![("task_id", task_id.to_string())];
         q.extend(statuses.iter().map(|s| ("status", s.to_string())));
         q.push(("page", page.to_string()));
         q.push(("page_size", page_size.to_string()));
-        let data = self
-            .json_call::<TaskFilesPage, ()>(CALL, Method::GET, "task/files", &q, None)
-            .await?;
-        Self::need(CALL, data)
+        let data = self.call::<(), _>(&TASK_FILES, None, &q, None).await?;
+        Self::need(TASK_FILES.name, data)
     }
 
-    /// `GET /task/get`.
+    /// `GET /task/get`: the task, whether the answer nests it under `task` or not.
     pub async fn task_get(&self, task_id: Id) -> Result<Task, ApiError> {
-        const CALL: &str = "GET /task/get";
-        let q = [("task_id", task_id.to_string())];
-        let data = self
-            .json_call::<TaskGet, ()>(CALL, Method::GET, "task/get", &q, None)
-            .await?;
-        Ok(Self::need(CALL, data)?.task)
+        let q: Query = vec![("task_id", task_id.to_string())];
+        let data = self.call::<(), TaskGet>(&TASK_GET, None, &q, None).await?;
+        Ok(Self::need(TASK_GET.name, data)?.task)
     }
 
     /// `GET /task/list`.
     pub async fn task_list(&self, query: &TaskListQuery) -> Result<TaskList, ApiError> {
-        const CALL: &str = "GET /task/list";
-        let mut q = Vec::new();
+        let mut q = Query::new();
         if let Some(d) = query.is_desc {
             q.push(("is_desc", d.to_string()));
         }
@@ -235,7 +209,7 @@ impl Client {
         }
         q.extend(query.status.iter().map(|s| ("status", s.to_string())));
         let data = self
-            .json_call::<TaskList, ()>(CALL, Method::GET, "task/list", &q, None)
+            .call::<(), TaskList>(&TASK_LIST, None, &q, None)
             .await?;
         Ok(data.unwrap_or_default())
     }
@@ -246,54 +220,29 @@ impl Client {
             task_id,
             ids: ids.to_vec(),
         };
-        self.json_call::<Value, _>(
-            "POST /task/retry",
-            Method::POST,
-            "task/retry",
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.call::<_, Value>(&TASK_RETRY, None, &Query::new(), Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// `POST /task/delete`, `/task/pause` or `/task/resume`: a call about one task.
+    async fn task_ref(&self, ep: &Endpoint, task_id: Id) -> Result<(), ApiError> {
+        let body = TaskRef { task_id };
+        self.call::<_, Value>(ep, None, &Query::new(), Some(&body))
+            .await
+            .map(drop)
     }
 
     pub async fn task_delete(&self, task_id: Id) -> Result<(), ApiError> {
-        let body = TaskRef { task_id };
-        self.json_call::<Value, _>(
-            "POST /task/delete",
-            Method::POST,
-            "task/delete",
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.task_ref(&TASK_DELETE, task_id).await
     }
 
     pub async fn task_pause(&self, task_id: Id) -> Result<(), ApiError> {
-        let body = TaskRef { task_id };
-        self.json_call::<Value, _>(
-            "POST /task/pause",
-            Method::POST,
-            "task/pause",
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.task_ref(&TASK_PAUSE, task_id).await
     }
 
     pub async fn task_resume(&self, task_id: Id) -> Result<(), ApiError> {
-        let body = TaskRef { task_id };
-        self.json_call::<Value, _>(
-            "POST /task/resume",
-            Method::POST,
-            "task/resume",
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.task_ref(&TASK_RESUME, task_id).await
     }
 }
 

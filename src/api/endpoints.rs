@@ -1,4 +1,4 @@
-//! The documented calls beyond upload, stated once each: method, path, body and answer.
+//! The documented JSON calls, stated once each: method, path, body and answer.
 //!
 //! [`Endpoint`] is the declaration; [`Client::call`] makes any of them (path parameters
 //! filled in, query strings sent with repeated keys, the envelope checked, a lower-case
@@ -45,6 +45,13 @@ pub const CONNECTOR_UPDATE: Endpoint = endpoint!(PUT "/connectors/{}");
 pub const CONNECTOR_DELETE: Endpoint = endpoint!(DELETE "/connectors/{}");
 pub const CONNECTOR_FILES: Endpoint = endpoint!(GET "/connectors/files/list");
 pub const CONNECTOR_SUMMARY: Endpoint = endpoint!(GET "/connectors/summary");
+pub const TASK_FILES: Endpoint = endpoint!(GET "/task/files");
+pub const TASK_GET: Endpoint = endpoint!(GET "/task/get");
+pub const TASK_LIST: Endpoint = endpoint!(GET "/task/list");
+pub const TASK_RETRY: Endpoint = endpoint!(POST "/task/retry");
+pub const TASK_DELETE: Endpoint = endpoint!(POST "/task/delete");
+pub const TASK_PAUSE: Endpoint = endpoint!(POST "/task/pause");
+pub const TASK_RESUME: Endpoint = endpoint!(POST "/task/resume");
 pub const TASK_CREATE: Endpoint = endpoint!(POST "/task");
 pub const TASK_UPDATE: Endpoint = endpoint!(POST "/task/update");
 pub const EXPORT_CREATE: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/create");

@@ -181,10 +181,7 @@ pub mod file_status {
 
     /// `4 (failed)`, or the service's own word when it sent one we do not know.
     pub fn describe(status: &Code) -> String {
-        match status.resolve(from_word) {
-            Some(n) => format!("{n} ({})", name(n)),
-            None => format!("'{status}' (unknown)"),
-        }
+        super::describe_code(status, from_word, name)
     }
 }
 
@@ -224,10 +221,19 @@ pub mod task_status {
 
     /// `4 (completed)`, or the service's own word.
     pub fn describe(status: &Code) -> String {
-        match status.resolve(from_word) {
-            Some(n) => format!("{n} ({})", name(n)),
-            None => format!("'{status}' (unknown)"),
-        }
+        super::describe_code(status, from_word, name)
+    }
+}
+
+/// A status as people read it: the number with its name, or the word the service sent.
+fn describe_code(
+    status: &Code,
+    from_word: fn(&str) -> Option<i64>,
+    name: fn(i64) -> &'static str,
+) -> String {
+    match status.resolve(from_word) {
+        Some(n) => format!("{n} ({})", name(n)),
+        None => format!("'{status}' (unknown)"),
     }
 }
 
