@@ -15,7 +15,7 @@ mod sources;
 mod upload;
 
 pub use auth::Credentials;
-pub use client::{Client, ClientOptions};
+pub use client::{Answer, Client, ClientOptions, decode_body};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
 pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of};

@@ -457,7 +457,8 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub volume: Vec<String>,
     /// A session login the emulator accepts, as ACCOUNT:USER:PASSWORD (repeatable), for
-    /// `moi-ingest login` and MOI_ACCOUNT/MOI_USERNAME/MOI_PASSWORD clients.
+    /// `moi-ingest login` and MOI_ACCOUNT/MOI_USERNAME/MOI_PASSWORD clients (visible in `ps`:
+    /// the emulator is for trials and tests).
     #[arg(long = "login", value_name = "ACCOUNT:USER:PASSWORD")]
     pub logins: Vec<String>,
     /// Answer as the live service does (sdk: what the vendor's SDKs expect) or as the 2025
