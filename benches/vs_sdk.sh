@@ -16,7 +16,7 @@ fi
 cargo build --release --quiet
 bin=target/release/moi-ingest
 work=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'jobs -p | xargs -r kill 2>/dev/null; rm -rf "$work"' EXIT
 python3 - "$work/docs" "$files" <<'PY'
 import os, random, sys
 folder, n = sys.argv[1], int(sys.argv[2])
@@ -63,3 +63,4 @@ print(f"moi-ingest (defaults): median {statistics.median(o):.0f} files/s")
 print(f"vendor SDK (batches of 16): median {statistics.median(t):.0f} files/s")
 print(f"paired ratio: median {statistics.median(r):.1f}x")
 PY
+exit 0
