@@ -37,10 +37,15 @@ fn main() {
             mtime_ns: 1_700_000_000_000_000_000,
         })
         .collect();
-    rate("meta of a 32-file request (both vocabularies), as JSON", 32, 20_000, || {
-        let meta: Vec<_> = sources.iter().map(meta_of).collect();
-        black_box(serde_json::to_string(&meta).unwrap());
-    });
+    rate(
+        "meta of a 32-file request (both vocabularies), as JSON",
+        32,
+        20_000,
+        || {
+            let meta: Vec<_> = sources.iter().map(meta_of).collect();
+            black_box(serde_json::to_string(&meta).unwrap());
+        },
+    );
 
     let results: Vec<String> = (0..32)
         .map(|i| format!(r#"{{"success":true,"file_id":"18896133413473{i:05}","message":"ok"}}"#))

@@ -212,6 +212,7 @@ async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
             Phase::Walking
         };
         if phase.as_ref() != Some(&now) {
+            bar.set_message("");
             bar.set_style(match now {
                 Phase::Walking => walking.clone(),
                 Phase::Sending => sending.clone(),

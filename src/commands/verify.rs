@@ -11,7 +11,9 @@ use crate::verify::{self, VerifyError};
 
 pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
     let path = super::status::journal_path(&args.select, &args.connection)?;
-    let journal = Journal::open_read_only(&path).map_err(Failure::usage)?;
+    // Opened (and brought up to date if an older moi-ingest wrote it), not locked: verify
+    // only reads, so it may run beside an upload.
+    let journal = Journal::open(&path, None).map_err(Failure::usage)?;
     let identity = journal.identity().await.ok().flatten();
     let connection = config::connection_with_default(
         &args.connection,

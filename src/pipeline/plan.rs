@@ -357,6 +357,10 @@ pub async fn run(
             }
         }
     }
+    // Every file is listed and planned: the totals are known from here on.
+    stats
+        .walk_done
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     for unit in batcher.flush() {
         if !emit(unit).await {
             break;

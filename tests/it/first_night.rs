@@ -135,6 +135,79 @@ async fn quiet_still_names_what_failed_for_good() {
     let err = stderr(&out);
     assert!(err.contains("2 files failed; exit 1"), "{err}");
     assert!(err.contains("one.bad") && err.contains("two.bad"), "{err}");
+    // -v names every uploaded file.
+    std::fs::write(src.join("three.txt"), "3").unwrap();
+    let out = util::upload(&env, &src, &["-v", "--no-wait"]).await;
+    assert!(
+        stderr(&out).contains("uploaded three.txt ("),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_bars_show_totals_and_the_follow_phase() {
+    // `script` gives the run a terminal, as a person at a shell has.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is needed"
+        );
+        return;
+    }
+    let env = util::emulator_with(|c| {
+        c.faults.latency = Duration::from_millis(40);
+        c.ingest_time = Duration::from_millis(1500);
+    })
+    .await;
+    let src = env.path("src");
+    util::small_files(&src, 60, 10);
+    let cmd = format!(
+        "{} upload {} --volume {} --journal {} --batch-files 1 --concurrency 2 --poll-interval 100ms",
+        env!("CARGO_BIN_EXE_moi-ingest"),
+        src.display(),
+        env.volume,
+        env.journal()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("MOI_KEY", KEY)
+        .env("MOI_ENDPOINT", env.emu.url())
+        .env("HOME", env.dir.path())
+        .env("XDG_STATE_HOME", env.path("state"))
+        .env("COLUMNS", "160")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    // Sending, once the walk is done: bytes against the total with an ETA, and files sent
+    // of files to send; while walking, no total.
+    let sending = screen
+        .split('\u{1b}')
+        .find(|frame| frame.contains("/60 files"));
+    assert!(
+        sending.is_some_and(|f| f.contains("ETA") && !f.contains("walking")),
+        "{screen}"
+    );
+    assert!(
+        screen
+            .split('\u{1b}')
+            .filter(|f| f.contains("walking"))
+            .all(|f| !f.contains("ETA")),
+        "{screen}"
+    );
+    // Following: files ingested of those to follow.
+    assert!(
+        screen.contains("ingestion") && screen.contains("/60"),
+        "{screen}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
