@@ -134,7 +134,7 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
         return Ok(first);
     }
     if !out.quiet {
-        stderr_line("\ndemo: second run over the same folder (resumes from the journal):");
+        stderr_line("demo: second run over the same folder (resumes from the journal):");
     }
     let second = run_upload(plan(), out, cancel, "demo (rerun)").await?;
     let stored = server.volume_dir(DEFAULT_VOLUME);
@@ -142,7 +142,7 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
     let stats = server.stats();
     if !out.quiet {
         stderr_line(format!(
-            "\ndemo: the emulator holds {same} of {total} files byte-identical under {}; it saw \
+            "demo: the emulator holds {same} of {total} files byte-identical under {}; it saw \
              {} upload requests and {} /task/retry calls",
             stored.display(),
             stats.upload_requests,

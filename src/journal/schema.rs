@@ -101,6 +101,24 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+        // A journal of the first schema, with rows: migrated in place, base names filled.
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;
+             INSERT INTO files(path, size, mtime_ns, state, first_seen_at, updated_at)
+             VALUES ('a/b/c.pdf', 1, 1, 'ingested', 0, 0), ('top.txt', 1, 1, 'ingested', 0, 0);"
+        ))
+        .unwrap();
+        migrate(&mut old).unwrap().unwrap();
+        let names: Vec<String> = old
+            .prepare("SELECT base_name FROM files ORDER BY path")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(names, vec!["c.pdf".to_string(), "top.txt".to_string()]);
         let mut other = Connection::open_in_memory().unwrap();
         other.execute_batch("CREATE TABLE x(y)").unwrap();
         assert!(matches!(
