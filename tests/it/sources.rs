@@ -281,3 +281,67 @@ async fn login_checks_a_session_and_says_when_it_expires() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(!all_output(&out).contains("nope-nope"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_and_export_tasks_survive_an_emulator_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("emu");
+    let client = |url: &str| {
+        moi_ingest::api::Client::new(
+            &url.parse().unwrap(),
+            moi_ingest::api::Credentials::ApiKey(moi_ingest::secret::Secret::new("k-restart")),
+            moi_ingest::api::ClientOptions::default(),
+        )
+        .unwrap()
+    };
+    use moi_ingest::api::endpoints::Query;
+    use moi_ingest::api::model::*;
+    let emu = moi_ingest::emulator::start(
+        moi_ingest::emulator::EmulatorConfig::new(&data),
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let c = client(&emu.url());
+    let create = CreateConnector {
+        name: "kept".into(),
+        source_type: source_type::DIFY,
+        config: SourceConfigs {
+            dify: Some(DifyConfig {
+                api_key: "dify-key-1234".into(),
+                api_url: "https://dify".into(),
+            }),
+            ..SourceConfigs::default()
+        },
+        usage_type: None,
+    };
+    c.connector_create(None, &Query::new(), Some(&create))
+        .await
+        .unwrap();
+    let export: ExportCreate =
+        serde_json::from_str(include_str!("../fixtures/seed_export_s3.json")).unwrap();
+    c.export_create(None, &Query::new(), Some(&export))
+        .await
+        .unwrap();
+    emu.stop().await;
+
+    let emu = moi_ingest::emulator::start(
+        moi_ingest::emulator::EmulatorConfig::new(&data),
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let c = client(&emu.url());
+    let list = c
+        .connector_list(None, &Query::new(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((list.total, list.connectors[0].name.as_str()), (1, "kept"));
+    let tasks = c
+        .export_list(None, &Query::new(), Some(&ExportListQuery::default()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tasks.total, 1);
+}
