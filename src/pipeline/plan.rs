@@ -128,6 +128,15 @@ async fn sha256_of(path: &Path) -> std::io::Result<Vec<u8>> {
     .map_err(std::io::Error::other)?
 }
 
+/// Marks the walk done once it has ended and everything it listed was decided.
+fn note_walk_end(source: &mpsc::Receiver<WalkEvent>, stats: &RunStats) {
+    if source.is_closed() && source.is_empty() {
+        stats
+            .walk_done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Groups planned files into requests per `--batch-files` / `--batch-bytes`, one open
 /// request per dedup class (a request has one `dedup` part for all its files).
 struct Batcher {
@@ -342,6 +351,9 @@ pub async fn run(
             }
         }
         for p in planned {
+            // Checked at each hand-over (which waits for an upload slot): once the walk
+            // has ended and this batch is decided, the totals are known.
+            note_walk_end(&source, &stats);
             for unit in batcher.push(p) {
                 if !emit(unit).await {
                     return Ok(());

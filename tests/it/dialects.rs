@@ -207,23 +207,32 @@ async fn verify_reports_what_the_service_lost() {
     let journal = env.journal();
     let out = util::run(&env, &["verify", "--journal", &journal]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // How many requests six files took depends on how fast the walk fed the planner.
     assert!(
-        stderr(&out).contains("6 files in 2 tasks checked"),
+        stderr(&out).contains("verify: 6 files in "),
         "{}",
         stderr(&out)
     );
 
-    // The service loses a task: its three files are missing, and verify says which.
+    // The service loses a task: its files are missing, and verify says which.
     let tasks = util::run(&env, &["task", "list", "--json"]).await;
     let task = summary(&tasks)["tasks"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
+    let in_task = summary(&util::run(&env, &["task", "files", &task, "--json"]).await)["total"]
+        .as_u64()
+        .unwrap();
     let out = util::run(&env, &["task", "delete", &task, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = util::run(&env, &["verify", "--journal", &journal, "--json"]).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let report = summary(&out);
-    assert_eq!(report["missing"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(
+        report["missing"].as_array().unwrap().len() as u64,
+        in_task,
+        "{report}"
+    );
+    assert!(in_task > 0);
     assert_eq!(report["missing"][0]["task_id"], task.as_str());
 }

@@ -247,7 +247,9 @@ async fn auto_concurrency_settles_under_a_service_limit_and_grows_on_a_healthy_o
         "no change logged at -v"
     );
 
-    // A healthy one: it grows well past where it starts.
+    // A healthy one: it grows past where it starts (4). How far depends on how fast the
+    // answers stay while the other tests share the machine; the throughput bar against the
+    // best fixed setting is measured by `cargo bench --bench pipeline`.
     let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(20)).await;
     let src = env.path("src");
     util::small_files(&src, 600, 50);
