@@ -176,7 +176,10 @@ async fn multi_file_requests_and_a_server_that_caps_page_size() {
     assert_eq!(stats.files_accepted, 23);
     // ...and every file was seen ingested although a page holds two: tasks of more than
     // two files were paged through.
-    assert!(stats.task_files_requests >= stats.upload_requests, "{stats:?}");
+    assert!(
+        stats.task_files_requests >= stats.upload_requests,
+        "{stats:?}"
+    );
     assert_same_tree(&src, &env.stored());
     let _ = names;
 }
