@@ -14,6 +14,9 @@ pub struct Faults {
     pub seed: u64,
     /// HTTP 503 answers.
     pub unavailable: f64,
+    /// The next this many API calls are answered 503, whatever the draws: a fault a test
+    /// can count on.
+    pub unavailable_next: u64,
     /// HTTP 429 answers, with `Retry-After: retry_after_secs`.
     pub too_many: f64,
     pub retry_after_secs: u64,

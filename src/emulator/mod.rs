@@ -146,6 +146,8 @@ pub(crate) struct AppState {
     store: Mutex<Store>,
     stats: Arc<Stats>,
     arrivals: faults::Arrivals,
+    /// API calls still to be answered 503, whatever the draws (`Faults::unavailable_next`).
+    unavailable_left: std::sync::atomic::AtomicU64,
     sessions: Mutex<HashMap<String, Session>>,
     tmp_counter: std::sync::atomic::AtomicU64,
 }
@@ -345,7 +347,15 @@ impl AppState {
         if !f.latency.is_zero() {
             tokio::time::sleep(f.latency).await;
         }
-        if self.chance(f.unavailable) {
+        let forced = self
+            .unavailable_left
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if forced || self.chance(f.unavailable) {
             Stats::bump(&self.stats.injected_unavailable);
             return Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -420,6 +430,9 @@ impl RunningEmulator {
         self.state.stats.snapshot()
     }
     pub fn set_faults(&self, faults: Faults) {
+        self.state
+            .unavailable_left
+            .store(faults.unavailable_next, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut f) = self.state.faults.write() {
             *f = faults;
         }
@@ -493,6 +506,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
             addr: listen.to_string(),
             source,
         })?;
+    let unavailable_next = config.faults.unavailable_next;
     let state = Arc::new(AppState {
         faults: RwLock::new(config.faults.clone()),
         rng: Mutex::new(Rng::new(config.faults.seed)),
@@ -500,6 +514,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         store: Mutex::new(store),
         stats: Arc::new(Stats::default()),
         arrivals: faults::Arrivals::default(),
+        unavailable_left: std::sync::atomic::AtomicU64::new(unavailable_next),
         sessions: Mutex::new(HashMap::new()),
         tmp_counter: Default::default(),
     });

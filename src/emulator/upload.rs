@@ -56,6 +56,20 @@ fn too_large(s: &AppState, limit: u64) -> Response {
     )
 }
 
+/// Reads and drops up to `limit` bytes of a request's body before it is refused; bounded,
+/// so it cannot be abused.
+async fn drain(req: Request, limit: u64) {
+    use futures::StreamExt;
+    let mut body = req.into_body().into_data_stream();
+    let mut drained = 0u64;
+    while drained < limit {
+        match body.next().await {
+            Some(Ok(chunk)) => drained += chunk.len() as u64,
+            _ => break,
+        }
+    }
+}
+
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
@@ -90,6 +104,9 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     Stats::bump(&s.stats.upload_requests);
     s.arrivals.note();
     if let Err(r) = s.authenticate(req.headers()) {
+        // The body is read before the refusal, so the client hears the 401 rather than a
+        // connection reset while it is still sending.
+        drain(req, 64 << 20).await;
         return r;
     }
     let slot = InFlight::enter(&s.stats);
@@ -111,16 +128,8 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         && len > limit
     {
         // Read (and drop) the rest first, as servers with a lingering close do, so the
-        // client is still listening when the 413 comes; bounded, so it cannot be abused.
-        use futures::StreamExt;
-        let mut body = req.into_body().into_data_stream();
-        let mut drained = 0u64;
-        while drained < len.min(1 << 30) {
-            match body.next().await {
-                Some(Ok(chunk)) => drained += chunk.len() as u64,
-                _ => break,
-            }
-        }
+        // client is still listening when the 413 comes.
+        drain(req, len.min(1 << 30)).await;
         return too_large(&s, limit);
     }
     let mut mid_body = match req.extensions().get::<ConnectionKill>() {

@@ -68,9 +68,10 @@ async fn a_refused_key_stops_the_run_with_exit_3_and_never_shows_the_key() {
         all.contains("the API key (MOI_KEY or --api-key) was refused"),
         "{all}"
     );
-    // The rest of the files were not tried.
+    // The rest of the files were not tried: the two requests in flight (each may have met
+    // its refusal as a reset while still sending, and tried once more).
     assert!(
-        env.emu.stats().upload_requests <= 2,
+        env.emu.stats().upload_requests <= 4,
         "{:?}",
         env.emu.stats()
     );
