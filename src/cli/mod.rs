@@ -117,12 +117,12 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct TaskArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
     #[command(subcommand)]
     pub action: TaskAction,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand, Clone)]
@@ -266,15 +266,11 @@ pub struct FollowArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct UploadArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
     /// The folder to upload.
     pub dir: PathBuf,
     /// Target volume id.
     #[arg(long, env = "MOI_VOLUME")]
     pub volume: String,
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
     #[command(flatten)]
     pub journal: JournalArgs,
     /// Uploads in flight at once: a number, or auto to adapt to the service (back off on
@@ -373,6 +369,10 @@ pub struct UploadArgs {
     pub drain_timeout: Duration,
     #[command(flatten)]
     pub follow: FollowArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -392,53 +392,53 @@ pub struct JournalSelect {
 #[derive(Debug, Args, Clone)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
     pub select: JournalSelect,
     /// Follow ingestion of the files still loading, as a run would (needs credentials).
     #[arg(long)]
     pub follow: bool,
     #[command(flatten)]
+    pub follow_args: FollowArgs,
+    #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub follow_args: FollowArgs,
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
     pub select: JournalSelect,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct RetryArgs {
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
     pub select: JournalSelect,
-    #[command(flatten)]
-    pub connection: ConnectionArgs,
     /// Ask for the retries and stop, without following ingestion.
     #[arg(long)]
     pub no_wait: bool,
     #[command(flatten)]
     pub follow_args: FollowArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
-    #[command(flatten)]
-    pub output: OutputArgs,
     /// A folder to upload; default: a generated sample with nested folders, non-ASCII
     /// names, empty files and equal names in different folders.
     pub dir: Option<PathBuf>,
     /// Keep the emulator's data folder and print where it is.
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -77,9 +77,9 @@ pub struct ConnectorArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
     pub secrets: ShowSecrets,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 // Parsed once per process: the size of the largest variant costs nothing.
@@ -94,22 +94,23 @@ pub enum ConnectorAction {
         /// The connector's name.
         #[arg(long)]
         name: Option<String>,
-        #[command(flatten)]
-        source: SourceFlags,
         /// Usage types (repeatable).
         #[arg(long)]
         usage_type: Vec<i64>,
         #[command(flatten)]
         body: BodyArg,
+        // Last: its help heading would carry over to the options after it.
+        #[command(flatten)]
+        source: SourceFlags,
     },
     /// Check a connector, or settings before creating one (POST /connectors/validate).
     Validate {
         /// A connector that exists (no settings needed then).
         id: Option<String>,
         #[command(flatten)]
-        source: SourceFlags,
-        #[command(flatten)]
         body: BodyArg,
+        #[command(flatten)]
+        source: SourceFlags,
     },
     /// List connectors (GET /connectors/list).
     List {
@@ -133,9 +134,9 @@ pub enum ConnectorAction {
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
-        source: SourceFlags,
-        #[command(flatten)]
         body: BodyArg,
+        #[command(flatten)]
+        source: SourceFlags,
     },
     /// Delete a connector (DELETE /connectors/{id}). Asks first on a terminal.
     Delete {

@@ -432,6 +432,13 @@ async fn help_completions_and_man_page() {
         help.contains("Output:") && help.contains("Connection and credentials:"),
         "{help}"
     );
+    // The command's own options stay under Options, not under a group's heading.
+    let own = help.find("\n      --volume <VOLUME>").unwrap();
+    assert!(
+        own < help.find("Connection and credentials:").unwrap(),
+        "{help}"
+    );
+    assert!(own < help.find("Output:").unwrap(), "{help}");
     let out = util::run(&env, &["upload", "/tmp"]).await;
     assert_eq!(code(&out), 2);
     let err = stderr(&out);
