@@ -111,15 +111,6 @@ fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
     })
 }
 
-fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
-    if !yes && !super::task::confirm(&format!("Delete {what}?")) {
-        return Err(Failure::usage(
-            "not deleted (answer y to delete, or pass --yes)",
-        ));
-    }
-    Ok(())
-}
-
 pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
     let client = client_for(&args.connection)?;
     let q = Query::new();
@@ -276,7 +267,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             });
         }
         ExportAction::Delete { id, yes } => {
-            confirm_delete(&format!("export task {id}"), *yes)?;
+            super::task::confirm_delete(&format!("export task {id}"), *yes)?;
             client
                 .export_delete(None, &q, Some(&ExportRef { id: id.clone() }))
                 .await

@@ -325,11 +325,7 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
         }
         ConnectorAction::Delete { id: cid, yes } => {
             let cid = id(cid, "connector id")?.to_string();
-            if !yes && !super::task::confirm(&format!("Delete connector {cid}?")) {
-                return Err(Failure::usage(
-                    "not deleted (answer y to delete, or pass --yes)",
-                ));
-            }
+            super::task::confirm_delete(&format!("connector {cid}"), *yes)?;
             client
                 .connector_delete(Some(&cid), &Query::new(), None)
                 .await

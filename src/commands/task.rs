@@ -32,7 +32,17 @@ pub(super) fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-use super::sources::api_failure;
+/// A deletion goes ahead with `--yes`, without a terminal, or when the person says yes.
+pub(super) fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
+    if !yes && !confirm(&format!("Delete {what}?")) {
+        return Err(Failure::usage(
+            "not deleted (answer y to delete, or pass --yes)",
+        ));
+    }
+    Ok(())
+}
+
+use super::sources::{api_failure, read_body};
 
 fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
     if out.json {
@@ -106,21 +116,6 @@ fn interval_type(raw: &str) -> Result<i64, Failure> {
     })
 }
 
-fn body_of<T: serde::de::DeserializeOwned>(p: &std::path::Path, what: &str) -> Result<T, Failure> {
-    let text = if p.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-    } else {
-        std::fs::read_to_string(p)
-    }
-    .map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", p.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::usage(format!(
-            "--body {} is not the documented {what} body: {e}",
-            p.display()
-        ))
-    })
-}
-
 async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
     use crate::api::endpoints::Query;
     use crate::api::model::{
@@ -136,7 +131,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             body,
         } => {
             let req: CreateTask = match &body.body {
-                Some(p) => body_of(p, "POST /task")?,
+                Some(p) => read_body(p, "POST /task")?,
                 None => CreateTask {
                     source_connector_id: id(
                         connector.as_deref().ok_or_else(|| {
@@ -186,7 +181,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             body,
         } => {
             let req: UpdateTask = match &body.body {
-                Some(p) => body_of(p, "POST /task/update")?,
+                Some(p) => read_body(p, "POST /task/update")?,
                 None => UpdateTask {
                     task_id: id(task_id, "task id")?,
                     load_mode_config: it
@@ -294,14 +289,11 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
         | TaskAction::Resume { task_id }
         | TaskAction::Delete { task_id, .. } => {
             let task = id(task_id, "task id")?;
-            if let TaskAction::Delete { yes: false, .. } = action
-                && !confirm(&format!(
-                    "Delete task {task} and its file list at the service?"
-                ))
-            {
-                return Err(Failure::usage(
-                    "not deleted (answer y to delete, or pass --yes)",
-                ));
+            if let TaskAction::Delete { yes, .. } = action {
+                confirm_delete(
+                    &format!("task {task} and its file list at the service"),
+                    *yes,
+                )?;
             }
             let (verb, result) = match action {
                 TaskAction::Pause { .. } => ("paused", client.task_pause(task).await),
