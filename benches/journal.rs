@@ -1,4 +1,5 @@
-//! Journal throughput: batched upserts per second and lookups per second.
+//! Journal throughput: batched upserts per second and lookups per second; and what the
+//! journal costs on disk per file, with ids of the service's size (19 digits).
 //! `cargo bench --bench journal [-- ROWS]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,14 +32,16 @@ fn main() {
         for chunk in (0..rows).collect::<Vec<_>>().chunks(16) {
             let j = journal.clone();
             let files: Vec<Listed> = chunk.iter().map(|&i| listed(i)).collect();
+            let first = chunk[0] as u64;
             tasks.push(tokio::spawn(async move {
                 j.begin_send(files.clone(), 1).await.unwrap();
                 let confirmed = files
                     .into_iter()
-                    .map(|f| Confirmed {
+                    .enumerate()
+                    .map(|(k, f)| Confirmed {
                         file: f,
-                        file_id: Some(Id(1)),
-                        task_id: Some(Id(2)),
+                        file_id: Some(Id(1_889_613_341_347_389_440 + first + k as u64)),
+                        task_id: Some(Id(1_889_613_340_219_121_664 + first)),
                     })
                     .collect();
                 j.confirm(confirmed).await.unwrap();
@@ -56,6 +59,15 @@ fn main() {
         println!(
             "journal: {rows} files marked in flight and confirmed in {secs:.2}s: {:.0} files/s",
             rows as f64 / secs
+        );
+
+        journal.checkpoint().await.unwrap();
+        let bytes = std::fs::metadata(dir.path().join("bench.sqlite"))
+            .unwrap()
+            .len();
+        println!(
+            "journal: {:.0} bytes per file on disk ({rows} files, 20-byte paths, one task per 16)",
+            bytes as f64 / rows as f64
         );
 
         let started = Instant::now();

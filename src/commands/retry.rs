@@ -127,7 +127,7 @@ async fn redrive_ingestion(
                 Ok(()) => {
                     RunStats::add(&stats.counters.ingest_retries, ids.len() as u64);
                     journal
-                        .mark_retried(ids.to_vec())
+                        .mark_retried(task, ids.to_vec())
                         .await
                         .map_err(|e| Failure::new(Exit::Failures, e))?;
                 }

@@ -122,8 +122,9 @@ impl Journal {
                     path: r.get(0)?,
                     stage: r.get(1)?,
                     reason: r.get(2)?,
-                    file_id: r.get(3)?,
-                    task_id: r.get(4)?,
+                    // Integers since migration 3; shown as the service's text ids.
+                    file_id: r.get::<_, Option<i64>>(3)?.map(|v| (v as u64).to_string()),
+                    task_id: r.get::<_, Option<i64>>(4)?.map(|v| (v as u64).to_string()),
                 })
             })?;
             rows.collect()

@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Journal, JournalError, now_secs};
+use super::schema::BASE_NAME;
+use super::{Journal, JournalError};
 use crate::api::Id;
 
 /// Where a file stands. `Pending`: seen, not confirmed by the service. `Uploaded`:
@@ -102,12 +103,14 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn id_text(id: Option<Id>) -> Option<String> {
-    id.map(|i| i.to_string())
+// Ids are stored as SQLite integers (8 bytes, against 19 as text). The service's ids are
+// signed 64-bit snowflakes; the cast keeps every u64 exact both ways.
+fn id_value(id: Option<Id>) -> Option<i64> {
+    id.map(|i| i.0 as i64)
 }
 
-fn parse_id(s: Option<String>) -> Option<Id> {
-    s.and_then(|s| s.parse().ok())
+fn id_of(v: Option<i64>) -> Option<Id> {
+    v.map(|v| Id(v as u64))
 }
 
 impl Journal {
@@ -132,8 +135,8 @@ impl Journal {
                             state: FileState::parse(&r.get::<_, String>(3)?),
                             fail_stage: r.get(4)?,
                             in_flight: r.get(5)?,
-                            file_id: parse_id(r.get(6)?),
-                            task_id: parse_id(r.get(7)?),
+                            file_id: id_of(r.get(6)?),
+                            task_id: id_of(r.get(7)?),
                             path: p.clone(),
                         })
                     })
@@ -147,9 +150,9 @@ impl Journal {
     /// For each of `paths`: whether another path in this journal has the same base name.
     pub async fn base_name_shared(&self, paths: Vec<String>) -> Result<Vec<bool>, JournalError> {
         self.run(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM files WHERE base_name = ?1 AND path <> ?2)",
-            )?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT EXISTS(SELECT 1 FROM files WHERE {BASE_NAME} = ?1 AND path <> ?2)"
+            ))?;
             paths
                 .iter()
                 .map(|p| st.query_row(params![base_name(p), p], |r| r.get::<_, bool>(0)))
@@ -162,29 +165,18 @@ impl Journal {
     /// the send leaves a trace (`in_flight`) the next run counts as a possible duplicate.
     pub async fn begin_send(&self, files: Vec<Listed>, run: i64) -> Result<(), JournalError> {
         self.run(move |c| {
-            let now = now_secs();
             let mut st = c.prepare_cached(
-                "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts,
-                                   first_seen_at, updated_at, run_id, base_name)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?5, ?6, ?7)
+                "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts, run_id)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5)
                  ON CONFLICT(path) DO UPDATE SET
                     size = excluded.size, mtime_ns = excluded.mtime_ns,
                     sha256 = coalesce(excluded.sha256, files.sha256), state = 'pending',
                     fail_stage = NULL, in_flight = 1, attempts = files.attempts + 1,
                     ingest_status = NULL, ingest_retries = 0,
-                    updated_at = excluded.updated_at, run_id = excluded.run_id",
+                    run_id = excluded.run_id",
             )?;
             for f in files {
-                let base = base_name(&f.path).to_string();
-                st.execute(params![
-                    f.path,
-                    f.size as i64,
-                    f.mtime_ns,
-                    f.sha256,
-                    now,
-                    run,
-                    base
-                ])?;
+                st.execute(params![f.path, f.size as i64, f.mtime_ns, f.sha256, run])?;
             }
             Ok(())
         })
@@ -206,12 +198,10 @@ impl Journal {
     /// Records what the service confirmed.
     pub async fn confirm(&self, files: Vec<Confirmed>) -> Result<(), JournalError> {
         self.run(move |c| {
-            let now = now_secs();
             let mut st = c.prepare_cached(
                 "UPDATE files SET size = ?2, mtime_ns = ?3, sha256 = coalesce(?4, sha256),
                     state = 'uploaded', fail_stage = NULL, in_flight = 0, file_id = ?5,
-                    task_id = ?6, last_error = NULL, ingest_status = NULL, ingest_retries = 0,
-                    uploaded_at = ?7, updated_at = ?7
+                    task_id = ?6, last_error = NULL, ingest_status = NULL, ingest_retries = 0
                  WHERE path = ?1",
             )?;
             for f in files {
@@ -220,9 +210,8 @@ impl Journal {
                     f.file.size as i64,
                     f.file.mtime_ns,
                     f.file.sha256,
-                    id_text(f.file_id),
-                    id_text(f.task_id),
-                    now
+                    id_value(f.file_id),
+                    id_value(f.task_id),
                 ])?;
             }
             Ok(())
@@ -240,14 +229,13 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.run(move |c| {
             let mut st = c.prepare_cached(
-                "UPDATE files SET in_flight = 0, last_error = ?2, updated_at = ?3,
-                    state = CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,
-                    fail_stage = CASE WHEN ?4 THEN 'upload' ELSE NULL END
+                "UPDATE files SET in_flight = 0, last_error = ?2,
+                    state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
+                    fail_stage = CASE WHEN ?3 THEN 'upload' ELSE NULL END
                  WHERE path = ?1",
             )?;
-            let now = now_secs();
             for p in paths {
-                st.execute(params![p, error, now, gave_up])?;
+                st.execute(params![p, error, gave_up])?;
             }
             Ok(())
         })
@@ -261,8 +249,8 @@ impl Journal {
                 "SELECT DISTINCT task_id FROM files
                  WHERE state IN ('uploaded', 'ingesting') AND task_id IS NOT NULL",
             )?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+            let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| Ok(Id(r? as u64))).collect()
         })
         .await
     }
@@ -274,44 +262,39 @@ impl Journal {
                 "SELECT file_id, path, ingest_retries FROM files
                  WHERE task_id = ?1 AND state IN ('uploaded', 'ingesting') AND file_id IS NOT NULL",
             )?;
-            let rows = st.query_map([task.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            Ok(rows
-                .filter_map(|r| {
-                    let (id, path, retries) = r.ok()?;
-                    Some(FollowedFile {
-                        file_id: id.parse().ok()?,
-                        path,
-                        ingest_retries: retries as u64,
-                    })
+            let rows = st.query_map([id_value(Some(task))], |r| {
+                Ok(FollowedFile {
+                    file_id: Id(r.get::<_, i64>(0)? as u64),
+                    path: r.get(1)?,
+                    ingest_retries: r.get::<_, i64>(2)? as u64,
                 })
-                .collect())
+            })?;
+            rows.collect()
         })
         .await
     }
 
-    pub async fn record_ingest(&self, updates: Vec<IngestUpdate>) -> Result<(), JournalError> {
+    /// Records what `/task/files` said about files of `task`.
+    pub async fn record_ingest(
+        &self,
+        task: Id,
+        updates: Vec<IngestUpdate>,
+    ) -> Result<(), JournalError> {
         self.run(move |c| {
-            let now = now_secs();
             let mut st = c.prepare_cached(
                 "UPDATE files SET ingest_status = ?2, state = ?3, last_error = ?4,
                     fail_stage = CASE WHEN ?3 = 'failed' THEN 'ingest' ELSE NULL END,
-                    ingest_retries = ingest_retries + ?5, updated_at = ?6
-                 WHERE file_id = ?1",
+                    ingest_retries = ingest_retries + ?5
+                 WHERE task_id = ?6 AND file_id = ?1",
             )?;
             for u in updates {
                 st.execute(params![
-                    u.file_id.to_string(),
+                    id_value(Some(u.file_id)),
                     u.status,
                     u.state.as_str(),
                     u.reason,
                     u.retried as i64,
-                    now
+                    id_value(Some(task))
                 ])?;
             }
             Ok(())
@@ -348,8 +331,9 @@ impl Journal {
     /// For each of `names`: whether some file in this journal has that base name.
     pub async fn knows_base_names(&self, names: Vec<String>) -> Result<Vec<bool>, JournalError> {
         self.run(move |c| {
-            let mut st =
-                c.prepare_cached("SELECT EXISTS(SELECT 1 FROM files WHERE base_name = ?1)")?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT EXISTS(SELECT 1 FROM files WHERE {BASE_NAME} = ?1)"
+            ))?;
             names
                 .iter()
                 .map(|n| st.query_row([base_name(n)], |r| r.get::<_, bool>(0)))
@@ -366,8 +350,8 @@ impl Journal {
                  AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
                  AND file_id IS NOT NULL ORDER BY task_id",
             )?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.filter_map(|r| r.ok()?.parse().ok()).collect())
+            let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| Ok(Id(r? as u64))).collect()
         })
         .await
     }
@@ -383,20 +367,15 @@ impl Journal {
                  AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
                  AND file_id IS NOT NULL ORDER BY path",
             )?;
-            let rows = st.query_map([task.to_string()], |r| {
+            let rows = st.query_map([id_value(Some(task))], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)? as u64,
-                    r.get::<_, String>(2)?,
+                    Id(r.get::<_, i64>(2)? as u64),
                     FileState::parse(&r.get::<_, String>(3)?),
                 ))
             })?;
-            Ok(rows
-                .filter_map(|r| {
-                    let (p, size, id, state) = r.ok()?;
-                    Some((p, size, id.parse().ok()?, state))
-                })
-                .collect())
+            rows.collect()
         })
         .await
     }
@@ -409,14 +388,13 @@ impl Journal {
                  AND fail_stage = 'ingest' AND task_id IS NOT NULL AND file_id IS NOT NULL
                  ORDER BY task_id",
             )?;
-            let rows =
-                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            Ok(rows
-                .filter_map(|r| {
-                    let (t, f) = r.ok()?;
-                    Some((t.parse().ok()?, f.parse().ok()?))
-                })
-                .collect())
+            let rows = st.query_map([], |r| {
+                Ok((
+                    Id(r.get::<_, i64>(0)? as u64),
+                    Id(r.get::<_, i64>(1)? as u64),
+                ))
+            })?;
+            rows.collect()
         })
         .await
     }
@@ -433,16 +411,16 @@ impl Journal {
         .await
     }
 
-    /// Puts files back under follow after a retry was asked for outside the follow loop.
-    pub async fn mark_retried(&self, file_ids: Vec<Id>) -> Result<(), JournalError> {
+    /// Puts files of `task` back under follow after a retry was asked for outside the
+    /// follow loop.
+    pub async fn mark_retried(&self, task: Id, file_ids: Vec<Id>) -> Result<(), JournalError> {
         self.run(move |c| {
             let mut st = c.prepare_cached(
-                "UPDATE files SET state = 'ingesting', fail_stage = NULL, ingest_retries = 0,
-                    updated_at = ?2 WHERE file_id = ?1",
+                "UPDATE files SET state = 'ingesting', fail_stage = NULL, ingest_retries = 0
+                 WHERE task_id = ?2 AND file_id = ?1",
             )?;
-            let now = now_secs();
             for id in file_ids {
-                st.execute(params![id.to_string(), now])?;
+                st.execute(params![id_value(Some(id)), id_value(Some(task))])?;
             }
             Ok(())
         })

@@ -172,7 +172,7 @@ async fn poll_task(
             }
         }
     }
-    journal.record_ingest(updates).await?;
+    journal.record_ingest(task, updates).await?;
     Ok(TaskRound { changed })
 }
 
