@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::auth::{Auth, Credentials};
 use super::endpoints::{
@@ -341,7 +342,9 @@ pub fn decode_body<T: DeserializeOwned>(
         request_id: header_request_id,
         body: bytes,
     } = answer;
-    let envelope: Result<Envelope<Value>, _> = serde_json::from_slice(bytes);
+    // `data` stays a borrowed slice of the body until the call's own type reads it: one
+    // parse, no intermediate `Value` tree.
+    let envelope: Result<Envelope<&RawValue>, _> = serde_json::from_slice(bytes);
     let request_id = envelope
         .as_ref()
         .ok()
@@ -360,7 +363,7 @@ pub fn decode_body<T: DeserializeOwned>(
         retry_after,
         request_id: request_id.clone(),
     };
-    let envelope: Envelope<Value> = match envelope {
+    let envelope: Envelope<&RawValue> = match envelope {
         Ok(e) => e,
         Err(_) => {
             let kind = if (200..300).contains(&status) {
@@ -396,8 +399,9 @@ pub fn decode_body<T: DeserializeOwned>(
         return Err(fail(kind, code, msg));
     }
     match envelope.data {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| {
+        None => Ok(None),
+        Some(v) if v.get() == "null" => Ok(None),
+        Some(v) => serde_json::from_str(v.get()).map(Some).map_err(|e| {
             fail(
                 ErrorKind::Malformed,
                 None,

@@ -7,16 +7,58 @@
 
 use std::fmt;
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// One scalar as the service sent it. Read with a visitor rather than `#[serde(untagged)]`:
+/// an untagged enum buffers every value into serde's generic `Content` tree and tries each
+/// variant in turn, which was most of the cost of reading a `/task/files` page.
 enum Raw {
     Int(i64),
     Big(u64),
     Float(f64),
     Text(String),
     Bool(bool),
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Option<Raw>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, a string, a boolean or null")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Raw::Int(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(i64::try_from(v).map_or(Raw::Big(v), Raw::Int)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Raw::Float(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Raw::Bool(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Raw::Text(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Raw::Text(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+fn raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Raw>, D::Error> {
+    d.deserialize_any(RawVisitor)
 }
 
 /// A status or type code: a number, or a word the service used instead.
@@ -76,7 +118,7 @@ impl Serialize for Code {
 
 impl<'de> Deserialize<'de> for Code {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<Raw>::deserialize(d)? {
+        Ok(match raw(d)? {
             None => Code::default(),
             Some(Raw::Int(n)) => Code::Num(n),
             Some(Raw::Big(n)) => Code::Word(n.to_string()),
@@ -144,7 +186,7 @@ impl Serialize for Stamp {
 
 impl<'de> Deserialize<'de> for Stamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<Raw>::deserialize(d)? {
+        Ok(match raw(d)? {
             None | Some(Raw::Bool(_)) => Stamp::default(),
             Some(Raw::Int(n)) => Stamp::Unix(n),
             Some(Raw::Big(n)) => Stamp::Text(n.to_string()),
@@ -159,7 +201,7 @@ impl<'de> Deserialize<'de> for Stamp {
 
 /// A count or size the service may send as a number or a numeric string.
 pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(match Option::<Raw>::deserialize(d)? {
+    Ok(match raw(d)? {
         None | Some(Raw::Bool(_)) => 0,
         Some(Raw::Int(n)) => n.max(0) as u64,
         Some(Raw::Big(n)) => n,
@@ -170,7 +212,7 @@ pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 
 /// Text the service may send as a string, a number, or `null`.
 pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Option::<Raw>::deserialize(d)? {
+    Ok(match raw(d)? {
         None => String::new(),
         Some(Raw::Int(n)) => n.to_string(),
         Some(Raw::Big(n)) => n.to_string(),
