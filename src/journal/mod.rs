@@ -85,7 +85,13 @@ pub struct Identity {
 
 type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job returns whether it succeeded (a failed one is undone) and how to answer.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
+
+struct Job {
+    work: Work,
+    /// Only reads: no reason to wait for company before the commit.
+    reads_only: bool,
+}
 
 /// A handle to the journal's thread. Cheap to clone.
 #[derive(Clone)]
@@ -208,9 +214,26 @@ impl Journal {
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// Runs `f`, which only reads, on the journal's thread.
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, JournalError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<R, F>(&self, f: F, reads_only: bool) -> Result<R, JournalError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let path = self.path.clone();
-        let job: Job = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
             let delivery: Delivery = Box::new(move |commit: Result<(), String>| {
@@ -227,7 +250,7 @@ impl Journal {
             (ok, delivery)
         });
         self.jobs
-            .send(job)
+            .send(Job { work, reads_only })
             .await
             .map_err(|_| JournalError::Closed(self.path.clone()))?;
         rx.await
@@ -247,7 +270,10 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         // (each touched page goes whole into the WAL), so when commits come back to back a
         // short wait gathers the writes that are about to arrive. An idle journal answers
         // at once.
-        if batch.len() < LINGER_BELOW && last_commit.elapsed() < LINGER_WHEN_BUSY {
+        if batch.len() < LINGER_BELOW
+            && last_commit.elapsed() < LINGER_WHEN_BUSY
+            && batch.iter().any(|j| !j.reads_only)
+        {
             std::thread::sleep(LINGER);
             drain(&mut rx, &mut batch, MAX_BATCH);
         }
@@ -260,7 +286,7 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             // Alone in its transaction, a job needs no savepoint: a failed one rolls the
             // whole transaction back. Most commits at low concurrency are of this kind.
             for job in batch.drain(..) {
-                let (ok, delivery) = job(&conn);
+                let (ok, delivery) = (job.work)(&conn);
                 undo_all = !ok;
                 deliveries.push(delivery);
             }
@@ -309,9 +335,9 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), String> {
 
 fn run_in_savepoint(conn: &Connection, job: Job) -> Delivery {
     if statement(conn, "SAVEPOINT job").is_err() {
-        return job(conn).1;
+        return (job.work)(conn).1;
     }
-    let (ok, delivery) = job(conn);
+    let (ok, delivery) = (job.work)(conn);
     if !ok {
         let _ = statement(conn, "ROLLBACK TO job");
     }

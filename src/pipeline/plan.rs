@@ -235,6 +235,9 @@ pub async fn run(
     };
     // Large batches: one journal round trip per thousand files on a rerun of millions.
     const BATCH: usize = 1024;
+    const GATHER: usize = 256;
+    const GATHER_WAITS: usize = 4;
+    const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
     let mut events = Vec::with_capacity(BATCH);
     loop {
         events.clear();
@@ -245,7 +248,32 @@ pub async fn run(
         if n == 0 {
             break;
         }
-        let mut files: Vec<WalkedFile> = Vec::with_capacity(n);
+        // The walk hands entries over as it finds them, so a fast walk wakes this loop a few
+        // entries at a time: a journal round trip (and a commit) per handful of files, which
+        // was half a rerun's time. Waiting a millisecond or two for more costs the first
+        // request as much and makes each lookup one of hundreds of files.
+        let mut waits = 0;
+        while events.len() < GATHER && waits < GATHER_WAITS {
+            tokio::time::sleep(GATHER_WAIT).await;
+            waits += 1;
+            let before = events.len();
+            let mut open = true;
+            while events.len() < BATCH {
+                match source.try_recv() {
+                    Ok(ev) => events.push(ev),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            // The walk ended, or is slow (a network disk): go with what there is.
+            if !open || events.len() == before {
+                break;
+            }
+        }
+        let mut files: Vec<WalkedFile> = Vec::with_capacity(events.len());
         for ev in events.drain(..) {
             match ev {
                 // Another shard's file: not this process's to count or send.
