@@ -5,8 +5,10 @@
 #
 #   bash benches/compare.sh            # the sizes of the performance issue
 #   bash benches/compare.sh --quick    # smaller sizes, a few minutes
+#   SCALE=1 bash benches/compare.sh    # adds work 7: 2,000,000 files, first run and rerun
+#   ONLY="1 5" bash benches/compare.sh # only the works named
 #
-# Sizes can be overridden: ROUNDS SMALL BIG_MB RERUN FIRST HUGE_MB.
+# Sizes can be overridden: ROUNDS SMALL BIG_MB RERUN FIRST HUGE_MB SCALE_FILES.
 # Everything runs on 127.0.0.1: an nginx sink that answers the upload, /task/files and
 # /task/get calls with fixed JSON (and logs how many bytes each request carried, to check
 # the bodies really crossed the wire), and moi-ingest's own emulator for the latency work.
@@ -18,11 +20,14 @@ QUICK=0
 if [ "$QUICK" = 1 ]; then
   : "${ROUNDS:=3}" "${SMALL:=2000}" "${BIG_MB:=64}" "${RERUN:=50000}" "${FIRST:=200000}" "${HUGE_MB:=1024}"
 else
-  : "${ROUNDS:=5}" "${SMALL:=5000}" "${BIG_MB:=256}" "${RERUN:=200000}" "${FIRST:=1000000}" "${HUGE_MB:=4096}"
+  : "${ROUNDS:=5}" "${SMALL:=5000}" "${BIG_MB:=256}" "${RERUN:=200000}" "${FIRST:=1000000}" "${HUGE_MB:=16384}"
 fi
+: "${SCALE:=0}" "${SCALE_FILES:=2000000}" "${ONLY:=1 2 3 4 5 6 7}"
+want() { [[ " $ONLY " == *" $1 "* ]] && { [ "$1" != 7 ] || [ "$SCALE" = 1 ]; }; }
 PORT=${PORT:-18931}
 EMU_PORT=$((PORT + 1))
 ANSWER_PORT=$((PORT + 2))
+DISCARD_PORT=$((PORT + 3))
 VOLUME=1889578498228068352
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -41,6 +46,7 @@ WORK=$(mktemp -d -p /dev/shm moi-compare.XXXXXX 2>/dev/null || mktemp -d)
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   pkill -f "moi-ingest emulator --listen 127.0.0.1:$EMU_PORT" 2>/dev/null || true
+  pkill -f "discard_sink.py $DISCARD_PORT" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -134,6 +140,7 @@ export BIN SINK VOLUME WORK BIG_MB EMU_PORT
 export -f moi_upload
 
 # --- work 1: 5,000 x 4 KiB, fresh journal, --concurrency 16 vs curl --parallel ------------
+if want 1; then
 echo "work 1: $SMALL files x 4 KiB" >&2
 make_files "$WORK/small" "$SMALL" 4096
 python3 - "$WORK/small" "$SINK" >"$WORK/curl-small.cfg" <<'EOF'
@@ -171,11 +178,15 @@ for r in $(seq 1 "$ROUNDS"); do
     [ "$bytes" -ge $((SMALL * 4096)) ] || { echo "work 1 ($side): only $bytes bytes reached the sink" >&2; exit 1; }
   done
 done
+fi
 
 # --- work 2: 4 x 256 MiB, fresh journal vs 4 parallel curl -F ---------------------------
+if want 2 || want 5; then
+  mkdir -p "$WORK/big"
+  for i in 1 2 3 4; do head -c $((BIG_MB << 20)) /dev/urandom >"$WORK/big/part$i.bin"; done
+fi
+if want 2; then
 echo "work 2: 4 files x $BIG_MB MiB" >&2
-mkdir -p "$WORK/big"
-for i in 1 2 3 4; do head -c $((BIG_MB << 20)) /dev/urandom >"$WORK/big/part$i.bin"; done
 curl_big() {
   for i in 1 2 3 4; do
     curl -s -o /dev/null -H "moi-key: bench-key" -F "file=@$WORK/big/part$i.bin;type=application/octet-stream" \
@@ -199,9 +210,10 @@ for r in $(seq 1 "$ROUNDS"); do
     [ "$bytes" -ge $((4 * (BIG_MB << 20))) ] || { echo "work 2 ($side): only $bytes bytes reached the sink" >&2; exit 1; }
   done
 done
-rm -rf "$WORK/big"
+fi
 
 # --- work 3: rerun over unchanged files, warm journal vs find -printf --------------------
+if want 3; then
 echo "work 3: rerun over $RERUN unchanged files" >&2
 make_files "$WORK/many" "$RERUN" 16
 moi_upload "$WORK/many" "$WORK/j3.sqlite" --concurrency 32 >/dev/null
@@ -219,8 +231,11 @@ for r in $(seq 1 "$ROUNDS"); do
   timed "$WORK/results/w3-moi-tenth" moi_upload "$WORK/fewer" "$WORK/j3b.sqlite"
 done
 rm -rf "$WORK/many" "$WORK/fewer"
+fi
 
 # --- work 4: 4 KiB files against the emulator with 20 ms latency vs the ideal ------------
+if want 4; then
+[ -d "$WORK/small" ] || make_files "$WORK/small" "$SMALL" 4096
 echo "work 4: $SMALL files x 4 KiB, emulator with 20 ms latency" >&2
 emu_run() { # round extra...
   local r=$1
@@ -239,17 +254,40 @@ for r in $(seq 1 "$ROUNDS"); do
   timed "$WORK/results/w4-moi" emu_run "$r" --batch-files 1
   timed "$WORK/results/w4-batch" emu_run "$r"
 done
+fi
 
-# --- work 5: one huge file, peak memory -------------------------------------------------
-echo "work 5: one file of $HUGE_MB MiB" >&2
+# --- work 5: one huge sparse file, peak memory and throughput ----------------------------
+# nginx would buffer the body on tmpfs (half the RAM at most), so this work uses a sink that
+# reads every byte and keeps none, and measures 4 x BIG_MB on the same sink for reference.
+if want 5; then
+echo "work 5: one sparse file of $HUGE_MB MiB" >&2
+python3 benches/discard_sink.py "$DISCARD_PORT" "$WORK/discard.log" &
+for _ in $(seq 1 100); do curl -s -o /dev/null -X POST "http://127.0.0.1:$DISCARD_PORT/" && break; sleep 0.05; done
+discard_upload() { # dir journal
+  "$BIN" upload "$1" --volume $VOLUME --endpoint "http://127.0.0.1:$DISCARD_PORT" --api-key bench-key \
+    --json --journal "$2" --no-wait -q --concurrency 4
+}
+export -f discard_upload
+export DISCARD_PORT
+discard_bytes() { awk '{n += $2} END {printf "%.0f\n", n}' "$WORK/discard.log"; }
 mkdir -p "$WORK/huge"
 truncate -s $((HUGE_MB << 20)) "$WORK/huge/huge.bin"
-reset_log
-timed "$WORK/results/w5-moi" moi_upload "$WORK/huge" "$WORK/j5.sqlite"
-[ "$(sink_bytes)" -ge $((HUGE_MB << 20)) ] || { echo "work 5: the body did not reach the sink" >&2; exit 1; }
+for r in $(seq 1 "$ROUNDS"); do
+  : >"$WORK/discard.log"
+  rm -f "$WORK"/j5*
+  timed "$WORK/results/w5-moi" discard_upload "$WORK/huge" "$WORK/j5.sqlite"
+  [ "$(discard_bytes)" -ge $((HUGE_MB << 20)) ] || { echo "work 5: the body did not reach the sink" >&2; exit 1; }
+  : >"$WORK/discard.log"
+  rm -f "$WORK"/j5*
+  timed "$WORK/results/w5-four" discard_upload "$WORK/big" "$WORK/j5.sqlite"
+  [ "$(discard_bytes)" -ge $((4 * (BIG_MB << 20))) ] || { echo "work 5: the 4 files did not reach the sink" >&2; exit 1; }
+done
 rm -rf "$WORK/huge"
+fi
+rm -rf "$WORK/big"
 
 # --- work 6: time to the first upload request on a large tree ---------------------------
+if want 6; then
 echo "work 6: first request on a tree of $FIRST files" >&2
 make_files "$WORK/first" "$FIRST" 1
 for r in $(seq 1 "$ROUNDS"); do
@@ -264,38 +302,92 @@ for r in $(seq 1 "$ROUNDS"); do
   first=$(head -n1 "$WORK/access.log" | cut -d' ' -f1)
   python3 -c "print($first - $t0, 0)" >>"$WORK/results/w6-moi"
 done
+rm -rf "$WORK/first"
+fi
+
+# --- work 7 (SCALE=1): 2,000,000 tiny files, nested, at most 1,000 to a folder ----------
+# The first full run to the sink: peak memory, journal bytes per file, and whether the pace
+# holds as the journal grows (requests per second in the first and last tenth of the run;
+# every request but the last carries 32 files). Then reruns against find -printf.
+if want 7; then
+echo "work 7: $SCALE_FILES files, first run and reruns" >&2
+python3 - "$WORK/scale" "$SCALE_FILES" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    leaf, k = divmod(i, 1000)
+    d = os.path.join(root, "a%03d" % (leaf // 100), "b%03d" % (leaf % 100))
+    if k == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%07d.txt" % i), "wb") as f:
+        f.write(b"x" * (i % 7))
+EOF
+reset_log
+timed "$WORK/results/w7-first" moi_upload "$WORK/scale" "$WORK/j7.sqlite" --concurrency 16
+python3 - "$WORK/access.log" "$WORK/j7.sqlite" "$SCALE_FILES" >"$WORK/results/w7-facts" <<'EOF'
+import os, sys
+log, journal, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+times = sorted(float(l.split()[0]) for l in open(log) if l.strip())
+tenth = max(len(times) // 10, 2)
+def rate(ts): return (len(ts) - 1) / max(ts[-1] - ts[0], 1e-3)
+print(os.path.getsize(journal) / n, rate(times[:tenth]), rate(times[-tenth:]), len(times))
+EOF
+for r in $(seq 1 "$ROUNDS"); do
+  for side in $( [ $((r % 2)) = 1 ] && echo "moi find" || echo "find moi"); do
+    if [ "$side" = moi ]; then
+      timed "$WORK/results/w7-moi" moi_upload "$WORK/scale" "$WORK/j7.sqlite"
+    else
+      timed "$WORK/results/w7-find" find "$WORK/scale" -type f -printf '%s %T@\n'
+    fi
+  done
+done
+rm -rf "$WORK/scale"
+fi
 
 # --- the table ----------------------------------------------------------------------------
-python3 - "$WORK/results" "$SMALL" "$BIG_MB" "$RERUN" "$FIRST" "$HUGE_MB" <<'EOF'
+python3 - "$WORK/results" "$SMALL" "$BIG_MB" "$RERUN" "$FIRST" "$HUGE_MB" "$SCALE_FILES" <<'EOF'
 import statistics as st, sys, os
-d, small, big, rerun, first, huge = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+d = sys.argv[1]
+small, big, rerun, first, huge, scale = (int(x) for x in sys.argv[2:8])
+def have(*names): return all(os.path.exists(os.path.join(d, n)) for n in names)
 def rows(name):
     with open(os.path.join(d, name)) as f:
         return [tuple(float(x) for x in line.split()) for line in f if line.strip()]
 def secs(name): return [r[0] for r in rows(name)]
 def rss(name): return max(r[1] for r in rows(name)) / 1024
+def paired(a, b): return med([y / x for x, y in zip(a, b)])
 med = st.median
 out = []
-a, b = secs("w1-moi"), secs("w1-curl")
-ratio = med([y / x for x, y in zip(a, b)])
-out.append((f"{small:,} x 4 KiB, --batch-files 1 --concurrency 16 --no-wait", f"{small/med(a):,.0f} files/s", f"curl --parallel: {small/med(b):,.0f} files/s", f"{ratio:.2f}x", ">= 1.5x", rss("w1-moi")))
-c = secs("w1-batch")
-ratio = med([y / x for x, y in zip(c, b)])
-out.append(("  same, default batching (32 files a request)", f"{small/med(c):,.0f} files/s", f"curl --parallel: {small/med(b):,.0f} files/s", f"{ratio:.2f}x", ">= 5x", rss("w1-batch")))
-a, b = secs("w2-moi"), secs("w2-curl")
-mb = 4 * big * 1.048576
-ratio = med([y / x for x, y in zip(a, b)])
-out.append((f"4 x {big} MiB", f"{mb/med(a):,.0f} MB/s", f"4 x curl -F: {mb/med(b):,.0f} MB/s", f"{ratio:.2f}x", ">= 0.9x", rss("w2-moi")))
-a, b = secs("w3-moi"), secs("w3-find")
-ratio = med([x / y for x, y in zip(a, b)])
-out.append((f"rerun, {rerun:,} unchanged files", f"{med(a):.2f} s", f"find -printf: {med(b):.2f} s", f"{ratio:.2f}x the time", "<= 1.5x", rss("w3-moi")))
-out.append((f"rerun, {rerun//10:,} unchanged files", f"{med(secs('w3-moi-tenth')):.2f} s", "", "", "", rss("w3-moi-tenth")))
-ideal = 16 / 0.020
-a, c = secs("w4-moi"), secs("w4-batch")
-out.append((f"{small:,} x 4 KiB, emulator +20 ms, --concurrency 16", f"{small/med(a):,.0f} files/s", f"ideal {ideal:.0f} files/s", f"{small/med(a)/ideal:.2f}x", ">= 0.8x", rss("w4-moi")))
-out.append(("  same, default batching", f"{small/med(c):,.0f} files/s", f"ideal {ideal:.0f} files/s", f"{small/med(c)/ideal:.2f}x", "", rss("w4-batch")))
-out.append((f"one {huge:,} MiB file", f"{huge*1.048576/med(secs('w5-moi')):,.0f} MB/s", "", "", "", rss("w5-moi")))
-out.append((f"first request, {first:,}-file tree", f"{med(secs('w6-moi')):.3f} s", "", "", "<= 0.5 s", 0))
+if have("w1-moi", "w1-curl", "w1-batch"):
+    a, b, c = secs("w1-moi"), secs("w1-curl"), secs("w1-batch")
+    out.append((f"{small:,} x 4 KiB, --batch-files 1 --concurrency 16 --no-wait", f"{small/med(a):,.0f} files/s", f"curl --parallel: {small/med(b):,.0f} files/s", f"{paired(a, b):.2f}x", ">= 1.5x", rss("w1-moi")))
+    out.append(("  same, default batching (32 files a request)", f"{small/med(c):,.0f} files/s", f"curl --parallel: {small/med(b):,.0f} files/s", f"{paired(c, b):.2f}x", ">= 5x", rss("w1-batch")))
+if have("w2-moi", "w2-curl"):
+    a, b = secs("w2-moi"), secs("w2-curl")
+    mb = 4 * big * 1.048576
+    out.append((f"4 x {big} MiB", f"{mb/med(a):,.0f} MB/s", f"4 x curl -F: {mb/med(b):,.0f} MB/s", f"{paired(a, b):.2f}x", ">= 1.0x", rss("w2-moi")))
+if have("w3-moi", "w3-find"):
+    a, b = secs("w3-moi"), secs("w3-find")
+    out.append((f"rerun, {rerun:,} unchanged files", f"{med(a):.2f} s", f"find -printf: {med(b):.2f} s", f"{med([x / y for x, y in zip(a, b)]):.2f}x the time", "<= 1.2x", rss("w3-moi")))
+    out.append((f"rerun, {rerun//10:,} unchanged files", f"{med(secs('w3-moi-tenth')):.2f} s", "", "", "", rss("w3-moi-tenth")))
+if have("w4-moi", "w4-batch"):
+    ideal = 16 / 0.020
+    a, c = secs("w4-moi"), secs("w4-batch")
+    out.append((f"{small:,} x 4 KiB, emulator +20 ms, --concurrency 16 --batch-files 1", f"{small/med(a):,.0f} files/s", f"ideal {ideal:.0f} files/s", f"{small/med(a)/ideal:.2f}x", ">= 0.8x", rss("w4-moi")))
+    out.append(("  same, default batching", f"{small/med(c):,.0f} files/s", f"ideal {ideal:.0f} files/s", f"{small/med(c)/ideal:.2f}x", "", rss("w4-batch")))
+if have("w5-moi", "w5-four"):
+    a, b = secs("w5-moi"), secs("w5-four")
+    mb_huge, mb_four = huge * 1.048576, 4 * big * 1.048576
+    ratio = med([(mb_huge / x) / (mb_four / y) for x, y in zip(a, b)])
+    out.append((f"one sparse {huge:,} MiB file (discard sink)", f"{mb_huge/med(a):,.0f} MB/s", f"4 x {big} MiB, same sink: {mb_four/med(b):,.0f} MB/s", f"{ratio:.2f}x", ">= 0.9x; RSS <= 64 MiB", rss("w5-moi")))
+if have("w6-moi"):
+    out.append((f"first request, {first:,}-file tree", f"{med(secs('w6-moi')):.3f} s", "", "", "<= 0.5 s", 0))
+if have("w7-first", "w7-facts", "w7-moi", "w7-find"):
+    per_file, first_rate, last_rate, requests = (float(x) for x in open(os.path.join(d, "w7-facts")).read().split())
+    t = secs("w7-first")[0]
+    out.append((f"first run, {scale:,} tiny files, nested", f"{scale/t:,.0f} files/s; journal {per_file:.0f} B/file", f"last tenth / first tenth: {last_rate/first_rate:.2f}x ({requests:,.0f} requests)", "", "RSS <= 64 MiB; <= 200 B/file; within 20%", rss("w7-first")))
+    a, b = secs("w7-moi"), secs("w7-find")
+    out.append((f"rerun, {scale:,} unchanged files", f"{med(a):.2f} s", f"find -printf: {med(b):.2f} s", f"{med([x / y for x, y in zip(a, b)]):.2f}x the time", "<= 1.2x", rss("w7-moi")))
 print("| work | moi-ingest (median) | reference (median) | paired ratio | target | moi-ingest peak RSS |")
 print("| --- | --- | --- | --- | --- | --- |")
 for w, m, r, q, t, mem in out:
