@@ -27,7 +27,7 @@ mod schema;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -85,13 +85,7 @@ pub struct Identity {
 
 type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job returns whether it succeeded (a failed one is undone) and how to answer.
-type Work = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
-
-struct Job {
-    work: Work,
-    /// Only reads: no reason to wait for company before the commit.
-    reads_only: bool,
-}
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
 
 /// A handle to the journal's thread. Cheap to clone.
 #[derive(Clone)]
@@ -214,26 +208,9 @@ impl Journal {
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
-        self.submit(f, false).await
-    }
-
-    /// Runs `f`, which only reads, on the journal's thread.
-    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R, JournalError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
-    {
-        self.submit(f, true).await
-    }
-
-    async fn submit<R, F>(&self, f: F, reads_only: bool) -> Result<R, JournalError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
-    {
         let (tx, rx) = oneshot::channel();
         let path = self.path.clone();
-        let work: Work = Box::new(move |conn| {
+        let work: Job = Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
             let delivery: Delivery = Box::new(move |commit: Result<(), String>| {
@@ -250,7 +227,7 @@ impl Journal {
             (ok, delivery)
         });
         self.jobs
-            .send(Job { work, reads_only })
+            .send(work)
             .await
             .map_err(|_| JournalError::Closed(self.path.clone()))?;
         rx.await
@@ -262,21 +239,9 @@ impl Journal {
 fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     const MAX_BATCH: usize = 2048;
     let mut batch = Vec::new();
-    let mut last_commit = Instant::now() - LINGER_WHEN_BUSY;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         drain(&mut rx, &mut batch, MAX_BATCH);
-        // Group commit under load: a commit costs about the same for one file as for fifty
-        // (each touched page goes whole into the WAL), so when commits come back to back a
-        // short wait gathers the writes that are about to arrive. An idle journal answers
-        // at once.
-        if batch.len() < LINGER_BELOW
-            && last_commit.elapsed() < LINGER_WHEN_BUSY
-            && batch.iter().any(|j| !j.reads_only)
-        {
-            std::thread::sleep(LINGER);
-            drain(&mut rx, &mut batch, MAX_BATCH);
-        }
         // Deferred: a batch of lookups takes no write lock; the first write upgrades it
         // (this process is the journal's only writer: the run lock sees to that).
         let began = statement(&conn, "BEGIN");
@@ -286,7 +251,7 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             // Alone in its transaction, a job needs no savepoint: a failed one rolls the
             // whole transaction back. Most commits at low concurrency are of this kind.
             for job in batch.drain(..) {
-                let (ok, delivery) = (job.work)(&conn);
+                let (ok, delivery) = job(&conn);
                 undo_all = !ok;
                 deliveries.push(delivery);
             }
@@ -303,18 +268,11 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         if commit.is_err() {
             let _ = statement(&conn, "ROLLBACK");
         }
-        last_commit = Instant::now();
         for d in deliveries {
             d(commit.clone());
         }
     }
 }
-
-/// A batch smaller than this waits [`LINGER`] for company when the journal is busy.
-const LINGER_BELOW: usize = 16;
-const LINGER: Duration = Duration::from_micros(300);
-/// Busy: the last commit ended less than this long ago.
-const LINGER_WHEN_BUSY: Duration = Duration::from_millis(2);
 
 fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
     while batch.len() < max {
@@ -335,9 +293,9 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), String> {
 
 fn run_in_savepoint(conn: &Connection, job: Job) -> Delivery {
     if statement(conn, "SAVEPOINT job").is_err() {
-        return (job.work)(conn).1;
+        return job(conn).1;
     }
-    let (ok, delivery) = (job.work)(conn);
+    let (ok, delivery) = job(conn);
     if !ok {
         let _ = statement(conn, "ROLLBACK TO job");
     }

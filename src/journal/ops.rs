@@ -119,7 +119,7 @@ impl Journal {
         &self,
         paths: Vec<String>,
     ) -> Result<Vec<Option<FileRecord>>, JournalError> {
-        self.read(move |c| {
+        self.run(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id
                  FROM files WHERE path = ?1",
@@ -149,7 +149,7 @@ impl Journal {
 
     /// For each of `paths`: whether another path in this journal has the same base name.
     pub async fn base_name_shared(&self, paths: Vec<String>) -> Result<Vec<bool>, JournalError> {
-        self.read(move |c| {
+        self.run(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT EXISTS(SELECT 1 FROM files WHERE {BASE_NAME} = ?1 AND path <> ?2)"
             ))?;
@@ -330,7 +330,7 @@ impl Journal {
 
     /// For each of `names`: whether some file in this journal has that base name.
     pub async fn knows_base_names(&self, names: Vec<String>) -> Result<Vec<bool>, JournalError> {
-        self.read(move |c| {
+        self.run(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT EXISTS(SELECT 1 FROM files WHERE {BASE_NAME} = ?1)"
             ))?;

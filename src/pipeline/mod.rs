@@ -1,17 +1,19 @@
 //! The stages of a run, joined by bounded channels and stopped by one pair of tokens:
 //!
 //! ```text
-//! walk ──▶ plan ──▶ send ──▶ (journal) ──▶ follow ──▶ summary
+//! walk ──▶ plan ──▶ send ──▶ record ──▶ follow ──▶ summary
 //! ```
 //!
 //! [`plan`] compares each walked file with the journal, [`send`] uploads with bounded
-//! concurrency and records each answer, [`follow`] polls ingestion and re-drives failures.
+//! concurrency, [`record`] commits the answers in bulk, [`follow`] polls ingestion and
+//! re-drives failures.
 //! Every stage reports into [`RunStats`]; none of them prints.
 
 pub mod follow;
 pub mod limiter;
 pub mod pace;
 pub mod plan;
+pub mod record;
 pub mod send;
 mod verdict;
 

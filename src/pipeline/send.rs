@@ -1,7 +1,7 @@
 //! Send: at most N uploads in flight, each retried on transient failures and recorded.
 //!
-//! Each request is marked in the journal before it goes out and recorded as confirmed only
-//! from the service's answer. Transient failures back off exponentially with full jitter
+//! Each request is marked in the journal before it goes out (in bulk, for the units about to
+//! be sent) and recorded as confirmed only from the service's answer (by the recorder). Transient failures back off exponentially with full jitter
 //! (backon's schedule; `Retry-After` wins when the server sends one), within a per-file
 //! attempt limit and a run-wide retry budget. An authentication refusal stops the run at
 //! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::limiter::{Limiter, Signal};
 use super::plan::{DedupClass, Unit};
+use super::record::Recorder;
 use super::verdict::{UnitEnd, Verdict, splits};
 use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
@@ -31,6 +32,7 @@ use crate::walk::mtime_ns;
 struct Ctx {
     client: Arc<Client>,
     journal: Journal,
+    recorder: Recorder,
     run_id: i64,
     settings: SendSettings,
     stats: Arc<RunStats>,
@@ -145,10 +147,6 @@ impl Ctx {
     /// whose attempts run out fails for good.
     async fn send_unit(&self, unit: Unit, last_chance: bool) -> UnitEnd {
         let c = &self.stats.counters;
-        let listed = unit.files.iter().map(|f| f.listed.clone()).collect();
-        if let Err(e) = self.journal.begin_send(listed, self.run_id).await {
-            return UnitEnd::Journal(e);
-        }
         for f in &unit.files {
             if f.reason == super::plan::Reason::Interrupted {
                 RunStats::add(&c.resent_after_interrupt, 1);
@@ -315,8 +313,13 @@ impl Ctx {
                 f.task_id.map_or("-".into(), |i| i.to_string())
             );
         }
-        if let Err(e) = self.journal.confirm(confirmed).await {
-            return UnitEnd::Journal(e);
+        if self.recorder.confirm(confirmed).await.is_err() {
+            // The recorder stopped on a journal error: the first unit to find out stops
+            // the run with it.
+            return match self.recorder.finish().await {
+                Err(e) => UnitEnd::Journal(e),
+                Ok(()) => UnitEnd::Left,
+            };
         }
         if !changed.is_empty()
             && let UnitEnd::Journal(e) = self
@@ -392,6 +395,9 @@ fn spawn_unit(ctx: Arc<Ctx>, unit: Unit, last_chance: bool) -> tokio::task::Join
     })
 }
 
+/// Units marked in flight together, at most.
+const MARK_AHEAD: usize = 32;
+
 /// Sends `units` with bounded concurrency; returns those that failed only transiently.
 async fn drive(
     units: impl futures::Stream<Item = Unit>,
@@ -399,7 +405,29 @@ async fn drive(
     last_chance: bool,
 ) -> Vec<Unit> {
     let concurrency = ctx.settings.concurrency.max(1);
-    let done = units
+    // The in-flight mark, one commit for the units about to go out rather than one each.
+    // A crash then may count a few units that never left as possible duplicates, which
+    // only means they are sent with `dedup` replace where that is safe.
+    let marked = units
+        .ready_chunks(MARK_AHEAD)
+        .then(|chunk| {
+            let ctx = ctx.clone();
+            async move {
+                let listed = chunk
+                    .iter()
+                    .flat_map(|u| u.files.iter().map(|f| f.listed.clone()))
+                    .collect();
+                match ctx.journal.begin_send(listed, ctx.run_id).await {
+                    Ok(()) => chunk,
+                    Err(e) => {
+                        ctx.judge(UnitEnd::Journal(e));
+                        Vec::new()
+                    }
+                }
+            }
+        })
+        .flat_map(futures::stream::iter);
+    let done = marked
         .map(|unit| spawn_unit(ctx.clone(), unit, last_chance))
         .buffer_unordered(concurrency * 2);
     futures::pin_mut!(done);
@@ -428,6 +456,7 @@ pub async fn run(
 ) -> Option<Stop> {
     let ctx = Arc::new(Ctx {
         client,
+        recorder: Recorder::start(journal.clone()),
         journal,
         run_id,
         budget: AtomicU64::new(settings.retry_budget),
@@ -478,6 +507,10 @@ pub async fn run(
                 }
             }
         }
+    }
+    // Every unit has ended: what they confirmed is committed before the run goes on.
+    if let Err(e) = ctx.recorder.finish().await {
+        ctx.judge(UnitEnd::Journal(e));
     }
     ctx.verdict.lock().ok().and_then(|mut v| v.stop.take())
 }
