@@ -123,30 +123,29 @@ const READ_WHOLE: u64 = 32 * 1024;
 
 fn read_small(mut file: std::fs::File, src: &UploadSource) -> Result<Bytes, ApiError> {
     use std::io::Read;
-    let mut buf = Vec::with_capacity(src.size as usize);
-    // One byte more than listed, so a file that grew since its listing is caught here.
-    (&mut file)
-        .take(src.size + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| {
+    // Exactly the listed size, in one `read`: a file that shrank fails here, one that grew
+    // or was rewritten is caught by the check after the answer (size and mtime again).
+    let mut buf = vec![0; src.size as usize];
+    file.read_exact(&mut buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            ApiError::new(
+                ErrorKind::Changed,
+                UPLOAD_CALL,
+                format!(
+                    "{} changed while it was read (shorter than the {} bytes listed); it \
+                     will be sent again",
+                    src.path.display(),
+                    src.size
+                ),
+            )
+        } else {
             ApiError::new(
                 ErrorKind::Local,
                 UPLOAD_CALL,
                 format!("{} cannot be read: {e}", src.path.display()),
             )
-        })?;
-    if buf.len() as u64 != src.size {
-        return Err(ApiError::new(
-            ErrorKind::Changed,
-            UPLOAD_CALL,
-            format!(
-                "{} changed while it was read ({} bytes, listed {}); it will be sent again",
-                src.path.display(),
-                buf.len(),
-                src.size
-            ),
-        ));
-    }
+        }
+    })?;
     Ok(Bytes::from(buf))
 }
 
@@ -184,7 +183,6 @@ impl Client {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
-        let url = self.url("connectors/upload");
         let request = self.execute::<UploadAnswer>(UPLOAD_CALL, |http| {
             activity.touch();
             let mut form = Form::new().percent_encode_noop();
@@ -233,7 +231,7 @@ impl Client {
             if let Some(d) = &dedup_json {
                 form = form.text("dedup", d.clone());
             }
-            Ok(http.post(&url).multipart(form))
+            Ok(http.post(self.upload_url.clone()).multipart(form))
         });
         let idle_limit = self.options.idle_timeout;
         let watchdog = async {
