@@ -1,13 +1,14 @@
-//! The client's own encoding and decoding, with no network: what a request's `meta` costs
-//! to build and what an answer costs to read, per file. A regression here shows without
-//! nginx. `cargo bench --bench codec`
+//! The client's own encoding and decoding, with no network: what a request's `meta` and its
+//! whole multipart body cost to build, and what an answer costs to read, per file. A
+//! regression here shows without nginx. `cargo bench --bench codec`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use http_body_util::BodyExt;
 use moi_ingest::api::model::{TaskFilesPage, UploadAnswer};
-use moi_ingest::api::{Answer, UploadSource, decode_body, meta_of};
+use moi_ingest::api::{Answer, UploadSource, VolumeId, decode_body, meta_of, upload_form};
 use moi_ingest::secret::Redactor;
 
 fn rate(label: &str, files_per_round: usize, rounds: usize, mut f: impl FnMut()) {
@@ -44,6 +45,51 @@ fn main() {
         || {
             let meta: Vec<_> = sources.iter().map(meta_of).collect();
             black_box(serde_json::to_string(&meta).unwrap());
+        },
+    );
+
+    // The whole multipart body of a 32-file request of 4 KiB files, from the files on disk
+    // to the last byte, as the uploads build it (collected into memory instead of sent).
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let on_disk: Vec<UploadSource> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let path = dir.path().join(format!("f{i}.pdf"));
+            std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            UploadSource {
+                path,
+                size: 4096,
+                mtime_ns: moi_ingest::walk::mtime_ns(&meta),
+                ..s.clone()
+            }
+        })
+        .collect();
+    let volume: VolumeId = "1889578498228068352".parse().unwrap();
+    let meta_json =
+        serde_json::to_string(&on_disk.iter().map(meta_of).collect::<Vec<_>>()).unwrap();
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rate(
+        "multipart body of a 32-file request of 4 KiB files",
+        32,
+        5_000,
+        || {
+            let form = upload_form(&volume, &on_disk, &meta_json, None, None, |_| {}).unwrap();
+            let mut request = http
+                .post("http://127.0.0.1:9/connectors/upload")
+                .multipart(form)
+                .build()
+                .unwrap();
+            let body = request.body_mut().take().unwrap();
+            let bytes = runtime.block_on(body.collect()).unwrap().to_bytes();
+            assert!(bytes.len() > 32 * 4096);
+            black_box(bytes);
         },
     );
 

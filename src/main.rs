@@ -4,12 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// Small allocations dominate (request heads, JSON, journal rows); mimalloc serves them with
-// a fraction of glibc malloc's cost, which `perf` showed at about a tenth of a small-file
-// upload's CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = moi_ingest::cli::Cli::parse();
     let output = cli.output();

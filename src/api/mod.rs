@@ -18,4 +18,4 @@ pub use auth::Credentials;
 pub use client::{Answer, Client, ClientOptions, decode_body};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
-pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of};
+pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of, upload_form};

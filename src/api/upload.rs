@@ -161,6 +161,64 @@ fn part_filename(name: &str) -> String {
         .collect()
 }
 
+/// The multipart form of one upload request: a `file` part per file (streamed, or read
+/// whole when small), then `VolumeID`, `meta` and, when given, `dedup`. `on_chunk` hears the
+/// size of every body chunk as it leaves. Public so that `cargo bench --bench codec` measures
+/// the encoder the uploads use.
+pub fn upload_form(
+    volume: &VolumeId,
+    files: &[UploadSource],
+    meta_json: &str,
+    dedup_json: Option<&str>,
+    pace: Option<Arc<dyn BodyPace>>,
+    on_chunk: impl Fn(usize) + Clone + Send + Sync + 'static,
+) -> Result<Form, ApiError> {
+    let mut form = Form::new().percent_encode_noop();
+    for src in files {
+        let file = open_unchanged(src)?;
+        let on_chunk = on_chunk.clone();
+        let pace = pace.clone();
+        let body: BoxStream<'static, std::io::Result<Bytes>> = if src.size <= READ_WHOLE {
+            futures::stream::once(futures::future::ready(Ok(read_small(file, src)?))).boxed()
+        } else {
+            let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
+            let file = tokio::fs::File::from_std(file).take(src.size);
+            ReaderStream::with_capacity(file, chunk).boxed()
+        };
+        let stream = body
+            .then(move |chunk| {
+                let wait = match (&pace, &chunk) {
+                    (Some(p), Ok(b)) => p.delay(b.len() as u64),
+                    _ => Duration::ZERO,
+                };
+                async move {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    chunk
+                }
+            })
+            .inspect(move |chunk| {
+                if let Ok(b) = chunk {
+                    on_chunk(b.len());
+                }
+            });
+        let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
+            .file_name(part_filename(&src.file_name))
+            .mime_str(&src.mime_type)
+            .or_else(|_| Part::bytes(Vec::new()).mime_str("application/octet-stream"))
+            .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
+        form = form.part("file", part);
+    }
+    form = form
+        .text("VolumeID", volume.to_string())
+        .text("meta", meta_json.to_string());
+    if let Some(d) = dedup_json {
+        form = form.text("dedup", d.to_string());
+    }
+    Ok(form)
+}
+
 impl Client {
     /// Uploads `files` to `volume` in one request, with `dedup` when given. `sent` counts
     /// body bytes as they leave.
@@ -185,52 +243,19 @@ impl Client {
         });
         let request = self.execute::<UploadAnswer>(UPLOAD_CALL, |http| {
             activity.touch();
-            let mut form = Form::new().percent_encode_noop();
-            for src in files {
-                let file = open_unchanged(src)?;
-                let activity = activity.clone();
-                let sent = sent.clone();
-                let pace = self.options.body_pace.clone();
-                let body: BoxStream<'static, std::io::Result<Bytes>> = if src.size <= READ_WHOLE {
-                    futures::stream::once(futures::future::ready(Ok(read_small(file, src)?)))
-                        .boxed()
-                } else {
-                    let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
-                    let file = tokio::fs::File::from_std(file).take(src.size);
-                    ReaderStream::with_capacity(file, chunk).boxed()
-                };
-                let stream = body
-                    .then(move |chunk| {
-                        let wait = match (&pace, &chunk) {
-                            (Some(p), Ok(b)) => p.delay(b.len() as u64),
-                            _ => Duration::ZERO,
-                        };
-                        async move {
-                            if !wait.is_zero() {
-                                tokio::time::sleep(wait).await;
-                            }
-                            chunk
-                        }
-                    })
-                    .inspect(move |chunk| {
-                        if let Ok(b) = chunk {
-                            activity.touch();
-                            sent.fetch_add(b.len() as u64, Ordering::Relaxed);
-                        }
-                    });
-                let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
-                    .file_name(part_filename(&src.file_name))
-                    .mime_str(&src.mime_type)
-                    .or_else(|_| Part::bytes(Vec::new()).mime_str("application/octet-stream"))
-                    .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
-                form = form.part("file", part);
-            }
-            form = form
-                .text("VolumeID", volume.to_string())
-                .text("meta", meta_json.clone());
-            if let Some(d) = &dedup_json {
-                form = form.text("dedup", d.clone());
-            }
+            let activity = activity.clone();
+            let sent = sent.clone();
+            let form = upload_form(
+                volume,
+                files,
+                &meta_json,
+                dedup_json.as_deref(),
+                self.options.body_pace.clone(),
+                move |n| {
+                    activity.touch();
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                },
+            )?;
             Ok(http.post(self.upload_url.clone()).multipart(form))
         });
         let idle_limit = self.options.idle_timeout;
