@@ -278,6 +278,12 @@ for r in $(seq 1 "$ROUNDS"); do
   timed "$WORK/results/w5-moi" discard_upload "$WORK/huge" "$WORK/j5.sqlite"
   [ "$(discard_bytes)" -ge $((HUGE_MB << 20)) ] || { echo "work 5: the body did not reach the sink" >&2; exit 1; }
   : >"$WORK/discard.log"
+  # What one connection carries into this sink at most: curl, same file, no journal.
+  timed "$WORK/results/w5-curl" curl -s -o /dev/null -H "moi-key: bench-key" \
+    -F "file=@$WORK/huge/huge.bin;type=application/octet-stream" -F "VolumeID=$VOLUME" \
+    "http://127.0.0.1:$DISCARD_PORT/connectors/upload"
+  [ "$(discard_bytes)" -ge $((HUGE_MB << 20)) ] || { echo "work 5: curl's body did not reach the sink" >&2; exit 1; }
+  : >"$WORK/discard.log"
   rm -f "$WORK"/j5*
   timed "$WORK/results/w5-four" discard_upload "$WORK/big" "$WORK/j5.sqlite"
   [ "$(discard_bytes)" -ge $((4 * (BIG_MB << 20))) ] || { echo "work 5: the 4 files did not reach the sink" >&2; exit 1; }
@@ -380,6 +386,9 @@ if have("w5-moi", "w5-four"):
     mb_huge, mb_four = huge * 1.048576, 4 * big * 1.048576
     ratio = med([(mb_huge / x) / (mb_four / y) for x, y in zip(a, b)])
     out.append((f"one sparse {huge:,} MiB file (discard sink)", f"{mb_huge/med(a):,.0f} MB/s", f"4 x {big} MiB, same sink: {mb_four/med(b):,.0f} MB/s", f"{ratio:.2f}x", ">= 0.9x; RSS <= 64 MiB", rss("w5-moi")))
+    if have("w5-curl"):
+        c = secs("w5-curl")
+        out.append(("  same file, one connection's ceiling", f"{mb_huge/med(a):,.0f} MB/s", f"curl -F, same file and sink: {mb_huge/med(c):,.0f} MB/s", f"{paired(a, c):.2f}x", "", 0))
 if have("w6-moi"):
     out.append((f"first request, {first:,}-file tree", f"{med(secs('w6-moi')):.3f} s", "", "", "<= 0.5 s", 0))
 if have("w7-first", "w7-facts", "w7-moi", "w7-find"):
