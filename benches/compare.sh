@@ -136,6 +136,18 @@ moi_upload() { # dir journal extra...
     --journal "$journal" --no-wait -q "$@"
 }
 
+# One round of a rerun against find -printf, alternating which goes first.
+rerun_round() { # round work dir journal
+  local side
+  for side in $( [ $(($1 % 2)) = 1 ] && echo "moi find" || echo "find moi"); do
+    if [ "$side" = moi ]; then
+      timed "$WORK/results/$2-moi" moi_upload "$3" "$4"
+    else
+      timed "$WORK/results/$2-find" find "$3" -type f -printf '%s %T@\n'
+    fi
+  done
+}
+
 export BIN SINK VOLUME WORK BIG_MB EMU_PORT
 export -f moi_upload
 
@@ -221,13 +233,7 @@ small_rerun=$((RERUN / 10))
 make_files "$WORK/fewer" "$small_rerun" 16
 moi_upload "$WORK/fewer" "$WORK/j3b.sqlite" --concurrency 32 >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
-  for side in $( [ $((r % 2)) = 1 ] && echo "moi find" || echo "find moi"); do
-    if [ "$side" = moi ]; then
-      timed "$WORK/results/w3-moi" moi_upload "$WORK/many" "$WORK/j3.sqlite"
-    else
-      timed "$WORK/results/w3-find" find "$WORK/many" -type f -printf '%s %T@\n'
-    fi
-  done
+  rerun_round "$r" w3 "$WORK/many" "$WORK/j3.sqlite"
   timed "$WORK/results/w3-moi-tenth" moi_upload "$WORK/fewer" "$WORK/j3b.sqlite"
 done
 rm -rf "$WORK/many" "$WORK/fewer"
@@ -339,13 +345,7 @@ def rate(ts): return (len(ts) - 1) / max(ts[-1] - ts[0], 1e-3)
 print(os.path.getsize(journal) / n, rate(times[:tenth]), rate(times[-tenth:]), len(times))
 EOF
 for r in $(seq 1 "$ROUNDS"); do
-  for side in $( [ $((r % 2)) = 1 ] && echo "moi find" || echo "find moi"); do
-    if [ "$side" = moi ]; then
-      timed "$WORK/results/w7-moi" moi_upload "$WORK/scale" "$WORK/j7.sqlite"
-    else
-      timed "$WORK/results/w7-find" find "$WORK/scale" -type f -printf '%s %T@\n'
-    fi
-  done
+  rerun_round "$r" w7 "$WORK/scale" "$WORK/j7.sqlite"
 done
 rm -rf "$WORK/scale"
 fi
