@@ -80,3 +80,62 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Id;
+    use crate::journal::{FileState, Listed};
+
+    fn listed(i: usize) -> Listed {
+        Listed {
+            path: format!("d/f{i:04}.txt"),
+            size: i as u64,
+            mtime_ns: 1,
+            sha256: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_answer_handed_over_is_committed_by_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.sqlite"), None).unwrap();
+        journal
+            .begin_send((0..300).map(listed).collect(), 1)
+            .await
+            .unwrap();
+        let recorder = std::sync::Arc::new(Recorder::start(journal.clone()));
+        let senders: Vec<_> = (0..300)
+            .collect::<Vec<_>>()
+            .chunks(7)
+            .map(|chunk| {
+                let recorder = recorder.clone();
+                let files: Vec<Confirmed> = chunk
+                    .iter()
+                    .map(|&i| Confirmed {
+                        file: listed(i),
+                        file_id: Some(Id(1_000 + i as u64)),
+                        task_id: Some(Id(7)),
+                    })
+                    .collect();
+                tokio::spawn(async move { recorder.confirm(files).await })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap().unwrap();
+        }
+        recorder.finish().await.unwrap();
+        // After finish, nothing more is taken.
+        assert!(recorder.confirm(Vec::new()).await.is_err());
+        let rows = journal
+            .lookup((0..300).map(|i| listed(i).path).collect())
+            .await
+            .unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let row = row.as_ref().unwrap();
+            assert_eq!(row.state, FileState::Uploaded, "{}", row.path);
+            assert!(!row.in_flight);
+            assert_eq!(row.file_id, Some(Id(1_000 + i as u64)));
+        }
+    }
+}
