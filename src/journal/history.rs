@@ -122,9 +122,8 @@ impl Journal {
                     path: r.get(0)?,
                     stage: r.get(1)?,
                     reason: r.get(2)?,
-                    // Integers since migration 3; shown as the service's text ids.
-                    file_id: r.get::<_, Option<i64>>(3)?.map(|v| (v as u64).to_string()),
-                    task_id: r.get::<_, Option<i64>>(4)?.map(|v| (v as u64).to_string()),
+                    file_id: super::stored_id(r, 3)?.map(|i| i.to_string()),
+                    task_id: super::stored_id(r, 4)?.map(|i| i.to_string()),
                 })
             })?;
             rows.collect()

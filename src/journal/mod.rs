@@ -75,6 +75,27 @@ pub enum JournalError {
     Closed(PathBuf),
 }
 
+/// The id in column `i`: an integer since schema 3, digits as text before it (a journal a
+/// run has not migrated yet is still read, by `status` and dry runs, as it is).
+pub(crate) fn stored_id(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<Option<crate::api::Id>> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(i)? {
+        ValueRef::Integer(v) => Some(crate::api::Id(v as u64)),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(|s| s.parse().ok()),
+        _ => None,
+    })
+}
+
+/// [`stored_id`] where the query guarantees one.
+pub(crate) fn required_id(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<crate::api::Id> {
+    stored_id(r, i)?.ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(i, "id".into(), rusqlite::types::Type::Null)
+    })
+}
+
 /// What a journal is for; a run refuses a journal recorded for something else.
 #[derive(Debug, Clone)]
 pub struct Identity {

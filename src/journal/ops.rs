@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::schema::BASE_NAME;
-use super::{Journal, JournalError};
+use super::{Journal, JournalError, required_id, stored_id};
 use crate::api::Id;
 
 /// Where a file stands. `Pending`: seen, not confirmed by the service. `Uploaded`:
@@ -109,10 +109,6 @@ fn id_value(id: Option<Id>) -> Option<i64> {
     id.map(|i| i.0 as i64)
 }
 
-fn id_of(v: Option<i64>) -> Option<Id> {
-    v.map(|v| Id(v as u64))
-}
-
 impl Journal {
     /// The recorded rows of `paths`, in the same order.
     pub async fn lookup(
@@ -135,8 +131,8 @@ impl Journal {
                             state: FileState::parse(&r.get::<_, String>(3)?),
                             fail_stage: r.get(4)?,
                             in_flight: r.get(5)?,
-                            file_id: id_of(r.get(6)?),
-                            task_id: id_of(r.get(7)?),
+                            file_id: stored_id(r, 6)?,
+                            task_id: stored_id(r, 7)?,
                             path: p.clone(),
                         })
                     })
@@ -249,8 +245,8 @@ impl Journal {
                 "SELECT DISTINCT task_id FROM files
                  WHERE state IN ('uploaded', 'ingesting') AND task_id IS NOT NULL",
             )?;
-            let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
-            rows.map(|r| Ok(Id(r? as u64))).collect()
+            let rows = st.query_map([], |r| required_id(r, 0))?;
+            rows.collect()
         })
         .await
     }
@@ -264,7 +260,7 @@ impl Journal {
             )?;
             let rows = st.query_map([id_value(Some(task))], |r| {
                 Ok(FollowedFile {
-                    file_id: Id(r.get::<_, i64>(0)? as u64),
+                    file_id: required_id(r, 0)?,
                     path: r.get(1)?,
                     ingest_retries: r.get::<_, i64>(2)? as u64,
                 })
@@ -350,8 +346,8 @@ impl Journal {
                  AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
                  AND file_id IS NOT NULL ORDER BY task_id",
             )?;
-            let rows = st.query_map([], |r| r.get::<_, i64>(0))?;
-            rows.map(|r| Ok(Id(r? as u64))).collect()
+            let rows = st.query_map([], |r| required_id(r, 0))?;
+            rows.collect()
         })
         .await
     }
@@ -371,7 +367,7 @@ impl Journal {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)? as u64,
-                    Id(r.get::<_, i64>(2)? as u64),
+                    required_id(r, 2)?,
                     FileState::parse(&r.get::<_, String>(3)?),
                 ))
             })?;
@@ -388,12 +384,7 @@ impl Journal {
                  AND fail_stage = 'ingest' AND task_id IS NOT NULL AND file_id IS NOT NULL
                  ORDER BY task_id",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    Id(r.get::<_, i64>(0)? as u64),
-                    Id(r.get::<_, i64>(1)? as u64),
-                ))
-            })?;
+            let rows = st.query_map([], |r| Ok((required_id(r, 0)?, required_id(r, 1)?)))?;
             rows.collect()
         })
         .await

@@ -106,3 +106,71 @@ async fn a_run_whose_journal_fills_up_stops_with_a_message() {
     let counts = journal.counts().await.unwrap();
     assert!(counts.uploaded <= env.emu.stats().files_accepted);
 }
+
+/// A journal as the previous release wrote it (schema 2: ids as 19-digit text), with one
+/// confirmed file and one whose ingestion failed.
+fn write_schema_2_journal(path: &std::path::Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE files (
+            path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+            sha256 BLOB, state TEXT NOT NULL, fail_stage TEXT,
+            in_flight INTEGER NOT NULL DEFAULT 0, file_id TEXT, task_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, ingest_status INTEGER,
+            ingest_retries INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+            first_seen_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+            uploaded_at INTEGER, run_id INTEGER, base_name TEXT);
+         CREATE INDEX files_by_task ON files(task_id) WHERE task_id IS NOT NULL;
+         CREATE INDEX files_by_file_id ON files(file_id) WHERE file_id IS NOT NULL;
+         CREATE INDEX files_by_state ON files(state);
+         CREATE INDEX files_by_base_name ON files(base_name);
+         CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL,
+            started_at INTEGER NOT NULL, ended_at INTEGER, exit_code INTEGER, summary TEXT);
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO files(path, size, mtime_ns, state, file_id, task_id, first_seen_at,
+                           updated_at, base_name)
+         VALUES ('a/kept.pdf', 5, 7, 'ingested', '1889613341347389440',
+                 '1889613340219121664', 0, 0, 'kept.pdf');
+         INSERT INTO files(path, size, mtime_ns, state, fail_stage, last_error, file_id,
+                           task_id, first_seen_at, updated_at, base_name)
+         VALUES ('b/broken.pdf', 5, 7, 'failed', 'ingest', 'parse error',
+                 '1889613341347389441', '1889613340219121664', 0, 0, 'broken.pdf');
+         PRAGMA application_id = 1297041713; PRAGMA user_version = 2;",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_journal_of_the_previous_schema_is_read_as_it_is_then_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    write_schema_2_journal(&path);
+    let check = |j: Journal| async move {
+        let rows = j.lookup(vec!["a/kept.pdf".into()]).await.unwrap();
+        let kept = rows[0].as_ref().unwrap();
+        assert_eq!(kept.file_id, Some(Id(1_889_613_341_347_389_440)));
+        assert_eq!(kept.task_id, Some(Id(1_889_613_340_219_121_664)));
+        let failures = j.failures(10).await.unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].file_id.as_deref(), Some("1889613341347389441"));
+        assert_eq!(
+            j.ingest_failures().await.unwrap(),
+            vec![(Id(1_889_613_340_219_121_664), Id(1_889_613_341_347_389_441))]
+        );
+        assert_eq!(
+            j.knows_base_names(vec!["kept.pdf".into(), "other.pdf".into()])
+                .await
+                .unwrap(),
+            vec![true, false]
+        );
+    };
+    // `status` and dry runs read it without migrating it.
+    check(Journal::open_read_only(&path).unwrap()).await;
+    // A run migrates it, and the same questions get the same answers.
+    check(Journal::open(&path, None).unwrap()).await;
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+}
