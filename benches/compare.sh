@@ -7,8 +7,9 @@
 #   bash benches/compare.sh --quick    # smaller sizes, a few minutes
 #   SCALE=1 bash benches/compare.sh    # adds work 7: 2,000,000 files, first run and rerun
 #   ONLY="1 5" bash benches/compare.sh # only the works named
+#   (work 8 is benches/vs_sdk.sh: the vendor's SDK and the emulator's own limit)
 #
-# Sizes can be overridden: ROUNDS SMALL BIG_MB RERUN FIRST HUGE_MB SCALE_FILES.
+# Sizes can be overridden: ROUNDS SMALL BIG_MB RERUN FIRST HUGE_MB SCALE_FILES SDK_FILES.
 # Everything runs on 127.0.0.1: an nginx sink that answers the upload, /task/files and
 # /task/get calls with fixed JSON (and logs how many bytes each request carried, to check
 # the bodies really crossed the wire), and moi-ingest's own emulator for the latency work.
@@ -22,7 +23,7 @@ if [ "$QUICK" = 1 ]; then
 else
   : "${ROUNDS:=5}" "${SMALL:=5000}" "${BIG_MB:=256}" "${RERUN:=200000}" "${FIRST:=1000000}" "${HUGE_MB:=16384}"
 fi
-: "${SCALE:=0}" "${SCALE_FILES:=2000000}" "${ONLY:=1 2 3 4 5 6 7}"
+: "${SCALE:=0}" "${SCALE_FILES:=2000000}" "${SDK_FILES:=2000}" "${ONLY:=1 2 3 4 5 6 7 8}"
 want() { [[ " $ONLY " == *" $1 "* ]] && { [ "$1" != 7 ] || [ "$SCALE" = 1 ]; }; }
 PORT=${PORT:-18931}
 EMU_PORT=$((PORT + 1))
@@ -350,11 +351,18 @@ done
 rm -rf "$WORK/scale"
 fi
 
+# --- work 8: the vendor's SDK, and the emulator's own limit ------------------------------
+if want 8; then
+echo "work 8: $SDK_FILES documents, the vendor's SDK and a no-op client" >&2
+bash benches/vs_sdk.sh "$ROUNDS" "$SDK_FILES" >"$WORK/results/w8-sdk" 2>&1 \
+  || { cat "$WORK/results/w8-sdk" >&2; exit 1; }
+fi
+
 # --- the table ----------------------------------------------------------------------------
-python3 - "$WORK/results" "$SMALL" "$BIG_MB" "$RERUN" "$FIRST" "$HUGE_MB" "$SCALE_FILES" <<'EOF'
+python3 - "$WORK/results" "$SMALL" "$BIG_MB" "$RERUN" "$FIRST" "$HUGE_MB" "$SCALE_FILES" "$SDK_FILES" <<'EOF'
 import statistics as st, sys, os
 d = sys.argv[1]
-small, big, rerun, first, huge, scale = (int(x) for x in sys.argv[2:8])
+small, big, rerun, first, huge, scale, sdk_files = (int(x) for x in sys.argv[2:9])
 def have(*names): return all(os.path.exists(os.path.join(d, n)) for n in names)
 def rows(name):
     with open(os.path.join(d, name)) as f:
@@ -397,6 +405,15 @@ if have("w7-first", "w7-facts", "w7-moi", "w7-find"):
     out.append((f"first run, {scale:,} tiny files, nested", f"{scale/t:,.0f} files/s; journal {per_file:.0f} B/file", f"last tenth / first tenth: {last_rate/first_rate:.2f}x ({requests:,.0f} requests)", "", "RSS <= 64 MiB; <= 200 B/file; within 20%", rss("w7-first")))
     a, b = secs("w7-moi"), secs("w7-find")
     out.append((f"rerun, {scale:,} unchanged files", f"{med(a):.2f} s", f"find -printf: {med(b):.2f} s", f"{med([x / y for x, y in zip(a, b)]):.2f}x the time", "<= 1.2x", rss("w7-moi")))
+if have("w8-sdk"):
+    import re
+    text = open(os.path.join(d, "w8-sdk")).read()
+    num = lambda pattern: float(re.search(pattern, text).group(1))
+    ours, sdk = num(r"moi-ingest \(defaults\): median ([\d.]+)"), num(r"vendor SDK .*?: median ([\d.]+)")
+    ratio, limit = num(r"paired ratio: median ([\d.]+)x"), num(r"emulator's limit .*?: median ([\d.]+)")
+    of_limit = num(r"moi-ingest / limit: median ([\d.]+)x")
+    out.append((f"{sdk_files:,} documents, log-normal sizes, emulator +20 ms, defaults", f"{ours:,.0f} files/s", f"vendor SDK, batches of 16: {sdk:,.0f} files/s", f"{ratio:.1f}x", ">= 10x", 0))
+    out.append(("  same, against the emulator's own limit", f"{ours:,.0f} files/s", f"no-op client (curl): {limit:,.0f} files/s", f"{of_limit:.2f}x", ">= 0.8x", 0))
 print("| work | moi-ingest (median) | reference (median) | paired ratio | target | moi-ingest peak RSS |")
 print("| --- | --- | --- | --- | --- | --- |")
 for w, m, r, q, t, mem in out:
