@@ -259,28 +259,33 @@ impl Journal {
 /// The journal thread: group-commits whatever is queued.
 fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     const MAX_BATCH: usize = 2048;
-    let mut batch = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        drain(&mut rx, &mut batch, MAX_BATCH);
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
         // Deferred: a batch of lookups takes no write lock; the first write upgrades it
         // (this process is the journal's only writer: the run lock sees to that).
         let began = statement(&conn, "BEGIN");
-        let mut deliveries = Vec::with_capacity(batch.len());
+        // A job alone in its transaction needs no savepoint: if it fails, the whole
+        // transaction is rolled back instead.
+        let alone = batch.len() == 1;
         let mut undo_all = false;
-        if batch.len() == 1 {
-            // Alone in its transaction, a job needs no savepoint: a failed one rolls the
-            // whole transaction back. Most commits at low concurrency are of this kind.
-            for job in batch.drain(..) {
-                let (ok, delivery) = job(&conn);
-                undo_all = !ok;
-                deliveries.push(delivery);
-            }
-        } else {
-            for job in batch.drain(..) {
-                deliveries.push(run_in_savepoint(&conn, job));
-            }
-        }
+        let deliveries: Vec<Delivery> = batch
+            .into_iter()
+            .map(|job| {
+                if alone {
+                    let (ok, delivery) = job(&conn);
+                    undo_all = !ok;
+                    delivery
+                } else {
+                    run_in_savepoint(&conn, job)
+                }
+            })
+            .collect();
         let commit = if undo_all {
             statement(&conn, "ROLLBACK")
         } else {
@@ -291,15 +296,6 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         for d in deliveries {
             d(commit.clone());
-        }
-    }
-}
-
-fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max: usize) {
-    while batch.len() < max {
-        match rx.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
         }
     }
 }

@@ -256,22 +256,12 @@ pub async fn run(
         while events.len() < GATHER && waits < GATHER_WAITS {
             tokio::time::sleep(GATHER_WAIT).await;
             waits += 1;
-            let before = events.len();
-            let mut open = true;
-            while events.len() < BATCH {
-                match source.try_recv() {
-                    Ok(ev) => events.push(ev),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
-            // The walk ended, or is slow (a network disk): go with what there is.
-            if !open || events.len() == before {
+            // Nothing new: the walk ended, or is slow (a network disk); go with what there is.
+            if source.is_empty() {
                 break;
             }
+            let room = BATCH - events.len();
+            source.recv_many(&mut events, room).await;
         }
         let mut files: Vec<WalkedFile> = Vec::with_capacity(events.len());
         for ev in events.drain(..) {

@@ -38,11 +38,9 @@ impl Recorder {
                 // can wait for company: answers arrive one by one, a commit costs about the
                 // same for one file as for hundreds.
                 tokio::time::sleep(GATHER).await;
-                while gathered.len() < WAITING {
-                    match rx.try_recv() {
-                        Ok(files) => gathered.push(files),
-                        Err(_) => break,
-                    }
+                if gathered.len() < WAITING && !rx.is_empty() {
+                    let room = WAITING - gathered.len();
+                    rx.recv_many(&mut gathered, room).await;
                 }
                 let files: Vec<Confirmed> = gathered.drain(..).flatten().collect();
                 journal.confirm(files).await?;

@@ -1,9 +1,10 @@
 //! Send: at most N uploads in flight, each retried on transient failures and recorded.
 //!
 //! Each request is marked in the journal before it goes out (in bulk, for the units about to
-//! be sent) and recorded as confirmed only from the service's answer (by the recorder). Transient failures back off exponentially with full jitter
-//! (backon's schedule; `Retry-After` wins when the server sends one), within a per-file
-//! attempt limit and a run-wide retry budget. An authentication refusal stops the run at
+//! be sent) and recorded as confirmed only from the service's answer (by the recorder).
+//! Transient failures back off exponentially with full jitter (backon's schedule;
+//! `Retry-After` wins when the server sends one), within a per-file attempt limit and a
+//! run-wide retry budget. An authentication refusal stops the run at
 //! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
 //! an HTML proxy page) trips a breaker instead of failing every file one by one.
 
