@@ -77,7 +77,10 @@ pub enum WalkError {
         pattern: String,
         source: globset::Error,
     },
-    #[error("cannot start the walk: {0}")]
+    #[error(
+        "cannot start the thread that walks the folder: {0}. The system is short of threads \
+         or memory; end some processes and run again"
+    )]
     Thread(std::io::Error),
 }
 

@@ -87,7 +87,10 @@ impl Client {
             ApiError::new(
                 ErrorKind::Local,
                 "client",
-                format!("the endpoint {base} cannot take an upload path: {e}"),
+                format!(
+                    "the endpoint {base} cannot take an upload path ({e}); give --endpoint as \
+                     a base address such as https://host/api"
+                ),
             )
         })?;
         Ok(Client {
