@@ -286,6 +286,12 @@ async fn login_checks_a_session_and_says_when_it_expires() {
 async fn connectors_and_export_tasks_survive_an_emulator_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("emu");
+    let start = |data: &std::path::Path| {
+        moi_ingest::emulator::start(
+            moi_ingest::emulator::EmulatorConfig::new(data),
+            "127.0.0.1:0",
+        )
+    };
     let client = |url: &str| {
         moi_ingest::api::Client::new(
             &url.parse().unwrap(),
@@ -296,12 +302,7 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
     };
     use moi_ingest::api::endpoints::Query;
     use moi_ingest::api::model::*;
-    let emu = moi_ingest::emulator::start(
-        moi_ingest::emulator::EmulatorConfig::new(&data),
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
+    let emu = start(&data).await.unwrap();
     let c = client(&emu.url());
     let create = CreateConnector {
         name: "kept".into(),
@@ -325,12 +326,7 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
         .unwrap();
     emu.stop().await;
 
-    let emu = moi_ingest::emulator::start(
-        moi_ingest::emulator::EmulatorConfig::new(&data),
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
+    let emu = start(&data).await.unwrap();
     let c = client(&emu.url());
     let list = c
         .connector_list(None, &Query::new(), None)
