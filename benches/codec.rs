@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use http_body_util::BodyExt;
 use moi_ingest::api::model::{TaskFilesPage, UploadAnswer};
-use moi_ingest::api::{Answer, UploadSource, VolumeId, decode_body, meta_of, upload_form};
+use moi_ingest::api::{Answer, UploadSource, VolumeId, decode_body, meta_of, upload_body};
 use moi_ingest::secret::Redactor;
 
 fn rate(label: &str, files_per_round: usize, rounds: usize, mut f: impl FnMut()) {
@@ -69,29 +69,34 @@ fn main() {
         })
         .collect();
     let volume: VolumeId = "1889578498228068352".parse().unwrap();
-    let meta_json =
-        serde_json::to_string(&on_disk.iter().map(meta_of).collect::<Vec<_>>()).unwrap();
     let http = reqwest::Client::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    rate(
-        "multipart body of a 32-file request of 4 KiB files",
-        32,
-        5_000,
-        || {
-            let form = upload_form(&volume, &on_disk, &meta_json, None, None, |_| {}).unwrap();
-            let mut request = http
-                .post("http://127.0.0.1:9/connectors/upload")
-                .multipart(form)
-                .build()
-                .unwrap();
-            let body = request.body_mut().take().unwrap();
-            let bytes = runtime.block_on(body.collect()).unwrap().to_bytes();
-            assert!(bytes.len() > 32 * 4096);
-            black_box(bytes);
-        },
-    );
+    // One request per file (`--batch-files 1`) and a full default batch: the first shows
+    // what each request costs on its own.
+    for files in [1, 32] {
+        let batch = &on_disk[..files];
+        let meta_json =
+            serde_json::to_string(&batch.iter().map(meta_of).collect::<Vec<_>>()).unwrap();
+        rate(
+            &format!("multipart body of a {files}-file request of 4 KiB files"),
+            files,
+            160_000 / files,
+            || {
+                let upload = upload_body(&volume, batch, &meta_json, None, None, |_| {}).unwrap();
+                let mut request = http
+                    .post("http://127.0.0.1:9/connectors/upload")
+                    .body(upload.body)
+                    .build()
+                    .unwrap();
+                let body = request.body_mut().take().unwrap();
+                let bytes = runtime.block_on(body.collect()).unwrap().to_bytes();
+                assert_eq!(bytes.len() as u64, upload.length);
+                black_box(bytes);
+            },
+        );
+    }
 
     let results: Vec<String> = (0..32)
         .map(|i| format!(r#"{{"success":true,"file_id":"18896133413473{i:05}","message":"ok"}}"#))

@@ -11,6 +11,7 @@ mod error;
 pub mod id;
 pub mod lenient;
 pub mod model;
+mod multipart;
 mod sources;
 mod upload;
 
@@ -18,4 +19,5 @@ pub use auth::Credentials;
 pub use client::{Answer, Client, ClientOptions, decode_body};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
-pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of, upload_form};
+pub use multipart::{READ_WHOLE, UploadBody, upload_body};
+pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_of};

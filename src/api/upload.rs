@@ -5,34 +5,25 @@
 //! `file_size`, `mime_type` for a service that reads the 2025 documents, `filename` and
 //! `path` for one that speaks the SDKs' dialect.
 //!
-//! Bodies stream from disk in 1 MiB chunks, so memory does not grow with file size (files
-//! of 32 KiB or less are read whole, see [`READ_WHOLE`]). Each
-//! attempt reopens the files and checks they are still what the walk saw, so a retried
-//! upload starts from byte zero of the current file and a file being rewritten is caught.
-//! A watchdog aborts an upload when no byte has moved for the client's idle timeout.
+//! The body is built by [`super::multipart`]. Each attempt reopens the files and checks
+//! they are still what the walk saw, so a retried upload starts from byte zero of the
+//! current file and a file being rewritten is caught. A watchdog aborts an upload when no
+//! byte has moved for the client's idle timeout.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::BoxStream;
-use reqwest::Body;
-use reqwest::multipart::{Form, Part};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
-
-use crate::walk::mtime_ns;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use super::client::Client;
 use super::error::{ApiError, ErrorKind};
 use super::id::VolumeId;
 use super::model::{Dedup, UploadAnswer, UploadMeta};
+use super::multipart::{READ_WHOLE, upload_body};
 
 pub const UPLOAD_CALL: &str = "POST /connectors/upload";
-const CHUNK: usize = 1024 * 1024;
 
 /// A local file to send, as the walk saw it.
 #[derive(Debug, Clone)]
@@ -45,6 +36,15 @@ pub struct UploadSource {
     pub size: u64,
     /// Modification time in nanoseconds since the epoch, as walked.
     pub mtime_ns: i64,
+}
+
+impl UploadSource {
+    /// Whether the file is read whole when its request is built (see [`READ_WHOLE`]): then
+    /// the bytes sent were checked against the walk after they were read, and nothing that
+    /// happens to the file during the send can change them.
+    pub fn read_whole(&self) -> bool {
+        self.size <= READ_WHOLE
+    }
 }
 
 struct Activity {
@@ -69,10 +69,6 @@ pub trait BodyPace: Send + Sync + std::fmt::Debug {
     fn delay(&self, bytes: u64) -> Duration;
 }
 
-/// Body chunks while a bandwidth cap applies: small enough that a slow cap still moves
-/// bytes well within the idle timeout.
-const PACED_CHUNK: usize = 64 * 1024;
-
 /// The meta entry of one file, in both vocabularies.
 pub fn meta_of(src: &UploadSource) -> UploadMeta {
     let base = src.file_name.rsplit('/').next().unwrap_or(&src.file_name);
@@ -83,140 +79,6 @@ pub fn meta_of(src: &UploadSource) -> UploadMeta {
         filename: Some(base.to_string()),
         path: Some(src.file_name.clone()),
     }
-}
-
-fn open_unchanged(src: &UploadSource) -> Result<std::fs::File, ApiError> {
-    let local = |kind, msg: String| ApiError::new(kind, UPLOAD_CALL, msg);
-    let file = std::fs::File::open(&src.path).map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::NotFound {
-            "vanished since it was listed".to_string()
-        } else {
-            format!("cannot be read: {e}")
-        };
-        local(ErrorKind::Local, format!("{} {what}", src.path.display()))
-    })?;
-    let meta = file.metadata().map_err(|e| {
-        local(
-            ErrorKind::Local,
-            format!("{} cannot be read: {e}", src.path.display()),
-        )
-    })?;
-    if meta.len() != src.size || mtime_ns(&meta) != src.mtime_ns {
-        return Err(local(
-            ErrorKind::Changed,
-            format!(
-                "{} changed since it was listed (now {} bytes); it will be sent again",
-                src.path.display(),
-                meta.len()
-            ),
-        ));
-    }
-    Ok(file)
-}
-
-/// Files up to this size are read whole, at once, when their request is built. A small
-/// file then costs one `read` on the task's own thread instead of a hop to tokio's
-/// blocking pool and back per read (the larger part of a 4 KiB upload's CPU, measured with
-/// `perf`). The bound keeps what a request holds in memory to `32 × 32 KiB` at most; larger
-/// files stream in 1 MiB chunks.
-const READ_WHOLE: u64 = 32 * 1024;
-
-fn read_small(mut file: std::fs::File, src: &UploadSource) -> Result<Bytes, ApiError> {
-    use std::io::Read;
-    // Exactly the listed size, in one `read`: a file that shrank fails here, one that grew
-    // or was rewritten is caught by the check after the answer (size and mtime again).
-    let mut buf = vec![0; src.size as usize];
-    file.read_exact(&mut buf).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            ApiError::new(
-                ErrorKind::Changed,
-                UPLOAD_CALL,
-                format!(
-                    "{} changed while it was read (shorter than the {} bytes listed); it \
-                     will be sent again",
-                    src.path.display(),
-                    src.size
-                ),
-            )
-        } else {
-            ApiError::new(
-                ErrorKind::Local,
-                UPLOAD_CALL,
-                format!("{} cannot be read: {e}", src.path.display()),
-            )
-        }
-    })?;
-    Ok(Bytes::from(buf))
-}
-
-/// The part's `filename`: the same text as `meta.file_name`, with the characters that would
-/// break the `Content-Disposition` header escaped as browsers do.
-fn part_filename(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '"' => "%22".to_string(),
-            c if c.is_control() => "%20".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// The multipart form of one upload request: a `file` part per file (streamed, or read
-/// whole when small), then `VolumeID`, `meta` and, when given, `dedup`. `on_chunk` hears the
-/// size of every body chunk as it leaves. Public so that `cargo bench --bench codec` measures
-/// the encoder the uploads use.
-pub fn upload_form(
-    volume: &VolumeId,
-    files: &[UploadSource],
-    meta_json: &str,
-    dedup_json: Option<&str>,
-    pace: Option<Arc<dyn BodyPace>>,
-    on_chunk: impl Fn(usize) + Clone + Send + Sync + 'static,
-) -> Result<Form, ApiError> {
-    let mut form = Form::new().percent_encode_noop();
-    for src in files {
-        let file = open_unchanged(src)?;
-        let on_chunk = on_chunk.clone();
-        let pace = pace.clone();
-        let body: BoxStream<'static, std::io::Result<Bytes>> = if src.size <= READ_WHOLE {
-            futures::stream::once(futures::future::ready(Ok(read_small(file, src)?))).boxed()
-        } else {
-            let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
-            let file = tokio::fs::File::from_std(file).take(src.size);
-            ReaderStream::with_capacity(file, chunk).boxed()
-        };
-        let stream = body
-            .then(move |chunk| {
-                let wait = match (&pace, &chunk) {
-                    (Some(p), Ok(b)) => p.delay(b.len() as u64),
-                    _ => Duration::ZERO,
-                };
-                async move {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    chunk
-                }
-            })
-            .inspect(move |chunk| {
-                if let Ok(b) = chunk {
-                    on_chunk(b.len());
-                }
-            });
-        let part = Part::stream_with_length(Body::wrap_stream(stream), src.size)
-            .file_name(part_filename(&src.file_name))
-            .mime_str(&src.mime_type)
-            .or_else(|_| Part::bytes(Vec::new()).mime_str("application/octet-stream"))
-            .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
-        form = form.part("file", part);
-    }
-    form = form
-        .text("VolumeID", volume.to_string())
-        .text("meta", meta_json.to_string());
-    if let Some(d) = dedup_json {
-        form = form.text("dedup", d.to_string());
-    }
-    Ok(form)
 }
 
 impl Client {
@@ -245,7 +107,7 @@ impl Client {
             activity.touch();
             let activity = activity.clone();
             let sent = sent.clone();
-            let form = upload_form(
+            let upload = upload_body(
                 volume,
                 files,
                 &meta_json,
@@ -256,7 +118,11 @@ impl Client {
                     sent.fetch_add(n as u64, Ordering::Relaxed);
                 },
             )?;
-            Ok(http.post(self.upload_url.clone()).multipart(form))
+            Ok(http
+                .post(self.upload_url.clone())
+                .header(CONTENT_TYPE, upload.content_type)
+                .header(CONTENT_LENGTH, upload.length)
+                .body(upload.body))
         });
         let idle_limit = self.options.idle_timeout;
         let watchdog = async {
@@ -281,16 +147,5 @@ impl Client {
         answer.ok_or_else(|| {
             ApiError::new(ErrorKind::Malformed, UPLOAD_CALL, "the answer has no data")
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_filename_keeps_utf8_and_escapes_quotes() {
-        assert_eq!(part_filename("a/红楼梦.pdf"), "a/红楼梦.pdf");
-        assert_eq!(part_filename("say \"hi\".txt"), "say %22hi%22.txt");
     }
 }

@@ -286,9 +286,11 @@ impl Ctx {
                 refused.push((f, msg));
                 continue;
             }
-            // A file rewritten while it was sent must not be recorded as done.
-            let still_same = std::fs::symlink_metadata(&f.abs)
-                .is_ok_and(|m| m.len() == f.listed.size && mtime_ns(&m) == f.listed.mtime_ns);
+            // A file rewritten while it was sent must not be recorded as done. A file read
+            // whole was checked after it was read, so what was sent is what was listed.
+            let still_same = sources[i].read_whole()
+                || std::fs::symlink_metadata(&f.abs)
+                    .is_ok_and(|m| m.len() == f.listed.size && mtime_ns(&m) == f.listed.mtime_ns);
             if !still_same {
                 changed.push(f.listed.path.clone());
                 continue;

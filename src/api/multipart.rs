@@ -1,0 +1,329 @@
+//! The `multipart/form-data` body of an upload, written directly (RFC 7578): a `file` part
+//! per file, then `VolumeID`, `meta` and, when given, `dedup`.
+//!
+//! Written by hand rather than through reqwest's `Form` because that is where a small file's
+//! request spent most of its encoding time: a boxed stream, a chain and a header buffer per
+//! part, then a copy of every piece on its way out. Here the parts of small files are laid
+//! out in one buffer, each file read straight into its place, so a request of small files
+//! goes out as a single block of known length. A large file is streamed from disk in 1 MiB
+//! chunks between two such blocks, so memory does not grow with file size.
+
+use std::hash::BuildHasher;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use reqwest::Body;
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use crate::walk::mtime_ns;
+
+use super::error::{ApiError, ErrorKind};
+use super::id::VolumeId;
+use super::upload::{BodyPace, UPLOAD_CALL, UploadSource};
+
+/// Files up to this size are read whole, at once, into the request's buffer when it is
+/// built: one `read` on the task's own thread, instead of a hop to tokio's blocking pool
+/// and back per read. The bound keeps what a request holds in memory to `32 × 32 KiB` at
+/// most; larger files stream.
+pub const READ_WHOLE: u64 = 32 * 1024;
+
+const CHUNK: usize = 1024 * 1024;
+
+/// Body chunks while a bandwidth cap applies: small enough that a slow cap still moves
+/// bytes well within the idle timeout.
+const PACED_CHUNK: usize = 64 * 1024;
+
+/// An upload's body with the two headers that describe it.
+pub struct UploadBody {
+    /// `multipart/form-data; boundary=…`
+    pub content_type: String,
+    /// Exact, so the request carries a `Content-Length` (never chunked).
+    pub length: u64,
+    pub body: Body,
+}
+
+impl std::fmt::Debug for UploadBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadBody")
+            .field("content_type", &self.content_type)
+            .field("length", &self.length)
+            .finish()
+    }
+}
+
+enum Segment {
+    /// Framing, and the whole of any small files: how many of its bytes are file content.
+    Bytes(Bytes, u64),
+    /// A large file, opened and checked, to be streamed up to its listed size.
+    File(std::fs::File, u64),
+}
+
+/// A fresh boundary per request: 32 hex digits from the process's random hash keys and a
+/// counter, so no two requests share one and file contents cannot be made to match it.
+fn boundary() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let keys = std::collections::hash_map::RandomState::new();
+    format!(
+        "moi-ingest-{:016x}{:016x}",
+        keys.hash_one(n),
+        keys.hash_one(!n)
+    )
+}
+
+/// The part's `filename`: the same text as `meta.file_name`, with the characters that would
+/// break the `Content-Disposition` header escaped as browsers do.
+fn part_filename(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '"' => "%22".to_string(),
+            c if c.is_control() => "%20".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A MIME type fit for a header line; anything else goes as `application/octet-stream`.
+fn header_mime(mime: &str) -> &str {
+    let fits = !mime.is_empty()
+        && mime.contains('/')
+        && mime.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if fits {
+        mime
+    } else {
+        "application/octet-stream"
+    }
+}
+
+fn file_head(out: &mut Vec<u8>, boundary: &str, src: &UploadSource) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"");
+    out.extend_from_slice(part_filename(&src.file_name).as_bytes());
+    out.extend_from_slice(b"\"\r\nContent-Type: ");
+    out.extend_from_slice(header_mime(&src.mime_type).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+fn text_part(out: &mut Vec<u8>, boundary: &str, name: &str, value: &str) {
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\"\r\n\r\n");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn local(kind: ErrorKind, msg: String) -> ApiError {
+    ApiError::new(kind, UPLOAD_CALL, msg)
+}
+
+fn open(src: &UploadSource) -> Result<std::fs::File, ApiError> {
+    std::fs::File::open(&src.path).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "vanished since it was listed".to_string()
+        } else {
+            format!("cannot be read: {e}")
+        };
+        local(ErrorKind::Local, format!("{} {what}", src.path.display()))
+    })
+}
+
+/// Whether the open `file` is still the size and age the walk saw.
+fn check_unchanged(file: &std::fs::File, src: &UploadSource) -> Result<(), ApiError> {
+    let meta = file.metadata().map_err(|e| {
+        local(
+            ErrorKind::Local,
+            format!("{} cannot be read: {e}", src.path.display()),
+        )
+    })?;
+    if meta.len() != src.size || mtime_ns(&meta) != src.mtime_ns {
+        return Err(local(
+            ErrorKind::Changed,
+            format!(
+                "{} changed since it was listed (now {} bytes); it will be sent again",
+                src.path.display(),
+                meta.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Appends the whole of a small file to `out`, read straight into place. The check comes
+/// after the read, so the bytes sent are those of the file as listed: a file rewritten
+/// before or during the read fails here, and one rewritten later is another version,
+/// which the next walk finds.
+fn read_into(out: &mut Vec<u8>, src: &UploadSource) -> Result<(), ApiError> {
+    let mut file = open(src)?;
+    let start = out.len();
+    out.resize(start + src.size as usize, 0);
+    file.read_exact(&mut out[start..]).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            local(
+                ErrorKind::Changed,
+                format!(
+                    "{} changed while it was read (shorter than the {} bytes listed); it \
+                     will be sent again",
+                    src.path.display(),
+                    src.size
+                ),
+            )
+        } else {
+            local(
+                ErrorKind::Local,
+                format!("{} cannot be read: {e}", src.path.display()),
+            )
+        }
+    })?;
+    check_unchanged(&file, src)
+}
+
+/// A segment's chunks, each with how many bytes of file content it carries (a block's are
+/// all counted with its first chunk).
+fn segment_stream(
+    segment: Segment,
+    chunk: usize,
+) -> BoxStream<'static, std::io::Result<(Bytes, u64)>> {
+    match segment {
+        Segment::Bytes(b, content) => {
+            let pieces: Vec<std::io::Result<(Bytes, u64)>> = (0..b.len())
+                .step_by(chunk)
+                .map(|at| {
+                    let counted = if at == 0 { content } else { 0 };
+                    Ok((b.slice(at..(at + chunk).min(b.len())), counted))
+                })
+                .collect();
+            futures::stream::iter(pieces).boxed()
+        }
+        Segment::File(file, size) => {
+            let file = tokio::fs::File::from_std(file).take(size);
+            ReaderStream::with_capacity(file, chunk)
+                .map(|r| {
+                    r.map(|b| {
+                        let n = b.len() as u64;
+                        (b, n)
+                    })
+                })
+                .boxed()
+        }
+    }
+}
+
+/// The body of one upload request. Every file is opened and checked against what the walk
+/// saw (a small one is read whole here). `on_chunk` hears how many bytes of file content
+/// each body chunk carries as it leaves (a body held whole in memory is heard once, here).
+/// Public so that
+/// `cargo bench --bench codec` measures the encoder the uploads use.
+pub fn upload_body(
+    volume: &VolumeId,
+    files: &[UploadSource],
+    meta_json: &str,
+    dedup_json: Option<&str>,
+    pace: Option<Arc<dyn BodyPace>>,
+    on_chunk: impl Fn(usize) + Send + Sync + 'static,
+) -> Result<UploadBody, ApiError> {
+    let boundary = boundary();
+    let inline: u64 = files
+        .iter()
+        .filter(|f| f.read_whole())
+        .map(|f| f.size + 256 + 2 * f.file_name.len() as u64)
+        .sum();
+    let mut pending = Vec::with_capacity(inline as usize + meta_json.len() + 512);
+    let mut segments = Vec::new();
+    let mut length = 0u64;
+    let mut content = 0u64;
+    for src in files {
+        file_head(&mut pending, &boundary, src);
+        if src.read_whole() {
+            read_into(&mut pending, src)?;
+            content += src.size;
+        } else {
+            let file = open(src)?;
+            check_unchanged(&file, src)?;
+            length += pending.len() as u64 + src.size;
+            let block = Bytes::from(std::mem::take(&mut pending));
+            segments.push(Segment::Bytes(block, std::mem::take(&mut content)));
+            segments.push(Segment::File(file, src.size));
+        }
+        pending.extend_from_slice(b"\r\n");
+    }
+    text_part(&mut pending, &boundary, "VolumeID", &volume.to_string());
+    text_part(&mut pending, &boundary, "meta", meta_json);
+    if let Some(d) = dedup_json {
+        text_part(&mut pending, &boundary, "dedup", d);
+    }
+    pending.extend_from_slice(b"--");
+    pending.extend_from_slice(boundary.as_bytes());
+    pending.extend_from_slice(b"--\r\n");
+    length += pending.len() as u64;
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    if segments.is_empty() && pace.is_none() {
+        on_chunk(content as usize);
+        return Ok(UploadBody {
+            content_type,
+            length,
+            body: Body::from(pending),
+        });
+    }
+    segments.push(Segment::Bytes(Bytes::from(pending), content));
+    let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
+    let stream = futures::stream::iter(segments)
+        .flat_map(move |s| segment_stream(s, chunk))
+        .then(move |chunk| {
+            let wait = match (&pace, &chunk) {
+                (Some(p), Ok((b, _))) => p.delay(b.len() as u64),
+                _ => Duration::ZERO,
+            };
+            async move {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                chunk
+            }
+        })
+        .map(move |chunk| {
+            chunk.map(|(b, counted)| {
+                on_chunk(counted as usize);
+                b
+            })
+        });
+    Ok(UploadBody {
+        content_type,
+        length,
+        body: Body::wrap_stream(stream),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_filename_keeps_utf8_and_escapes_quotes() {
+        assert_eq!(part_filename("a/红楼梦.pdf"), "a/红楼梦.pdf");
+        assert_eq!(part_filename("say \"hi\".txt"), "say %22hi%22.txt");
+    }
+
+    #[test]
+    fn a_mime_type_that_would_break_the_header_is_replaced() {
+        assert_eq!(header_mime("text/plain"), "text/plain");
+        assert_eq!(
+            header_mime("text/plain\r\nX: y"),
+            "application/octet-stream"
+        );
+        assert_eq!(header_mime(""), "application/octet-stream");
+    }
+
+    #[test]
+    fn boundaries_differ_from_request_to_request() {
+        assert_ne!(boundary(), boundary());
+    }
+}
