@@ -48,6 +48,9 @@ pub(crate) struct Tokens {
 
 pub(crate) struct Auth {
     credentials: Credentials,
+    /// The API key's header value, checked and built once (`None`: it cannot go in a
+    /// header, which each request then reports).
+    key_header: Option<HeaderValue>,
     /// How long the service keeps an access token; we renew a minute before.
     ttl: Duration,
     tokens: RwLock<Option<Tokens>>,
@@ -70,8 +73,13 @@ impl Auth {
             Credentials::ApiKey(k) => redactor.add(k),
             Credentials::Session { password, .. } => redactor.add(password),
         }
+        let key_header = match &credentials {
+            Credentials::ApiKey(k) => header_value(k.expose(), "the API key").ok(),
+            Credentials::Session { .. } => None,
+        };
         Auth {
             credentials,
+            key_header,
             ttl,
             tokens: RwLock::new(None),
             renewing: Mutex::new(()),
@@ -96,12 +104,14 @@ impl Auth {
         &self,
         http: &reqwest::Client,
         base: &str,
-    ) -> Result<(HeaderMap, u64), ApiError> {
-        let mut h = HeaderMap::new();
+    ) -> Result<(AuthHeaders, u64), ApiError> {
         match &self.credentials {
             Credentials::ApiKey(key) => {
-                h.insert("moi-key", header_value(key.expose(), "the API key")?);
-                Ok((h, 0))
+                let value = match &self.key_header {
+                    Some(v) => v.clone(),
+                    None => header_value(key.expose(), "the API key")?,
+                };
+                Ok((AuthHeaders::Key(value), 0))
             }
             Credentials::Session { .. } => {
                 let fresh = {
@@ -114,15 +124,11 @@ impl Auth {
                     Some(t) => t,
                     None => self.renew(http, base, None).await?,
                 };
-                h.insert(
-                    "Access-Token",
-                    header_value(tokens.access.expose(), "the access token")?,
-                );
-                h.insert(
-                    HeaderName::from_static("uid"),
-                    header_value(&tokens.uid, "the uid")?,
-                );
-                Ok((h, tokens.generation))
+                let headers = AuthHeaders::Session {
+                    access: header_value(tokens.access.expose(), "the access token")?,
+                    uid: header_value(&tokens.uid, "the uid")?,
+                };
+                Ok((headers, tokens.generation))
             }
         }
     }
@@ -256,12 +262,35 @@ fn tokens_from(
     })
 }
 
+/// What authenticates one request.
+pub(crate) enum AuthHeaders {
+    Key(HeaderValue),
+    Session {
+        access: HeaderValue,
+        uid: HeaderValue,
+    },
+}
+
+impl AuthHeaders {
+    pub fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            AuthHeaders::Key(key) => request.header(HeaderName::from_static("moi-key"), key),
+            AuthHeaders::Session { access, uid } => request
+                .header(HeaderName::from_static("access-token"), access)
+                .header(HeaderName::from_static("uid"), uid),
+        }
+    }
+}
+
+/// A header value marked sensitive, so that it is never shown in a debug print.
 fn header_value(v: &str, what: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(v).map_err(|_| {
+    let mut value = HeaderValue::from_str(v).map_err(|_| {
         ApiError::new(
             ErrorKind::Auth,
             "building a request",
             format!("{what} contains characters that cannot go in an HTTP header"),
         )
-    })
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }

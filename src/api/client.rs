@@ -72,6 +72,10 @@ impl Client {
             .user_agent(options.user_agent.clone())
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            // Retrying is the pipeline's policy (see the module doc of `api`). reqwest's own
+            // would only retry HTTP/2 refusals, which we never see, yet it clones every
+            // request whose body could be replayed, to keep one at hand.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(|e| {
                 ApiError::new(
@@ -145,8 +149,8 @@ impl Client {
                 .headers(&self.http, &self.base)
                 .await
                 .map_err(|e| self.explain_auth(e))?;
-            let resp = build(&self.http)?
-                .headers(headers)
+            let resp = headers
+                .apply(build(&self.http)?)
                 .send()
                 .await
                 .map_err(|e| transport_error(call, e))?;
