@@ -18,8 +18,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::Body;
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use crate::walk::mtime_ns;
 
@@ -203,18 +201,45 @@ fn segment_stream(
                 .collect();
             futures::stream::iter(pieces).boxed()
         }
-        Segment::File(file, size) => {
-            let file = tokio::fs::File::from_std(file).take(size);
-            ReaderStream::with_capacity(file, chunk)
-                .map(|r| {
-                    r.map(|b| {
-                        let n = b.len() as u64;
-                        (b, n)
-                    })
+        Segment::File(file, size) => file_chunks(file, size, chunk)
+            .map(|r| {
+                r.map(|b| {
+                    let n = b.len() as u64;
+                    (b, n)
                 })
-                .boxed()
-        }
+            })
+            .boxed(),
     }
+}
+
+/// The first `size` bytes of `file`, a chunk at a time, each read on tokio's blocking pool
+/// straight into the buffer that goes to the socket. (tokio's `fs::File` reads into a
+/// buffer of its own and copies out of it: one more pass over every byte of a large file.)
+/// A file that ends early ends the stream early; the request then fails on its length.
+fn file_chunks(
+    file: std::fs::File,
+    size: u64,
+    chunk: usize,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures::stream::try_unfold((file, size), move |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = chunk.min(usize::try_from(left).unwrap_or(chunk));
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(want);
+            // `take` + `read_to_end` reads into the spare capacity, without zeroing it.
+            let n = (&mut file).take(want as u64).read_to_end(&mut buf)?;
+            Ok::<_, std::io::Error>((file, buf, n))
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let (file, buf, n) = read?;
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some((Bytes::from(buf), (file, left - n as u64))))
+    })
 }
 
 /// The body of one upload request. Every file is opened and checked against what the walk
