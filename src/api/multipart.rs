@@ -245,8 +245,7 @@ fn file_chunks(
 /// The body of one upload request. Every file is opened and checked against what the walk
 /// saw (a small one is read whole here). `on_chunk` hears how many bytes of file content
 /// each body chunk carries as it leaves (a body held whole in memory is heard once, here).
-/// Public so that
-/// `cargo bench --bench codec` measures the encoder the uploads use.
+/// Public so that `cargo bench --bench codec` measures the encoder the uploads use.
 pub fn upload_body(
     volume: &VolumeId,
     files: &[UploadSource],

@@ -151,6 +151,72 @@ async fn upload_sends_file_volume_and_meta_parts() {
 }
 
 #[tokio::test]
+async fn a_request_mixing_small_and_streamed_files_carries_each_whole_and_its_exact_length() {
+    // Small files are read into the request's buffer, a large one streams between two such
+    // blocks: each file's bytes arrive intact, in order, under the declared length.
+    let (url, mut rx) = recorder(include_str!("../fixtures/upload.json")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let contents: Vec<(&str, Vec<u8>)> = vec![
+        ("a.txt", b"small one".to_vec()),
+        ("big.bin", (0..70_000u32).map(|i| (i % 251) as u8).collect()),
+        ("empty.txt", Vec::new()),
+        ("c.txt", b"small two".to_vec()),
+    ];
+    let sources: Vec<UploadSource> = contents
+        .iter()
+        .map(|(name, bytes)| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            UploadSource {
+                path,
+                file_name: format!("d/{name}"),
+                mime_type: "application/octet-stream".into(),
+                size: bytes.len() as u64,
+                mtime_ns: mtime_ns(&meta),
+            }
+        })
+        .collect();
+    let sent = Arc::new(AtomicU64::new(0));
+    key_client(&url)
+        .upload(
+            &"019b39fc-f4ee-7915-b701-66ae6a48d9fc".parse().unwrap(),
+            &sources,
+            None,
+            sent.clone(),
+        )
+        .await
+        .unwrap();
+    let seen = rx.recv().await.unwrap();
+    assert_eq!(
+        seen.headers["content-length"].to_str().unwrap(),
+        seen.body.len().to_string()
+    );
+    assert!(seen.headers.get("transfer-encoding").is_none());
+    let p = parts(seen.headers["content-type"].to_str().unwrap(), &seen.body);
+    assert_eq!(
+        p.len(),
+        contents.len() + 2,
+        "files, VolumeID, meta; no dedup"
+    );
+    for (i, (name, bytes)) in contents.iter().enumerate() {
+        assert!(
+            p[i].0.contains(&format!("filename=\"d/{name}\"")),
+            "{}",
+            p[i].0
+        );
+        assert_eq!(&p[i].1, bytes, "{name}");
+    }
+    assert!(p[contents.len() + 1].0.contains("name=\"meta\""));
+    // What the run reports as sent is file content, not framing.
+    let content: usize = contents.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        content as u64
+    );
+}
+
+#[tokio::test]
 async fn task_calls_send_the_reference_query_and_bodies() {
     let (url, mut rx) = recorder(include_str!("../fixtures/task_files.json")).await;
     let c = key_client(&url);
