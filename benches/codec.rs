@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use http_body_util::BodyExt;
 use moi_ingest::api::model::{TaskFilesPage, UploadAnswer};
-use moi_ingest::api::{Answer, UploadSource, VolumeId, decode_body, meta_of, upload_body};
+use moi_ingest::api::{Answer, UploadSource, VolumeId, decode_body, meta_json, upload_body};
 use moi_ingest::secret::Redactor;
 
 fn rate(label: &str, files_per_round: usize, rounds: usize, mut f: impl FnMut()) {
@@ -43,8 +43,7 @@ fn main() {
         32,
         20_000,
         || {
-            let meta: Vec<_> = sources.iter().map(meta_of).collect();
-            black_box(serde_json::to_string(&meta).unwrap());
+            black_box(meta_json(&sources).unwrap());
         },
     );
 
@@ -77,14 +76,13 @@ fn main() {
     // what each request costs on its own.
     for files in [1, 32] {
         let batch = &on_disk[..files];
-        let meta_json =
-            serde_json::to_string(&batch.iter().map(meta_of).collect::<Vec<_>>()).unwrap();
+        let meta = meta_json(batch).unwrap();
         rate(
             &format!("multipart body of a {files}-file request of 4 KiB files"),
             files,
             160_000 / files,
             || {
-                let upload = upload_body(&volume, batch, &meta_json, None, None, |_| {}).unwrap();
+                let upload = upload_body(&volume, batch, &meta, None, None, |_| {}).unwrap();
                 let mut request = http
                     .post("http://127.0.0.1:9/connectors/upload")
                     .body(upload.body)

@@ -8,6 +8,7 @@
 //! goes out as a single block of known length. A large file is streamed from disk in 1 MiB
 //! chunks between two such blocks, so memory does not grow with file size.
 
+use std::borrow::Borrow;
 use std::hash::BuildHasher;
 use std::io::Read;
 use std::sync::Arc;
@@ -75,16 +76,16 @@ fn boundary() -> String {
     )
 }
 
-/// The part's `filename`: the same text as `meta.file_name`, with the characters that would
-/// break the `Content-Disposition` header escaped as browsers do.
-fn part_filename(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '"' => "%22".to_string(),
-            c if c.is_control() => "%20".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+/// Writes the part's `filename`: the same text as `meta.file_name`, with the characters that
+/// would break the `Content-Disposition` header escaped as browsers do.
+fn push_part_filename(out: &mut Vec<u8>, name: &str) {
+    for c in name.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"%22"),
+            c if c.is_control() => out.extend_from_slice(b"%20"),
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
 }
 
 /// A MIME type fit for a header line; anything else goes as `application/octet-stream`.
@@ -103,7 +104,7 @@ fn file_head(out: &mut Vec<u8>, boundary: &str, src: &UploadSource) {
     out.extend_from_slice(b"--");
     out.extend_from_slice(boundary.as_bytes());
     out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"");
-    out.extend_from_slice(part_filename(&src.file_name).as_bytes());
+    push_part_filename(out, &src.file_name);
     out.extend_from_slice(b"\"\r\nContent-Type: ");
     out.extend_from_slice(header_mime(&src.mime_type).as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
@@ -246,9 +247,9 @@ fn file_chunks(
 /// saw (a small one is read whole here). `on_chunk` hears how many bytes of file content
 /// each body chunk carries as it leaves (a body held whole in memory is heard once, here).
 /// Public so that `cargo bench --bench codec` measures the encoder the uploads use.
-pub fn upload_body(
+pub fn upload_body<S: Borrow<UploadSource>>(
     volume: &VolumeId,
-    files: &[UploadSource],
+    files: &[S],
     meta_json: &str,
     dedup_json: Option<&str>,
     pace: Option<Arc<dyn BodyPace>>,
@@ -257,14 +258,15 @@ pub fn upload_body(
     let boundary = boundary();
     let inline: u64 = files
         .iter()
-        .filter(|f| f.read_whole())
+        .map(Borrow::borrow)
+        .filter(|f: &&UploadSource| f.read_whole())
         .map(|f| f.size + 256 + 2 * f.file_name.len() as u64)
         .sum();
     let mut pending = Vec::with_capacity(inline as usize + meta_json.len() + 512);
     let mut segments = Vec::new();
     let mut length = 0u64;
     let mut content = 0u64;
-    for src in files {
+    for src in files.iter().map(Borrow::borrow) {
         file_head(&mut pending, &boundary, src);
         if src.read_whole() {
             read_into(&mut pending, src)?;
@@ -332,8 +334,14 @@ mod tests {
 
     #[test]
     fn part_filename_keeps_utf8_and_escapes_quotes() {
-        assert_eq!(part_filename("a/红楼梦.pdf"), "a/红楼梦.pdf");
-        assert_eq!(part_filename("say \"hi\".txt"), "say %22hi%22.txt");
+        let written = |name: &str| {
+            let mut out = Vec::new();
+            push_part_filename(&mut out, name);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(written("a/红楼梦.pdf"), "a/红楼梦.pdf");
+        assert_eq!(written("say \"hi\".txt"), "say %22hi%22.txt");
+        assert_eq!(written("tab\there"), "tab%20here");
     }
 
     #[test]

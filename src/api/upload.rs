@@ -1,7 +1,7 @@
 //! `POST /connectors/upload`: multipart parts `file` (one per file), `VolumeID`, `meta`,
 //! and the live service's optional `dedup`.
 //!
-//! `meta` carries both vocabularies for every file (see [`UploadMeta`]): `file_name`,
+//! `meta` carries both vocabularies for every file (see [`super::model::UploadMeta`]): `file_name`,
 //! `file_size`, `mime_type` for a service that reads the 2025 documents, `filename` and
 //! `path` for one that speaks the SDKs' dialect.
 //!
@@ -10,6 +10,7 @@
 //! current file and a file being rewritten is caught. A watchdog aborts an upload when no
 //! byte has moved for the client's idle timeout.
 
+use std::borrow::Borrow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,9 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use super::client::Client;
 use super::error::{ApiError, ErrorKind};
 use super::id::VolumeId;
-use super::model::{Dedup, UploadAnswer, UploadMeta};
+use serde::Serialize;
+
+use super::model::{Dedup, UploadAnswer};
 use super::multipart::{READ_WHOLE, upload_body};
 
 pub const UPLOAD_CALL: &str = "POST /connectors/upload";
@@ -69,36 +72,50 @@ pub trait BodyPace: Send + Sync + std::fmt::Debug {
     fn delay(&self, bytes: u64) -> Duration;
 }
 
-/// The meta entry of one file, in both vocabularies.
-pub fn meta_of(src: &UploadSource) -> UploadMeta {
-    let base = src.file_name.rsplit('/').next().unwrap_or(&src.file_name);
-    UploadMeta {
-        file_name: Some(src.file_name.clone()),
-        file_size: Some(src.size),
-        mime_type: Some(src.mime_type.clone()),
-        filename: Some(base.to_string()),
-        path: Some(src.file_name.clone()),
-    }
+/// The `meta` entry of one file, in both vocabularies (the fields of [`UploadMeta`]),
+/// borrowed from the file it describes.
+#[derive(Serialize)]
+struct MetaEntry<'a> {
+    file_name: &'a str,
+    file_size: u64,
+    mime_type: &'a str,
+    filename: &'a str,
+    path: &'a str,
+}
+
+/// The `meta` part of a request of `files`: a JSON array with an entry per file, in order.
+/// Public so that `cargo bench --bench codec` measures it.
+pub fn meta_json<S: Borrow<UploadSource>>(files: &[S]) -> Result<String, ApiError> {
+    let entries: Vec<MetaEntry> = files
+        .iter()
+        .map(Borrow::borrow)
+        .map(|src: &UploadSource| MetaEntry {
+            file_name: &src.file_name,
+            file_size: src.size,
+            mime_type: &src.mime_type,
+            filename: src.file_name.rsplit('/').next().unwrap_or(&src.file_name),
+            path: &src.file_name,
+        })
+        .collect();
+    serde_json::to_string(&entries)
+        .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))
 }
 
 impl Client {
     /// Uploads `files` to `volume` in one request, with `dedup` when given. `sent` counts
     /// body bytes as they leave.
-    pub async fn upload(
+    pub async fn upload<S: Borrow<UploadSource> + Sync>(
         &self,
         volume: &VolumeId,
-        files: &[UploadSource],
+        files: &[S],
         dedup: Option<&Dedup>,
         sent: Arc<AtomicU64>,
     ) -> Result<UploadAnswer, ApiError> {
-        let meta: Vec<UploadMeta> = files.iter().map(meta_of).collect();
-        let local =
-            |e: serde_json::Error| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string());
-        let meta_json = serde_json::to_string(&meta).map_err(local)?;
+        let meta_json = meta_json(files)?;
         let dedup_json = dedup
             .map(serde_json::to_string)
             .transpose()
-            .map_err(local)?;
+            .map_err(|e| ApiError::new(ErrorKind::Local, UPLOAD_CALL, e.to_string()))?;
         let activity = Arc::new(Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),

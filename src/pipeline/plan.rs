@@ -5,13 +5,14 @@
 //! previous run was sending when it stopped are sent again and counted, because the
 //! service may already hold them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::{Cancel, DedupMode, SendSettings};
+use crate::api::UploadSource;
 use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
 use crate::report::RunStats;
 use crate::walk::{SkipKind, WalkEvent, WalkedFile};
@@ -62,9 +63,9 @@ impl DedupClass {
 #[derive(Debug, Clone)]
 pub struct PlannedFile {
     pub listed: Listed,
-    pub abs: PathBuf,
-    pub wire_name: String,
-    pub mime: String,
+    /// What an upload needs of the file: where it is on disk, its name on the wire, its
+    /// MIME type, and the size and mtime to check it against.
+    pub source: UploadSource,
     pub reason: Reason,
     pub dedup: DedupClass,
 }
@@ -331,15 +332,19 @@ pub async fn run(
                 .essence_str()
                 .to_string();
             planned.push(PlannedFile {
-                wire_name: wire_name(&f.rel, &send),
+                source: UploadSource {
+                    path: f.abs,
+                    file_name: wire_name(&f.rel, &send),
+                    mime_type: mime,
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                },
                 listed: Listed {
                     path: f.rel,
                     size: f.size,
                     mtime_ns: f.mtime_ns,
                     sha256: sha,
                 },
-                abs: f.abs,
-                mime,
                 reason,
                 dedup: DedupClass::Never,
             });
@@ -402,6 +407,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn planned(size: u64) -> PlannedFile {
         PlannedFile {
@@ -411,9 +417,13 @@ mod tests {
                 mtime_ns: 0,
                 sha256: None,
             },
-            abs: PathBuf::new(),
-            wire_name: String::new(),
-            mime: String::new(),
+            source: UploadSource {
+                path: PathBuf::new(),
+                file_name: String::new(),
+                mime_type: String::new(),
+                size,
+                mtime_ns: 0,
+            },
             reason: Reason::New,
             dedup: DedupClass::Never,
         }

@@ -153,17 +153,7 @@ impl Ctx {
                 RunStats::add(&c.resent_after_interrupt, 1);
             }
         }
-        let sources: Vec<UploadSource> = unit
-            .files
-            .iter()
-            .map(|f| UploadSource {
-                path: f.abs.clone(),
-                file_name: f.wire_name.clone(),
-                mime_type: f.mime.clone(),
-                size: f.listed.size,
-                mtime_ns: f.listed.mtime_ns,
-            })
-            .collect();
+        let sources: Vec<&UploadSource> = unit.files.iter().map(|f| &f.source).collect();
         let s = &self.settings;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(s.retry_base)
@@ -289,7 +279,7 @@ impl Ctx {
             // A file rewritten while it was sent must not be recorded as done. A file read
             // whole was checked after it was read, so what was sent is what was listed.
             let still_same = sources[i].read_whole()
-                || std::fs::symlink_metadata(&f.abs)
+                || std::fs::symlink_metadata(&f.source.path)
                     .is_ok_and(|m| m.len() == f.listed.size && mtime_ns(&m) == f.listed.mtime_ns);
             if !still_same {
                 changed.push(f.listed.path.clone());
