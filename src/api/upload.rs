@@ -1,9 +1,9 @@
 //! `POST /connectors/upload`: multipart parts `file` (one per file), `VolumeID`, `meta`,
 //! and the live service's optional `dedup`.
 //!
-//! `meta` carries both vocabularies for every file (see [`super::model::UploadMeta`]): `file_name`,
-//! `file_size`, `mime_type` for a service that reads the 2025 documents, `filename` and
-//! `path` for one that speaks the SDKs' dialect.
+//! `meta` carries both vocabularies for every file (see [`super::model::UploadMeta`]):
+//! `file_name`, `file_size`, `mime_type` for a service that reads the 2025 documents,
+//! `filename` and `path` for one that speaks the SDKs' dialect.
 //!
 //! The body is built by [`super::multipart`]. Each attempt reopens the files and checks
 //! they are still what the walk saw, so a retried upload starts from byte zero of the
@@ -17,12 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use serde::Serialize;
 
 use super::client::Client;
 use super::error::{ApiError, ErrorKind};
 use super::id::VolumeId;
-use serde::Serialize;
-
 use super::model::{Dedup, UploadAnswer};
 use super::multipart::{READ_WHOLE, upload_body};
 
