@@ -28,8 +28,8 @@ use super::upload::{BodyPace, UPLOAD_CALL, UploadSource};
 
 /// Files up to this size are read whole, at once, into the request's buffer when it is
 /// built: one `read` on the task's own thread, instead of a hop to tokio's blocking pool
-/// and back per read. The bound keeps what a request holds in memory to `32 × 32 KiB` at
-/// most; larger files stream.
+/// and back per read. The bound keeps what a request holds in memory to 1 MiB at most with
+/// the default 32 files a request; larger files stream.
 pub const READ_WHOLE: u64 = 32 * 1024;
 
 const CHUNK: usize = 1024 * 1024;
@@ -64,7 +64,7 @@ enum Segment {
 }
 
 /// A fresh boundary per request: 32 hex digits from the process's random hash keys and a
-/// counter, so no two requests share one and file contents cannot be made to match it.
+/// counter, so no two requests share one and nobody can predict one to plant it in a file.
 fn boundary() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
