@@ -19,5 +19,5 @@ pub use auth::Credentials;
 pub use client::{Answer, Client, ClientOptions, decode_body};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
-pub use multipart::{READ_WHOLE, UploadBody, upload_body};
+pub use multipart::{UploadBody, upload_body};
 pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_json};

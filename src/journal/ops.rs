@@ -105,8 +105,12 @@ fn base_name(path: &str) -> &str {
 
 // Ids are stored as SQLite integers (8 bytes, against 19 as text). The service's ids are
 // signed 64-bit snowflakes; the cast keeps every u64 exact both ways.
+fn id_int(id: Id) -> i64 {
+    id.0 as i64
+}
+
 fn id_value(id: Option<Id>) -> Option<i64> {
-    id.map(|i| i.0 as i64)
+    id.map(id_int)
 }
 
 impl Journal {
@@ -258,7 +262,7 @@ impl Journal {
                 "SELECT file_id, path, ingest_retries FROM files
                  WHERE task_id = ?1 AND state IN ('uploaded', 'ingesting') AND file_id IS NOT NULL",
             )?;
-            let rows = st.query_map([id_value(Some(task))], |r| {
+            let rows = st.query_map([id_int(task)], |r| {
                 Ok(FollowedFile {
                     file_id: required_id(r, 0)?,
                     path: r.get(1)?,
@@ -285,12 +289,12 @@ impl Journal {
             )?;
             for u in updates {
                 st.execute(params![
-                    id_value(Some(u.file_id)),
+                    id_int(u.file_id),
                     u.status,
                     u.state.as_str(),
                     u.reason,
                     u.retried as i64,
-                    id_value(Some(task))
+                    id_int(task)
                 ])?;
             }
             Ok(())
@@ -363,7 +367,7 @@ impl Journal {
                  AND state IN ('uploaded', 'ingesting', 'ingested', 'failed')
                  AND file_id IS NOT NULL ORDER BY path",
             )?;
-            let rows = st.query_map([id_value(Some(task))], |r| {
+            let rows = st.query_map([id_int(task)], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)? as u64,
@@ -411,7 +415,7 @@ impl Journal {
                  WHERE task_id = ?2 AND file_id = ?1",
             )?;
             for id in file_ids {
-                st.execute(params![id_value(Some(id)), id_value(Some(task))])?;
+                st.execute(params![id_int(id), id_int(task)])?;
             }
             Ok(())
         })

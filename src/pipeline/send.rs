@@ -278,7 +278,7 @@ impl Ctx {
             }
             // A file rewritten while it was sent must not be recorded as done. A file read
             // whole was checked after it was read, so what was sent is what was listed.
-            let still_same = sources[i].read_whole()
+            let still_same = f.source.read_whole()
                 || std::fs::symlink_metadata(&f.source.path)
                     .is_ok_and(|m| m.len() == f.listed.size && mtime_ns(&m) == f.listed.mtime_ns);
             if !still_same {
