@@ -53,6 +53,8 @@ pub(crate) struct Auth {
     key_header: Option<HeaderValue>,
     /// How long the service keeps an access token; we renew a minute before.
     ttl: Duration,
+    /// How long a login or refresh call may take.
+    call_timeout: Duration,
     tokens: RwLock<Option<Tokens>>,
     renewing: Mutex<()>,
     redactor: Redactor,
@@ -68,7 +70,12 @@ impl Tokens {
 }
 
 impl Auth {
-    pub fn new(credentials: Credentials, ttl: Duration, redactor: Redactor) -> Self {
+    pub fn new(
+        credentials: Credentials,
+        ttl: Duration,
+        call_timeout: Duration,
+        redactor: Redactor,
+    ) -> Self {
         match &credentials {
             Credentials::ApiKey(k) => redactor.add(k),
             Credentials::Session { password, .. } => redactor.add(password),
@@ -81,6 +88,7 @@ impl Auth {
             credentials,
             key_header,
             ttl,
+            call_timeout,
             tokens: RwLock::new(None),
             renewing: Mutex::new(()),
             redactor,
@@ -190,6 +198,7 @@ impl Auth {
         };
         let resp = http
             .post(format!("{base}/auth/login"))
+            .timeout(self.call_timeout)
             .json(&body)
             .send()
             .await
@@ -216,6 +225,7 @@ impl Auth {
     ) -> Result<Tokens, ApiError> {
         let resp = http
             .post(format!("{base}/auth/refresh"))
+            .timeout(self.call_timeout)
             .header("Access-Token", header_value(old.access.expose(), "token")?)
             .header(
                 "Refresh-Token",

@@ -21,8 +21,8 @@ use crate::secret::Redactor;
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     pub connect_timeout: Duration,
-    /// How long an answer may take once the request is sent, and how long an upload may
-    /// go without a byte moving before it is aborted as stalled.
+    /// How long an upload may go without a byte moving (out, or the answer back) before it
+    /// is aborted as stalled, and how long any other call may take as a whole.
     pub idle_timeout: Duration,
     /// How long the service keeps a session token (15 minutes per seed 003).
     pub session_ttl: Duration,
@@ -68,7 +68,10 @@ impl Client {
     ) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
-            .read_timeout(options.idle_timeout)
+            // No client-wide read timeout: reqwest starts it with the request and resets it
+            // only once the answer's headers arrive, so it cut off every upload whose body
+            // took longer than the timeout to send, bytes moving or not. An upload has its
+            // own watchdog on moving bytes; every other call carries `call_timeout`.
             .user_agent(options.user_agent.clone())
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
@@ -85,7 +88,12 @@ impl Client {
                 )
             })?;
         let redactor = Redactor::default();
-        let auth = Auth::new(credentials, options.session_ttl, redactor.clone());
+        let auth = Auth::new(
+            credentials,
+            options.session_ttl,
+            options.idle_timeout,
+            redactor.clone(),
+        );
         let base = endpoint.as_str().trim_end_matches('/').to_string();
         let upload_url = Url::parse(&format!("{base}/connectors/upload")).map_err(|e| {
             ApiError::new(
@@ -129,6 +137,12 @@ impl Client {
             .await
             .map_err(|e| self.explain_auth(e))?;
         Ok(tokens.uid().to_string())
+    }
+
+    /// The limit of a call other than an upload: its bodies are small both ways, so the
+    /// whole call is held to the idle timeout.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.options.idle_timeout
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -273,8 +287,12 @@ pub(crate) fn transport_error(call: &'static str, e: reqwest::Error) -> ApiError
     } else {
         ErrorKind::Transient
     };
+    let before_connecting = e.is_connect();
     // The URL is left out: an endpoint written as https://user:pass@host would leak.
-    ApiError::new(kind, call, error_chain(&e.without_url()))
+    ApiError {
+        before_connecting,
+        ..ApiError::new(kind, call, error_chain(&e.without_url()))
+    }
 }
 
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -381,6 +399,7 @@ pub fn decode_body<T: DeserializeOwned>(
         message: redactor.scrub(&message),
         retry_after,
         request_id: request_id.clone(),
+        before_connecting: false,
     };
     let envelope: Envelope<&RawValue> = match envelope {
         Ok(e) => e,

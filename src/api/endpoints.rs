@@ -90,8 +90,9 @@ impl Client {
         };
         let url = self.url(&path);
         let method = ep.method.clone();
+        let limit = self.call_timeout();
         self.execute(ep.name, |http| {
-            let mut rb = http.request(method.clone(), &url);
+            let mut rb = http.request(method.clone(), &url).timeout(limit);
             if !query.is_empty() {
                 rb = rb.query(query);
             }

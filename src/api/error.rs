@@ -33,6 +33,8 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
     /// The envelope's `request_id` (or the `X-Request-Id` header): what vendor support asks for.
     pub request_id: Option<String>,
+    /// The request failed before a connection was made (refused, no route, name not found).
+    pub before_connecting: bool,
 }
 
 impl ApiError {
@@ -45,6 +47,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             request_id: None,
+            before_connecting: false,
         }
     }
 

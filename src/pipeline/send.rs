@@ -116,13 +116,16 @@ impl Ctx {
         self.leave_pending(paths, &reason).await
     }
 
-    /// Nothing ever reached the service: these files are not at fault, so they stay
-    /// pending (the next run sends them) and the run stops.
+    /// The service never answered: these files are not at fault, so they stay pending
+    /// (the next run sends them) and the run stops.
     async fn unreachable(&self, unit: &Unit, e: ApiError) -> UnitEnd {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         match self.leave_pending(paths, &format!("not sent: {e}")).await {
             UnitEnd::Journal(j) => UnitEnd::Journal(j),
-            _ => UnitEnd::Unreachable(e),
+            _ => {
+                let connected = !e.before_connecting;
+                UnitEnd::Unreachable(e, connected)
+            }
         }
     }
 
@@ -354,8 +357,12 @@ fn load_signal(
 /// Sends a unit as a task of its own (so building requests and reading answers spreads
 /// over the runtime's workers), splitting a refused multi-file request file by file. Each
 /// end is judged as soon as it happens, so a reason to stop stops new requests at once.
-/// Returns the units that failed only transiently.
-fn spawn_unit(ctx: Arc<Ctx>, unit: Unit, last_chance: bool) -> tokio::task::JoinHandle<Vec<Unit>> {
+/// Returns the units that failed only transiently, each with its last error.
+fn spawn_unit(
+    ctx: Arc<Ctx>,
+    unit: Unit,
+    last_chance: bool,
+) -> tokio::task::JoinHandle<Vec<(Unit, ApiError)>> {
     tokio::spawn(async move {
         let mut transient = Vec::new();
         let ends = match ctx.send_unit(unit, last_chance).await {
@@ -379,7 +386,7 @@ fn spawn_unit(ctx: Arc<Ctx>, unit: Unit, last_chance: bool) -> tokio::task::Join
                         "{} files wait for the end-of-run sweep: {e}",
                         unit.files.len()
                     );
-                    transient.push(unit);
+                    transient.push((unit, e));
                 }
                 end => ctx.judge(end),
             }
@@ -391,12 +398,13 @@ fn spawn_unit(ctx: Arc<Ctx>, unit: Unit, last_chance: bool) -> tokio::task::Join
 /// Units marked in flight together, at most.
 const MARK_AHEAD: usize = 32;
 
-/// Sends `units` with bounded concurrency; returns those that failed only transiently.
+/// Sends `units` with bounded concurrency; returns those that failed only transiently,
+/// each with its last error.
 async fn drive(
     units: impl futures::Stream<Item = Unit>,
     ctx: &Arc<Ctx>,
     last_chance: bool,
-) -> Vec<Unit> {
+) -> Vec<(Unit, ApiError)> {
     let concurrency = ctx.settings.concurrency.max(1);
     // The in-flight mark, one commit for the units about to go out rather than one each.
     // A crash then may count a few units that never left as possible duplicates, which
@@ -478,23 +486,26 @@ pub async fn run(
         && ctx.budget.load(Ordering::Relaxed) > 0;
     if !transient.is_empty() {
         if sweep {
-            let files: usize = transient.iter().map(|u| u.files.len()).sum();
+            let files: usize = transient.iter().map(|(u, _)| u.files.len()).sum();
             tracing::info!("{files} files failed only transiently; sending them once more");
             tokio::select! {
                 _ = tokio::time::sleep(settings.retry_base * 4) => {}
                 _ = cancel.soft.cancelled() => {}
             }
-            let units =
-                futures::stream::iter(transient).take_until(cancel.soft.clone().cancelled_owned());
+            let units = futures::stream::iter(transient.into_iter().map(|(unit, _)| unit))
+                .take_until(cancel.soft.clone().cancelled_owned());
             let left = drive(units, &ctx, true).await;
             debug_assert!(left.is_empty());
         } else {
-            for unit in transient {
-                let e = ApiError::new(
-                    ErrorKind::Transient,
-                    crate::api::UPLOAD_CALL,
-                    "every attempt failed transiently",
-                );
+            for (unit, last) in transient {
+                // The last error says what to look at (a 500 and its message, a timeout).
+                let e = ApiError {
+                    message: format!(
+                        "every attempt failed transiently, the last: {}",
+                        last.message
+                    ),
+                    ..last
+                };
                 if let UnitEnd::Journal(j) = ctx.record_failed(&unit, &e).await {
                     ctx.judge(UnitEnd::Journal(j));
                 }

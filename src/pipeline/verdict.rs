@@ -27,8 +27,10 @@ pub(super) enum UnitEnd {
     Split(Vec<PlannedFile>, DedupClass),
     /// Every attempt failed transiently: the files wait for the end-of-run sweep.
     Transient(Unit, ApiError),
-    /// No request has ever reached the service: the files stay pending, the run stops.
-    Unreachable(ApiError),
+    /// No request has ever been answered: the files stay pending, the run stops. The flag
+    /// says whether the last attempt got a connection all the same (a service that takes
+    /// bodies and never answers is not one that cannot be reached).
+    Unreachable(ApiError, bool),
 }
 
 /// Whether a refused request of several files should be sent again file by file: when the
@@ -79,14 +81,25 @@ impl Verdict {
             }
             UnitEnd::Left | UnitEnd::Split(..) | UnitEnd::Transient(..) => None,
             UnitEnd::Journal(e) => Some((Stop::from_journal(&e), StopReason::Breaker)),
-            UnitEnd::Unreachable(e) => Some((
+            UnitEnd::Unreachable(e, connected) => Some((
                 Stop {
                     exit: Exit::Unreachable,
-                    reason: format!(
-                        "no request reached {endpoint} ({e}). Check the endpoint (MOI_ENDPOINT \
-                         or --endpoint), the network, and any proxy or firewall between. \
-                         Nothing was lost: every file not sent stays pending for the next run"
-                    ),
+                    reason: if connected {
+                        format!(
+                            "{endpoint} took upload bodies but never answered one ({e}). Check \
+                             the endpoint (MOI_ENDPOINT or --endpoint) and any proxy between; \
+                             if the service is only slow to answer, raise --idle-timeout. \
+                             Nothing was lost: every file not confirmed stays pending for the \
+                             next run"
+                        )
+                    } else {
+                        format!(
+                            "no request reached {endpoint} ({e}). Check the endpoint \
+                             (MOI_ENDPOINT or --endpoint), the network, and any proxy or \
+                             firewall between. Nothing was lost: every file not sent stays \
+                             pending for the next run"
+                        )
+                    },
                 },
                 StopReason::Unreachable,
             )),

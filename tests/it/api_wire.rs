@@ -275,6 +275,59 @@ async fn task_calls_send_the_reference_query_and_bodies() {
     );
 }
 
+/// With no client-wide read timeout, the idle timeout alone must still end a call to a
+/// server that takes the request and never answers: an upload (its watchdog) and any
+/// other call (its whole-call limit).
+#[tokio::test]
+async fn a_server_that_never_answers_is_given_up_after_the_idle_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut conn, &mut sink).await;
+            });
+        }
+    });
+    let client = Client::new(
+        &url.parse().unwrap(),
+        Credentials::ApiKey(Secret::new("k-123456")),
+        ClientOptions {
+            idle_timeout: std::time::Duration::from_millis(300),
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.txt");
+    std::fs::write(&path, b"hello").unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    let src = UploadSource {
+        path,
+        file_name: "x.txt".into(),
+        mime_type: "text/plain".into(),
+        size: 5,
+        mtime_ns: mtime_ns(&meta),
+    };
+    let bound = std::time::Duration::from_secs(10);
+    let volume = "1889578498228068352".parse().unwrap();
+    let files = [src];
+    let upload = client.upload(&volume, &files, None, Arc::new(AtomicU64::new(0)));
+    let e = tokio::time::timeout(bound, upload)
+        .await
+        .expect("the upload must give up by itself")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient);
+    assert!(e.to_string().contains("stalled"), "{e}");
+    let e = tokio::time::timeout(bound, client.task_get(Id(1)))
+        .await
+        .expect("the call must give up by itself")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient);
+    assert!(e.to_string().contains("timed out"), "{e}");
+}
+
 #[tokio::test]
 async fn error_envelopes_are_classified() {
     let (url, _rx) =

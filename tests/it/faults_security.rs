@@ -152,6 +152,44 @@ async fn a_stalled_upload_is_aborted_and_sent_again() {
     assert_same_tree(&src, &env.stored());
 }
 
+/// A file that failed only transiently says what its last attempt met, so the morning's
+/// log names the cause (a 503 here) instead of only "transiently".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_failed_transiently_names_its_last_error() {
+    let env = util::emulator_with(|c| c.faults.unavailable = 1.0).await;
+    let src = env.path("src");
+    util::small_files(&src, 2, 100);
+    let out = upload(&env, &src, &["--attempts", "2", "--no-wait"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("every attempt failed transiently, the last:") && err.contains("HTTP 503"),
+        "{err}"
+    );
+}
+
+/// `--idle-timeout` is about bytes that stop moving, not about how long a body takes: a
+/// file that needs longer than the timeout to send, at a steady pace, arrives in one
+/// request. (reqwest's read timeout, which the client once set, ran from the start of the
+/// request to the answer's headers and cut such uploads off, every attempt.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_the_idle_timeout_arrives_while_its_bytes_move() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 1, 2_500_000);
+    let out = upload(
+        &env,
+        &src,
+        &["--bwlimit", "1M", "--idle-timeout", "1s", "--no-wait"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_tree(&src, &env.stored());
+    let st = env.emu.stats();
+    assert_eq!(st.upload_requests, 1, "sent once, never cut off: {st:?}");
+    assert_eq!(summary(&out)["retries"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulators_data_is_owner_only() {
     let env = util::emulator().await;

@@ -264,6 +264,40 @@ async fn an_unreachable_service_stops_the_run_and_loses_nothing() {
     assert_eq!(back.stats().files_accepted, names.len() as u64);
 }
 
+/// A service (or proxy) that takes every body and never answers is reported as such, not
+/// as one no request reached, and the run still stops with exit 7 and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_takes_bodies_and_never_answers_is_named_as_such() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 5, 100);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
+            });
+        }
+    });
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &["--idle-timeout", "300ms", "--attempts", "2"]);
+    args.extend(["--endpoint".to_string(), endpoint.clone()]);
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{endpoint} took upload bodies but never answered one"
+        )) && err.contains("--idle-timeout")
+            && !err.contains("no request reached"),
+        "{err}"
+    );
+    let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
+    let counts = &summary(&status)["counts"];
+    assert_eq!(counts["failed"].as_u64(), Some(0), "{counts}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_add_up_and_the_list_says_how_many_more() {
     let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;
