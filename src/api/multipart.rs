@@ -34,9 +34,13 @@ pub const READ_WHOLE: u64 = 32 * 1024;
 
 const CHUNK: usize = 1024 * 1024;
 
-/// Body chunks while a bandwidth cap applies: small enough that a slow cap still moves
-/// bytes well within the idle timeout.
-const PACED_CHUNK: usize = 64 * 1024;
+/// Body chunks while a bandwidth cap applies. A cap is shared by every request in flight,
+/// so each one moves a chunk every `PACED_CHUNK × requests / cap`: small chunks keep those
+/// pauses short enough for a server's own body timeout (nginx's is 60 s) at slow caps.
+const PACED_CHUNK: usize = 16 * 1024;
+
+/// The longest a body waits on the bandwidth cap without telling `on_chunk` it is alive.
+const PACE_HEARTBEAT: Duration = Duration::from_millis(250);
 
 /// An upload's body with the two headers that describe it.
 pub struct UploadBody {
@@ -245,7 +249,8 @@ fn file_chunks(
 
 /// The body of one upload request. Every file is opened and checked against what the walk
 /// saw (a small one is read whole here). `on_chunk` hears how many bytes of file content
-/// each body chunk carries as it leaves (a body held whole in memory is heard once, here).
+/// each body chunk carries as it leaves (a body held whole in memory is heard once, here),
+/// and hears 0 now and then while a bandwidth cap holds the body back.
 /// Public so that `cargo bench --bench codec` measures the encoder the uploads use.
 pub fn upload_body<S: Borrow<UploadSource>>(
     volume: &VolumeId,
@@ -301,6 +306,8 @@ pub fn upload_body<S: Borrow<UploadSource>>(
     }
     segments.push(Segment::Bytes(Bytes::from(pending), content));
     let chunk = if pace.is_some() { PACED_CHUNK } else { CHUNK };
+    let on_chunk = Arc::new(on_chunk);
+    let alive = on_chunk.clone();
     let stream = futures::stream::iter(segments)
         .flat_map(move |s| segment_stream(s, chunk))
         .then(move |chunk| {
@@ -308,9 +315,16 @@ pub fn upload_body<S: Borrow<UploadSource>>(
                 (Some(p), Ok((b, _))) => p.delay(b.len() as u64),
                 _ => Duration::ZERO,
             };
+            let alive = alive.clone();
             async move {
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
+                // Held back by our own cap is not stalled: the wait is told, in slices, as
+                // progress of no bytes, so the upload's watchdog does not abort it.
+                let mut left = wait;
+                while !left.is_zero() {
+                    let slice = left.min(PACE_HEARTBEAT);
+                    tokio::time::sleep(slice).await;
+                    left -= slice;
+                    alive(0);
                 }
                 chunk
             }

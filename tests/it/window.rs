@@ -71,6 +71,44 @@ async fn the_bandwidth_cap_holds_over_ten_seconds() {
     assert!(stderr(&out).contains("--bwlimit"), "{}", stderr(&out));
 }
 
+/// A body held back by the bandwidth cap is not a stalled upload: with four requests
+/// sharing a slow cap, each waits longer than --idle-timeout between its chunks, and all
+/// arrive in one request each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_the_bandwidth_cap_is_not_a_stall() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..4u8 {
+        // Over 32 KiB, so each streams in chunks.
+        std::fs::write(src.join(format!("part-{i}.bin")), vec![i; 40_000]).unwrap();
+    }
+    let out = upload(
+        &env,
+        &src,
+        &[
+            "--bwlimit",
+            "50k",
+            "--idle-timeout",
+            "300ms",
+            "--concurrency",
+            "4",
+            "--batch-files",
+            "1",
+            "--no-wait",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_tree(&src, &env.stored());
+    assert_eq!(
+        env.emu.stats().upload_requests,
+        4,
+        "none was cut off and sent again"
+    );
+    assert_eq!(summary(&out)["retries"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_rate_cap_holds_in_every_second() {
     let env = util::emulator().await;
