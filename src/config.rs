@@ -102,12 +102,34 @@ pub fn connection_with_default(
             );
         }
     };
+    let extra_roots = match &args.ca_cert {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError(format!(
+                    "cannot read --ca-cert {}: {e}. Give the PEM file of the certificate to \
+                     trust",
+                    path.display()
+                ))
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ConfigError(format!(
+                    "--ca-cert {} holds no PEM certificate (a block that starts with \
+                     -----BEGIN CERTIFICATE-----). Give the CA's certificate in PEM form \
+                     (openssl x509 -inform der -in ca.cer -out ca.pem converts a DER one)",
+                    path.display()
+                )));
+            }
+            Some(pem)
+        }
+    };
     Ok(Connection {
         endpoint,
         credentials,
         options: ClientOptions {
             connect_timeout: args.connect_timeout,
             idle_timeout: args.idle_timeout,
+            extra_roots,
             ..ClientOptions::default()
         },
     })

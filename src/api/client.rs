@@ -29,6 +29,8 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// Holds upload bodies back to a bandwidth cap (`--bwlimit`), when one is set.
     pub body_pace: Option<std::sync::Arc<dyn super::BodyPace>>,
+    /// PEM certificates to trust beside the built-in roots (`--ca-cert`).
+    pub extra_roots: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -39,6 +41,7 @@ impl Default for ClientOptions {
             session_ttl: Duration::from_secs(15 * 60),
             user_agent: format!("moi-ingest/{}", env!("CARGO_PKG_VERSION")),
             body_pace: None,
+            extra_roots: None,
         }
     }
 }
@@ -66,7 +69,23 @@ impl Client {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &options.extra_roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::Local,
+                        "client",
+                        "the --ca-cert file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    )
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .connect_timeout(options.connect_timeout)
             // No client-wide read timeout: reqwest starts it with the request and resets it
             // only once the answer's headers arrive, so it cut off every upload whose body
@@ -289,9 +308,16 @@ pub(crate) fn transport_error(call: &'static str, e: reqwest::Error) -> ApiError
     };
     let before_connecting = e.is_connect();
     // The URL is left out: an endpoint written as https://user:pass@host would leak.
+    let mut message = error_chain(&e.without_url());
+    if before_connecting && message.contains("certificate") {
+        message.push_str(
+            ". If a company proxy or a private CA signs the service's certificate, pass its \
+             PEM file with --ca-cert (or MOI_CA_CERT)",
+        );
+    }
     ApiError {
         before_connecting,
-        ..ApiError::new(kind, call, error_chain(&e.without_url()))
+        ..ApiError::new(kind, call, message)
     }
 }
 

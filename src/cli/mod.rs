@@ -236,6 +236,10 @@ pub struct ConnectionArgs {
     /// Abort a request when nothing moves for this long (stalled upload or silent server).
     #[arg(long, value_parser = parse_duration, default_value = "60s", global = true)]
     pub idle_timeout: Duration,
+    /// Also trust the certificates in this PEM file, beside the built-in roots: a company
+    /// proxy that inspects TLS, or a private CA in front of the service.
+    #[arg(long, env = "MOI_CA_CERT", value_name = "PEM", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

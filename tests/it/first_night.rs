@@ -298,6 +298,50 @@ async fn a_service_that_takes_bodies_and_never_answers_is_named_as_such() {
     assert_eq!(counts["failed"].as_u64(), Some(0), "{counts}");
 }
 
+/// Behind a company proxy that inspects TLS, or a service with a private CA, the first
+/// night fails on the certificate and says what to do; with the CA's PEM file (--ca-cert or
+/// MOI_CA_CERT) it goes through. A file that is not PEM is refused up front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ca_is_trusted_with_ca_cert_and_named_without_it() {
+    let env = util::emulator().await;
+    let names = util::small_files(&env.path("src"), 5, 100);
+    let https = util::tls_front(&env.emu.url()).await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let vol = env.volume.clone();
+    let night = ["upload", "./src", "--volume", vol.as_str(), "--no-wait"];
+
+    let mut c = fresh(&env, env.dir.path());
+    c.env("MOI_ENDPOINT", &https).args(night);
+    let out = output(c).await;
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("certificate") && err.contains("--ca-cert"),
+        "{err}"
+    );
+    assert_eq!(env.emu.stats().upload_requests, 0);
+
+    let mut c = fresh(&env, env.dir.path());
+    c.env("MOI_ENDPOINT", &https)
+        .env("MOI_CA_CERT", ca)
+        .args(night);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(env.emu.stats().files_accepted, names.len() as u64);
+    util::assert_same_tree(&env.path("src"), &env.stored());
+
+    let not_pem = env.path("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let mut c = fresh(&env, env.dir.path());
+    c.env("MOI_ENDPOINT", &https)
+        .args(night)
+        .arg("--ca-cert")
+        .arg(&not_pem);
+    let out = output(c).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--ca-cert"), "{}", stderr(&out));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_add_up_and_the_list_says_how_many_more() {
     let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;

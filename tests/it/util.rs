@@ -216,3 +216,45 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
     panic!("timed out waiting until {what}");
 }
+
+/// An HTTPS front for `target` (an emulator's plain address): TLS with the test
+/// certificate for 127.0.0.1 in `tests/fixtures/tls`, signed by a test CA no system trusts
+/// (`ca.pem`; generated once with openssl, valid until 2126, used nowhere else). Returns
+/// its `https://` URL.
+pub async fn tls_front(target: &str) -> String {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs =
+        vec![CertificateDer::from_pem_slice(include_bytes!("../fixtures/tls/server.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/server.key")).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let target = target
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(conn).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    url
+}
