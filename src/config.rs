@@ -1,13 +1,12 @@
 //! Resolved settings: raw flags in, checked values out. Every refusal here names the
 //! option and what to write instead, and ends the run with exit code 2.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::api::{ClientOptions, Credentials, VolumeId};
+use crate::api::{ClientOptions, Credentials, VolumeId, is_loopback};
 use crate::cli::{ConnectionArgs, FollowArgs, UploadArgs};
 use crate::journal::Identity;
 use crate::pipeline::pace::{Pacer, Schedule};
@@ -28,15 +27,6 @@ pub struct Connection {
     pub endpoint: Url,
     pub credentials: Credentials,
     pub options: ClientOptions,
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 /// Checks the endpoint: a URL, HTTPS unless it is on this machine or `--allow-http`.

@@ -46,6 +46,16 @@ impl Default for ClientOptions {
     }
 }
 
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 pub struct Client {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
@@ -70,6 +80,11 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Self, ApiError> {
         let mut builder = reqwest::Client::builder();
+        // HTTP(S)_PROXY and NO_PROXY are read as curl reads them, except for an endpoint on
+        // this machine, which no proxy elsewhere could reach (the demo, a local emulator).
+        if is_loopback(endpoint) {
+            builder = builder.no_proxy();
+        }
         if let Some(pem) = &options.extra_roots {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .ok()

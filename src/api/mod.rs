@@ -16,7 +16,7 @@ mod sources;
 mod upload;
 
 pub use auth::Credentials;
-pub use client::{Answer, Client, ClientOptions, decode_body};
+pub use client::{Answer, Client, ClientOptions, decode_body, is_loopback};
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
 pub use multipart::{UploadBody, upload_body};

@@ -342,6 +342,46 @@ async fn a_private_ca_is_trusted_with_ca_cert_and_named_without_it() {
     assert!(stderr(&out).contains("--ca-cert"), "{}", stderr(&out));
 }
 
+/// Behind a company proxy (HTTPS_PROXY, read as curl and rclone read it), the night
+/// tunnels through it. A loopback endpoint never goes through a proxy: none elsewhere
+/// could reach it, so the demo and a local emulator work whatever the proxy variables say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxy_carries_the_night_and_loopback_bypasses_it() {
+    let env = util::emulator().await;
+    let names = util::small_files(&env.path("src"), 5, 100);
+    let https = util::tls_front(&env.emu.url()).await;
+    let (proxy, tunnels) = util::connect_proxy(&https).await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let vol = env.volume.clone();
+    let night = ["upload", "./src", "--volume", vol.as_str(), "--no-wait"];
+
+    // A name only the proxy knows how to reach: the request can only arrive through it.
+    let mut c = fresh(&env, env.dir.path());
+    c.env("MOI_ENDPOINT", "https://moi.test")
+        .env("MOI_CA_CERT", ca)
+        .env("HTTPS_PROXY", &proxy)
+        .args(night);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(env.emu.stats().files_accepted, names.len() as u64);
+
+    // The same proxy variables, a loopback endpoint: straight there, no tunnel (this
+    // proxy refuses anything but CONNECT, so a request sent through it would fail).
+    let before = tunnels.load(std::sync::atomic::Ordering::SeqCst);
+    let accepted = env.emu.stats().files_accepted;
+    std::fs::write(env.path("src/new.txt"), "one more").unwrap();
+    let mut c = fresh(&env, env.dir.path());
+    c.env("HTTPS_PROXY", &proxy)
+        .env("HTTP_PROXY", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .args(night);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(tunnels.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert!(env.emu.stats().files_accepted > accepted);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_add_up_and_the_list_says_how_many_more() {
     let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;

@@ -218,9 +218,9 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// An HTTPS front for `target` (an emulator's plain address): TLS with the test
-/// certificate for 127.0.0.1 in `tests/fixtures/tls`, signed by a test CA no system trusts
-/// (`ca.pem`; generated once with openssl, valid until 2126, used nowhere else). Returns
-/// its `https://` URL.
+/// certificate in `tests/fixtures/tls` (for 127.0.0.1 and `moi.test`), signed by a test CA
+/// no system trusts (`ca.pem`; generated once with openssl, valid until 2126, used nowhere
+/// else). Returns its `https://` URL.
 pub async fn tls_front(target: &str) -> String {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -257,4 +257,54 @@ pub async fn tls_front(target: &str) -> String {
         }
     });
     url
+}
+
+/// A company proxy as clients meet it: `CONNECT host:port` opens a tunnel, whatever the
+/// host, to `target` (so a name no resolver knows, such as `moi.test`, reaches a local
+/// server). Returns its `http://` URL and the number of tunnels opened.
+pub async fn connect_proxy(target: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = tunnels.clone();
+    let target = target
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let target = target.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // The request head, to its blank line (bounded).
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if conn.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if !head.starts_with(b"CONNECT ") {
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if conn
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (url, tunnels)
 }
