@@ -141,12 +141,18 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
     let (total, same) = verify(&root, &stored);
     let stats = server.stats();
     if !out.quiet {
+        let count =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         stderr_line(format!(
             "demo: the emulator holds {same} of {total} files byte-identical under {}; it saw \
-             {} upload requests and {} /task/retry calls",
+             {} and {}",
             stored.display(),
-            stats.upload_requests,
-            stats.retry_requests
+            count(stats.upload_requests, "upload request", "upload requests"),
+            count(
+                stats.retry_requests,
+                "/task/retry call",
+                "/task/retry calls"
+            ),
         ));
     }
     if args.keep {
