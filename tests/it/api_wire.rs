@@ -280,16 +280,7 @@ async fn task_calls_send_the_reference_query_and_bodies() {
 /// other call (its whole-call limit).
 #[tokio::test]
 async fn a_server_that_never_answers_is_given_up_after_the_idle_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut sink = tokio::io::sink();
-                let _ = tokio::io::copy(&mut conn, &mut sink).await;
-            });
-        }
-    });
+    let url = crate::util::silent_server().await;
     let client = Client::new(
         &url.parse().unwrap(),
         Credentials::ApiKey(Secret::new("k-123456")),

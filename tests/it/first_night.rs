@@ -271,15 +271,7 @@ async fn a_service_that_takes_bodies_and_never_answers_is_named_as_such() {
     let env = util::emulator().await;
     let src = env.path("src");
     util::small_files(&src, 5, 100);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
-            });
-        }
-    });
+    let endpoint = util::silent_server().await;
     let d = src.display().to_string();
     let mut args = util::upload_args(&env, &d, &["--idle-timeout", "300ms", "--attempts", "2"]);
     args.extend(["--endpoint".to_string(), endpoint.clone()]);

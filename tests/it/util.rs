@@ -308,3 +308,18 @@ pub async fn connect_proxy(target: &str) -> (String, std::sync::Arc<std::sync::a
     });
     (url, tunnels)
 }
+
+/// A server that takes every connection and every byte sent to it, and never answers.
+/// Returns its `http://` URL.
+pub async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut conn, &mut tokio::io::sink()).await;
+            });
+        }
+    });
+    url
+}
