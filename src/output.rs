@@ -155,7 +155,10 @@ fn line(stats: &RunStats) -> String {
         } else {
             " (still listing)"
         };
-        // Transient errors that were retried are counted here, not logged one by one.
+        // Transient errors that were retried are counted here, not logged one by one. The
+        // rate is of bytes sent, beside which it stands: confirmed bytes stay at 0 while a
+        // large file is on its way.
+        let sent = stats.wire_bytes.load(Ordering::Relaxed);
         format!(
             "{}/{} files uploaded{walking}, {} unchanged, {} failed, {} retries, {} sent ({}/s)",
             c.uploaded,
@@ -163,8 +166,8 @@ fn line(stats: &RunStats) -> String {
             c.unchanged,
             c.failed,
             c.retries,
-            human_bytes(stats.wire_bytes.load(Ordering::Relaxed)),
-            human_bytes((c.uploaded_bytes as f64 / secs) as u64),
+            human_bytes(sent),
+            human_bytes((sent as f64 / secs) as u64),
         )
     }
 }
@@ -258,4 +261,27 @@ async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
         *slot = None;
     }
     bar.finish_and_clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large file on its way: nothing confirmed yet, bytes moving. The log line must not
+    /// say 0 B/s beside what was sent.
+    #[test]
+    fn the_progress_rate_is_of_bytes_sent() {
+        let mut stats = RunStats::default();
+        stats.started = std::time::Instant::now() - std::time::Duration::from_secs(10);
+        stats.wire_bytes.store(10 << 20, Ordering::Relaxed);
+        let text = line(&stats);
+        assert!(
+            text.contains("10.0 MiB sent (") && !text.contains("(0 B/s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(1.0 MiB/s)") || text.contains("(1023.") || text.contains("(1024."),
+            "about 1 MiB a second: {text}"
+        );
+    }
 }
