@@ -283,11 +283,20 @@ pub(crate) enum AuthHeaders {
 
 impl AuthHeaders {
     pub fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut headers = HeaderMap::new();
+        self.insert_into(&mut headers);
+        request.headers(headers)
+    }
+
+    pub fn insert_into(self, headers: &mut HeaderMap) {
         match self {
-            AuthHeaders::Key(key) => request.header(HeaderName::from_static("moi-key"), key),
-            AuthHeaders::Session { access, uid } => request
-                .header(HeaderName::from_static("access-token"), access)
-                .header(HeaderName::from_static("uid"), uid),
+            AuthHeaders::Key(key) => {
+                headers.insert(HeaderName::from_static("moi-key"), key);
+            }
+            AuthHeaders::Session { access, uid } => {
+                headers.insert(HeaderName::from_static("access-token"), access);
+                headers.insert(HeaderName::from_static("uid"), uid);
+            }
         }
     }
 }

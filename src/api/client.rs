@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -58,6 +59,8 @@ pub fn is_loopback(url: &Url) -> bool {
 
 pub struct Client {
     pub(crate) http: reqwest::Client,
+    /// The upload call's own client, unless a proxy carries the uploads (see `direct`).
+    pub(crate) direct: Option<super::direct::Direct>,
     pub(crate) base: String,
     /// The upload address, parsed once: parsing it per request (IDNA included) was a
     /// measurable share of a small file's CPU.
@@ -139,8 +142,10 @@ impl Client {
                 ),
             )
         })?;
+        let direct = super::direct::Direct::for_url(&upload_url, &options)?;
         Ok(Client {
             http,
+            direct,
             base,
             upload_url,
             auth,
@@ -192,28 +197,68 @@ impl Client {
     ) -> Result<Option<T>, ApiError> {
         let mut renewed = false;
         loop {
-            let (headers, generation) = self
-                .auth
-                .headers(&self.http, &self.base)
-                .await
-                .map_err(|e| self.explain_auth(e))?;
+            let (headers, generation) = self.auth_headers().await?;
             let resp = headers
                 .apply(build(&self.http)?)
                 .send()
                 .await
                 .map_err(|e| transport_error(call, e))?;
-            if resp.status().as_u16() == 401 && self.auth.is_session() && !renewed {
-                renewed = true;
-                self.auth
-                    .renew(&self.http, &self.base, Some(generation))
-                    .await
-                    .map_err(|e| self.explain_auth(e))?;
+            let status = resp.status().as_u16();
+            if self.renew_after(status, generation, &mut renewed).await? {
                 continue;
             }
             return decode(call, resp, &self.redactor)
                 .await
                 .map_err(|e| self.explain_auth(e));
         }
+    }
+
+    /// As [`Client::execute`], for an upload through the upload call's own client.
+    pub(crate) async fn execute_direct<T: DeserializeOwned>(
+        &self,
+        direct: &super::direct::Direct,
+        mut build: impl FnMut() -> Result<super::multipart::UploadBody, ApiError>,
+    ) -> Result<Option<T>, ApiError> {
+        let mut renewed = false;
+        loop {
+            let (headers, generation) = self.auth_headers().await?;
+            let reply = direct.send(build()?, headers).await?;
+            if self
+                .renew_after(reply.status, generation, &mut renewed)
+                .await?
+            {
+                continue;
+            }
+            let answer = answer(reply.status, &reply.headers, &reply.body);
+            return decode_body(super::upload::UPLOAD_CALL, answer, &self.redactor)
+                .map_err(|e| self.explain_auth(e));
+        }
+    }
+
+    async fn auth_headers(&self) -> Result<(super::auth::AuthHeaders, u64), ApiError> {
+        self.auth
+            .headers(&self.http, &self.base)
+            .await
+            .map_err(|e| self.explain_auth(e))
+    }
+
+    /// Whether an answer of `status` calls for one more attempt: a 401 to a session whose
+    /// tokens were not renewed yet for this request (they are renewed here).
+    async fn renew_after(
+        &self,
+        status: u16,
+        generation: u64,
+        renewed: &mut bool,
+    ) -> Result<bool, ApiError> {
+        if status != 401 || !self.auth.is_session() || *renewed {
+            return Ok(false);
+        }
+        *renewed = true;
+        self.auth
+            .renew(&self.http, &self.base, Some(generation))
+            .await
+            .map_err(|e| self.explain_auth(e))?;
+        Ok(true)
     }
 
     fn explain_auth(&self, mut e: ApiError) -> ApiError {
@@ -321,18 +366,28 @@ pub(crate) fn transport_error(call: &'static str, e: reqwest::Error) -> ApiError
     } else {
         ErrorKind::Transient
     };
-    let before_connecting = e.is_connect();
     // The URL is left out: an endpoint written as https://user:pass@host would leak.
-    let mut message = error_chain(&e.without_url());
-    if before_connecting && message.contains("certificate") {
-        message.push_str(
+    ApiError {
+        kind,
+        ..transport_failure(call, e.is_connect(), error_chain(&e.without_url()))
+    }
+}
+
+/// A failure to send or to read an answer, described by `chain` (with no URL in it).
+pub(crate) fn transport_failure(
+    call: &'static str,
+    before_connecting: bool,
+    mut chain: String,
+) -> ApiError {
+    if before_connecting && chain.contains("certificate") {
+        chain.push_str(
             ". If a company proxy or a private CA signs the service's certificate, pass its \
              PEM file with --ca-cert (or MOI_CA_CERT)",
         );
     }
     ApiError {
         before_connecting,
-        ..ApiError::new(kind, call, message)
+        ..ApiError::new(ErrorKind::Transient, call, chain)
     }
 }
 
@@ -367,9 +422,29 @@ fn code_is_transient(code: &str) -> bool {
     .any(|w| c.contains(w))
 }
 
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get("retry-after")?.to_str().ok()?;
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// What [`decode_body`] reads from an answer's headers: `Retry-After` and `X-Request-Id`.
+fn answer_headers(headers: &HeaderMap) -> (Option<Duration>, Option<String>) {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (retry_after(headers), request_id)
+}
+
+/// An answer's status, headers and body, as [`decode_body`] reads them.
+fn answer<'a>(status: u16, headers: &HeaderMap, body: &'a [u8]) -> Answer<'a> {
+    let (retry_after, request_id) = answer_headers(headers);
+    Answer {
+        status,
+        retry_after,
+        request_id,
+        body,
+    }
 }
 
 /// Reads the answer, checks the envelope and returns its `data`.
@@ -379,23 +454,15 @@ pub(crate) async fn decode<T: DeserializeOwned>(
     redactor: &Redactor,
 ) -> Result<Option<T>, ApiError> {
     let status = resp.status().as_u16();
-    let retry_after = retry_after(&resp);
-    let header_request_id = resp
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let (retry_after, request_id) = answer_headers(resp.headers());
     let bytes = resp.bytes().await.map_err(|e| transport_error(call, e))?;
-    decode_body(
-        call,
-        Answer {
-            status,
-            retry_after,
-            request_id: header_request_id,
-            body: &bytes,
-        },
-        redactor,
-    )
+    let answer = Answer {
+        status,
+        retry_after,
+        request_id,
+        body: &bytes,
+    };
+    decode_body(call, answer, redactor)
 }
 
 /// An answer as it came off the wire: what [`decode_body`] reads.

@@ -6,6 +6,7 @@
 
 mod auth;
 mod client;
+mod direct;
 pub mod endpoints;
 mod error;
 pub mod id;

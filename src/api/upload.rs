@@ -119,11 +119,11 @@ impl Client {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
-        let request = self.execute::<UploadAnswer>(UPLOAD_CALL, |http| {
+        let build = || {
             activity.touch();
             let activity = activity.clone();
             let sent = sent.clone();
-            let upload = upload_body(
+            upload_body(
                 volume,
                 files,
                 &meta_json,
@@ -133,13 +133,24 @@ impl Client {
                     activity.touch();
                     sent.fetch_add(n as u64, Ordering::Relaxed);
                 },
-            )?;
-            Ok(http
-                .post(self.upload_url.clone())
-                .header(CONTENT_TYPE, upload.content_type)
-                .header(CONTENT_LENGTH, upload.length)
-                .body(upload.body))
-        });
+            )
+        };
+        let request = async {
+            match &self.direct {
+                Some(direct) => self.execute_direct::<UploadAnswer>(direct, build).await,
+                None => {
+                    self.execute::<UploadAnswer>(UPLOAD_CALL, |http| {
+                        let upload = build()?;
+                        Ok(http
+                            .post(self.upload_url.clone())
+                            .header(CONTENT_TYPE, upload.content_type)
+                            .header(CONTENT_LENGTH, upload.length)
+                            .body(upload.body))
+                    })
+                    .await
+                }
+            }
+        };
         let idle_limit = self.options.idle_timeout;
         let watchdog = async {
             let tick = (idle_limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));

@@ -116,6 +116,12 @@ async fn upload_sends_file_volume_and_meta_parts() {
     assert_eq!(seen.method, Method::POST);
     assert_eq!(seen.uri.path(), "/connectors/upload");
     assert_eq!(seen.headers["moi-key"], "k-123456");
+    assert!(
+        seen.headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("moi-ingest/")
+    );
     let ct = seen.headers["content-type"].to_str().unwrap();
     assert!(ct.starts_with("multipart/form-data"), "{ct}");
     let p = parts(ct, &seen.body);

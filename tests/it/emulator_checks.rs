@@ -273,6 +273,29 @@ async fn an_expired_session_is_renewed_once_for_many_requests() {
     assert_eq!(s.refreshes, 1, "{s:?}");
     assert_eq!(s.logins, 1);
 
+    // An upload (the upload call has a client of its own) meets the expired token too:
+    // renewed once, then sent, and the file arrives.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("after-expiry.txt");
+    std::fs::write(&path, b"sent with a renewed token").unwrap();
+    let source = UploadSource {
+        mtime_ns: mtime_ns(&std::fs::metadata(&path).unwrap()),
+        path,
+        file_name: "after-expiry.txt".into(),
+        mime_type: "text/plain".into(),
+        size: 25,
+    };
+    let volume = env.volume.parse().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    client.upload(&volume, &[source], None, sent).await.unwrap();
+    let s = env.emu.stats();
+    assert_eq!(
+        (s.refreshes, s.logins, s.files_accepted),
+        (2, 1, 1),
+        "{s:?}"
+    );
+
     // A wrong password is an authentication error that names the login, not the password.
     let bad = Client::new(
         &env.emu.url().parse().unwrap(),

@@ -1,0 +1,141 @@
+//! The upload call's own HTTP/1.1 client: hyper-util's pooled client, with the same TLS
+//! roots as reqwest's (the bundled Mozilla set, and `--ca-cert`).
+//!
+//! reqwest wraps every request in layers this call never uses: a redirect policy that
+//! parses the URL again (IDNA included) and clones the headers, a retry layer, and a URL
+//! kept with the answer. For a small file those came to about a fifth of the client's CPU
+//! (README, performance round four). Every other call, and any upload that a proxy
+//! variable sends through a proxy, stays with reqwest, which tunnels and authenticates.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client as Pool;
+use hyper_util::client::legacy::connect::HttpConnector;
+use reqwest::Url;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use super::auth::AuthHeaders;
+use super::client::{ClientOptions, is_loopback};
+use super::error::{ApiError, ErrorKind};
+use super::multipart::UploadBody;
+use super::upload::UPLOAD_CALL;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+pub(crate) struct Direct {
+    pool: Pool<Connector, reqwest::Body>,
+    uri: http::Uri,
+    user_agent: HeaderValue,
+}
+
+/// What came back: status, headers, the whole body.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Direct {
+    /// A client for uploads to `url`, or `None` when a proxy variable applies to it (the
+    /// upload then goes through reqwest and the proxy, like every other call).
+    pub fn for_url(url: &Url, options: &ClientOptions) -> Result<Option<Direct>, ApiError> {
+        let local = |m: String| ApiError::new(ErrorKind::Local, "client", m);
+        let uri: http::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| local(format!("the upload address {url} is not a URI: {e}")))?;
+        let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
+        if !is_loopback(url) && proxies.intercept(&uri).is_some() {
+            return Ok(None);
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(options.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(options.extra_roots.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let pool = Pool::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build(https);
+        let user_agent = HeaderValue::from_str(&options.user_agent)
+            .map_err(|_| local("the user agent cannot go in a header".into()))?;
+        Ok(Some(Direct {
+            pool,
+            uri,
+            user_agent,
+        }))
+    }
+
+    /// Sends one upload and reads its whole answer.
+    pub async fn send(&self, upload: UploadBody, auth: AuthHeaders) -> Result<Reply, ApiError> {
+        let mut request = http::Request::new(upload.body);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        let content_type = HeaderValue::from_str(&upload.content_type).map_err(|_| {
+            ApiError::new(
+                ErrorKind::Local,
+                UPLOAD_CALL,
+                "the content type is not a header",
+            )
+        })?;
+        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(upload.length));
+        headers.insert(USER_AGENT, self.user_agent.clone());
+        auth.insert_into(headers);
+        let response = self.pool.request(request).await.map_err(|e| {
+            let chain = super::client::error_chain(&e);
+            super::client::transport_failure(UPLOAD_CALL, e.is_connect(), chain)
+        })?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| {
+            let chain = super::client::error_chain(&e);
+            super::client::transport_failure(UPLOAD_CALL, false, chain)
+        })?;
+        Ok(Reply {
+            status,
+            headers: parts.headers,
+            body: body.to_bytes(),
+        })
+    }
+}
+
+/// rustls as reqwest sets it up: the bundled Mozilla roots, ring, TLS 1.2 and 1.3; and the
+/// certificates of `--ca-cert` beside the roots.
+fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, ApiError> {
+    let local = |m: &str| ApiError::new(ErrorKind::Local, "client", m);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|_| local("the --ca-cert file is not valid PEM"))?;
+            roots
+                .add(cert)
+                .map_err(|_| local("a certificate in the --ca-cert file cannot be used"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(local(
+                "the --ca-cert file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+    }
+    // No ALPN here: the connector offers HTTP/1.1 itself (and refuses a config that
+    // already names protocols).
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|_| local("no TLS version available"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
