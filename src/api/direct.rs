@@ -3,7 +3,7 @@
 //!
 //! reqwest wraps every request in layers this call never uses: a redirect policy that
 //! parses the URL again (IDNA included) and clones the headers, a retry layer, and a URL
-//! kept with the answer. For a small file those came to about a fifth of the client's CPU
+//! kept with the answer. For a small file those came to about a sixth of the client's CPU
 //! (README, performance round four). Every other call, and any upload that a proxy
 //! variable sends through a proxy, stays with reqwest, which tunnels and authenticates.
 
