@@ -88,22 +88,10 @@ impl Client {
         if is_loopback(endpoint) {
             builder = builder.no_proxy();
         }
-        if let Some(pem) = &options.extra_roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorKind::Local,
-                        "client",
-                        "the --ca-cert file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    )
-                })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
+        // One TLS configuration for both clients, so that they trust the same roots.
+        let tls = super::direct::tls_config(options.extra_roots.as_deref())?;
         let http = builder
+            .use_preconfigured_tls(tls.clone())
             .connect_timeout(options.connect_timeout)
             // No client-wide read timeout: reqwest starts it with the request and resets it
             // only once the answer's headers arrive, so it cut off every upload whose body
@@ -142,7 +130,7 @@ impl Client {
                 ),
             )
         })?;
-        let direct = super::direct::Direct::for_url(&upload_url, &options)?;
+        let direct = super::direct::Direct::for_url(&upload_url, &options, tls)?;
         Ok(Client {
             http,
             direct,

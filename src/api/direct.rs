@@ -1,5 +1,5 @@
-//! The upload call's own HTTP/1.1 client: hyper-util's pooled client, with the same TLS
-//! roots as reqwest's (the bundled Mozilla set, and `--ca-cert`).
+//! The upload call's own HTTP/1.1 client: hyper-util's pooled client, and the TLS
+//! configuration both clients share (the bundled Mozilla roots, and `--ca-cert`).
 //!
 //! reqwest wraps every request in layers this call never uses: a redirect policy that
 //! parses the URL again (IDNA included) and clones the headers, a retry layer, and a URL
@@ -42,7 +42,11 @@ pub(crate) struct Reply {
 impl Direct {
     /// A client for uploads to `url`, or `None` when a proxy variable applies to it (the
     /// upload then goes through reqwest and the proxy, like every other call).
-    pub fn for_url(url: &Url, options: &ClientOptions) -> Result<Option<Direct>, ApiError> {
+    pub fn for_url(
+        url: &Url,
+        options: &ClientOptions,
+        tls: rustls::ClientConfig,
+    ) -> Result<Option<Direct>, ApiError> {
         let local = |m: String| ApiError::new(ErrorKind::Local, "client", m);
         let uri: http::Uri = url
             .as_str()
@@ -57,7 +61,7 @@ impl Direct {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(options.connect_timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(options.extra_roots.as_deref())?)
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -108,10 +112,17 @@ impl Direct {
     }
 }
 
-/// rustls as reqwest sets it up: the bundled Mozilla roots, ring, TLS 1.2 and 1.3; and the
-/// certificates of `--ca-cert` beside the roots.
-fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, ApiError> {
-    let local = |m: &str| ApiError::new(ErrorKind::Local, "client", m);
+/// The TLS configuration of both clients, as reqwest would build its own: the bundled
+/// Mozilla roots, ring, TLS 1.2 and 1.3; and the certificates of `--ca-cert` beside the
+/// roots.
+pub(crate) fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, ApiError> {
+    let local = |m: &str| {
+        ApiError::new(
+            ErrorKind::Local,
+            "client",
+            format!("{m}: give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)"),
+        )
+    };
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = extra_pem {
@@ -120,22 +131,20 @@ fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, ApiError
             let cert = cert.map_err(|_| local("the --ca-cert file is not valid PEM"))?;
             roots
                 .add(cert)
-                .map_err(|_| local("a certificate in the --ca-cert file cannot be used"))?;
+                .map_err(|_| local("a certificate in the --ca-cert file cannot be parsed"))?;
             added += 1;
         }
         if added == 0 {
-            return Err(local(
-                "the --ca-cert file holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            ));
+            return Err(local("the --ca-cert file holds no certificate"));
         }
     }
-    // No ALPN here: the connector offers HTTP/1.1 itself (and refuses a config that
-    // already names protocols).
+    // No ALPN here: hyper-rustls offers HTTP/1.1 itself (and refuses a config that already
+    // names protocols), and reqwest speaks HTTP/1.1 without it.
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|_| local("no TLS version available"))?
+    .map_err(|_| ApiError::new(ErrorKind::Local, "client", "no TLS version available"))?
     .with_root_certificates(roots)
     .with_no_client_auth())
 }

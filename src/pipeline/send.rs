@@ -122,10 +122,7 @@ impl Ctx {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         match self.leave_pending(paths, &format!("not sent: {e}")).await {
             UnitEnd::Journal(j) => UnitEnd::Journal(j),
-            _ => {
-                let connected = !e.before_connecting;
-                UnitEnd::Unreachable(e, connected)
-            }
+            _ => UnitEnd::Unreachable(e),
         }
     }
 

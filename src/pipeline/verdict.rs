@@ -27,10 +27,10 @@ pub(super) enum UnitEnd {
     Split(Vec<PlannedFile>, DedupClass),
     /// Every attempt failed transiently: the files wait for the end-of-run sweep.
     Transient(Unit, ApiError),
-    /// No request has ever been answered: the files stay pending, the run stops. The flag
-    /// says whether the last attempt got a connection all the same (a service that takes
+    /// No request has ever been answered: the files stay pending, the run stops. The
+    /// error says whether its attempt got a connection all the same (a service that takes
     /// bodies and never answers is not one that cannot be reached).
-    Unreachable(ApiError, bool),
+    Unreachable(ApiError),
 }
 
 /// Whether a refused request of several files should be sent again file by file: when the
@@ -81,10 +81,10 @@ impl Verdict {
             }
             UnitEnd::Left | UnitEnd::Split(..) | UnitEnd::Transient(..) => None,
             UnitEnd::Journal(e) => Some((Stop::from_journal(&e), StopReason::Breaker)),
-            UnitEnd::Unreachable(e, connected) => Some((
+            UnitEnd::Unreachable(e) => Some((
                 Stop {
                     exit: Exit::Unreachable,
-                    reason: if connected {
+                    reason: if !e.before_connecting {
                         format!(
                             "{endpoint} took upload bodies but never answered one ({e}). Check \
                              the endpoint (MOI_ENDPOINT or --endpoint) and any proxy between; \
