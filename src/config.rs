@@ -299,6 +299,9 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
     if args.attempts == 0 {
         return err("--attempts must be at least 1");
     }
+    if args.retries == 0 {
+        return err("--retries must be at least 1 (1: no pass after the first)");
+    }
     if args.batch_files == 0 || args.batch_files > 1000 {
         return err("--batch-files must be between 1 and 1000");
     }
@@ -352,6 +355,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             concurrency,
             adaptive,
             attempts: args.attempts,
+            passes: args.retries,
             retry_budget: args.retry_budget,
             retry_base: args.retry_delay,
             base_names: args.base_names,

@@ -334,6 +334,10 @@ pub struct UploadArgs {
     /// Attempts per file on transient failures (timeouts, 429, 5xx), the first included.
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
+    /// Passes over the files that failed only transiently, the first included: a file that
+    /// used up its --attempts waits, and is sent again after the rest (rclone's --retries).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     /// Transient-failure retries the whole run may spend.
     #[arg(long, default_value_t = 10_000)]
     pub retry_budget: u64,

@@ -17,6 +17,9 @@ pub struct Faults {
     /// The next this many API calls are answered 503, whatever the draws: a fault a test
     /// can count on.
     pub unavailable_next: u64,
+    /// Uploads that carry a file stored under this name are answered 503 this many times,
+    /// whatever the draws: one file's bad spell, which a test can count on.
+    pub unavailable_name: Option<(String, u64)>,
     /// HTTP 429 answers, with `Retry-After: retry_after_secs`.
     pub too_many: f64,
     pub retry_after_secs: u64,

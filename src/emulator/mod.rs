@@ -148,6 +148,8 @@ pub(crate) struct AppState {
     arrivals: faults::Arrivals,
     /// API calls still to be answered 503, whatever the draws (`Faults::unavailable_next`).
     unavailable_left: std::sync::atomic::AtomicU64,
+    /// Uploads of `Faults::unavailable_name` still to be answered 503.
+    unavailable_name_left: std::sync::atomic::AtomicU64,
     sessions: Mutex<HashMap<String, Session>>,
     tmp_counter: std::sync::atomic::AtomicU64,
 }
@@ -433,6 +435,10 @@ impl RunningEmulator {
         self.state
             .unavailable_left
             .store(faults.unavailable_next, std::sync::atomic::Ordering::SeqCst);
+        self.state.unavailable_name_left.store(
+            faults.unavailable_name.as_ref().map_or(0, |(_, n)| *n),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         if let Ok(mut f) = self.state.faults.write() {
             *f = faults;
         }
@@ -507,6 +513,11 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
             source,
         })?;
     let unavailable_next = config.faults.unavailable_next;
+    let unavailable_name_left = config
+        .faults
+        .unavailable_name
+        .as_ref()
+        .map_or(0, |(_, n)| *n);
     let state = Arc::new(AppState {
         faults: RwLock::new(config.faults.clone()),
         rng: Mutex::new(Rng::new(config.faults.seed)),
@@ -515,6 +526,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         stats: Arc::new(Stats::default()),
         arrivals: faults::Arrivals::default(),
         unavailable_left: std::sync::atomic::AtomicU64::new(unavailable_next),
+        unavailable_name_left: std::sync::atomic::AtomicU64::new(unavailable_name_left),
         sessions: Mutex::new(HashMap::new()),
         tmp_counter: Default::default(),
     });

@@ -217,6 +217,19 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         Ok(v) => v,
         Err(r) => return r,
     };
+    if let Some((name, _)) = &faults.unavailable_name
+        && checked.names.contains(name)
+        && s.unavailable_name_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        Stats::bump(&s.stats.injected_unavailable);
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ErrServiceUnavailable",
+            format!("service unavailable for '{name}' (injected by the emulator)"),
+        );
+    }
     // Renames and SQLite run off the async workers, so a busy store never stalls the server.
     let state = s.clone();
     tokio::task::spawn_blocking(move || store_upload(&state, checked, files, temps))

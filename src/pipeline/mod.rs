@@ -137,6 +137,8 @@ pub struct SendSettings {
     pub concurrency: usize,
     /// Attempts per file (the first one included) before a transient failure is final.
     pub attempts: u32,
+    /// Passes over the files that failed only transiently, the first included (`--retries`).
+    pub passes: u32,
     /// Retries the whole run may spend on transient failures.
     pub retry_budget: u64,
     /// First backoff delay; later ones grow exponentially, with full jitter.
@@ -212,6 +214,7 @@ impl Default for SendSettings {
             dedup_by: vec!["name".into()],
             concurrency: 8,
             attempts: 5,
+            passes: 3,
             retry_budget: 10_000,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),

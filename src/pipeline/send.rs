@@ -42,7 +42,7 @@ struct Ctx {
     /// Whether the service ever answered (anything, even a refusal): until it has, failing
     /// connections mean it cannot be reached, not that these files are at fault.
     answered: AtomicBool,
-    /// Requests the service accepted in this run: the sweep runs only while some do.
+    /// Requests the service accepted in this run: more passes run only while some do.
     accepted: AtomicU64,
     /// `--tps-limit`, shared by every worker.
     tps: Option<super::pace::Pacer>,
@@ -144,9 +144,9 @@ impl Ctx {
         }
     }
 
-    /// Sends one request's files. `last_chance`: this is the end-of-run sweep, so a file
-    /// whose attempts run out fails for good.
-    async fn send_unit(&self, unit: Unit, last_chance: bool) -> UnitEnd {
+    /// Sends one request's files. A unit whose attempts run out on transient failures is
+    /// handed back (`UnitEnd::Transient`) for the passes at the end of the run.
+    async fn send_unit(&self, unit: Unit) -> UnitEnd {
         let c = &self.stats.counters;
         for f in &unit.files {
             if f.reason == super::plan::Reason::Interrupted {
@@ -211,10 +211,7 @@ impl Ctx {
                         if e.status.is_none() && !self.answered.load(Ordering::Relaxed) {
                             return self.unreachable(&unit, e).await;
                         }
-                        if !last_chance {
-                            return UnitEnd::Transient(unit, e);
-                        }
-                        return self.record_failed(&unit, &e).await;
+                        return UnitEnd::Transient(unit, e);
                     };
                     if !self.take_retry() {
                         let mut e = e;
@@ -355,14 +352,10 @@ fn load_signal(
 /// over the runtime's workers), splitting a refused multi-file request file by file. Each
 /// end is judged as soon as it happens, so a reason to stop stops new requests at once.
 /// Returns the units that failed only transiently, each with its last error.
-fn spawn_unit(
-    ctx: Arc<Ctx>,
-    unit: Unit,
-    last_chance: bool,
-) -> tokio::task::JoinHandle<Vec<(Unit, ApiError)>> {
+fn spawn_unit(ctx: Arc<Ctx>, unit: Unit) -> tokio::task::JoinHandle<Vec<(Unit, ApiError)>> {
     tokio::spawn(async move {
         let mut transient = Vec::new();
-        let ends = match ctx.send_unit(unit, last_chance).await {
+        let ends = match ctx.send_unit(unit).await {
             UnitEnd::Split(files, dedup) => {
                 let mut ends = Vec::with_capacity(files.len());
                 for f in files {
@@ -370,7 +363,7 @@ fn spawn_unit(
                         files: vec![f],
                         dedup,
                     };
-                    ends.push(ctx.send_unit(one, last_chance).await);
+                    ends.push(ctx.send_unit(one).await);
                 }
                 ends
             }
@@ -380,7 +373,7 @@ fn spawn_unit(
             match end {
                 UnitEnd::Transient(unit, e) => {
                     tracing::debug!(
-                        "{} files wait for the end-of-run sweep: {e}",
+                        "{} files wait for another pass at the end of the run: {e}",
                         unit.files.len()
                     );
                     transient.push((unit, e));
@@ -397,11 +390,7 @@ const MARK_AHEAD: usize = 32;
 
 /// Sends `units` with bounded concurrency; returns those that failed only transiently,
 /// each with its last error.
-async fn drive(
-    units: impl futures::Stream<Item = Unit>,
-    ctx: &Arc<Ctx>,
-    last_chance: bool,
-) -> Vec<(Unit, ApiError)> {
+async fn drive(units: impl futures::Stream<Item = Unit>, ctx: &Arc<Ctx>) -> Vec<(Unit, ApiError)> {
     let concurrency = ctx.settings.concurrency.max(1);
     // The in-flight mark, one commit for the units about to go out rather than one each.
     // A crash then may count a few units that never left as possible duplicates, which
@@ -426,7 +415,7 @@ async fn drive(
         })
         .flat_map(futures::stream::iter);
     let done = marked
-        .map(|unit| spawn_unit(ctx.clone(), unit, last_chance))
+        .map(|unit| spawn_unit(ctx.clone(), unit))
         .buffer_unordered(concurrency * 2);
     futures::pin_mut!(done);
     let mut transient = Vec::new();
@@ -474,39 +463,41 @@ pub async fn run(
             .map(|n| super::pace::Pacer::new(super::pace::Schedule::constant(Some(n)))),
     });
     let units = ReceiverStream::new(units).take_until(cancel.soft.clone().cancelled_owned());
-    let transient = drive(units, &ctx, false).await;
-    // rclone's habit (`--retries`): what failed only transiently gets one more pass at the
+    let passes = settings.passes.max(1);
+    let mut transient = drive(units, &ctx).await;
+    // rclone's habit (`--retries`): what failed only transiently gets more passes at the
     // end, while the service accepts other requests and the budget lasts, so a file that
     // met a bad minute still arrives. Otherwise they fail now.
-    let sweep = !cancel.soft.is_cancelled()
-        && ctx.accepted.load(Ordering::Relaxed) > 0
-        && ctx.budget.load(Ordering::Relaxed) > 0;
-    if !transient.is_empty() {
-        if sweep {
-            let files: usize = transient.iter().map(|(u, _)| u.files.len()).sum();
-            tracing::info!("{files} files failed only transiently; sending them once more");
-            tokio::select! {
-                _ = tokio::time::sleep(settings.retry_base * 4) => {}
-                _ = cancel.soft.cancelled() => {}
-            }
-            let units = futures::stream::iter(transient.into_iter().map(|(unit, _)| unit))
-                .take_until(cancel.soft.clone().cancelled_owned());
-            let left = drive(units, &ctx, true).await;
-            debug_assert!(left.is_empty());
-        } else {
-            for (unit, last) in transient {
-                // The last error says what to look at (a 500 and its message, a timeout).
-                let e = ApiError {
-                    message: format!(
-                        "every attempt failed transiently, the last: {}",
-                        last.message
-                    ),
-                    ..last
-                };
-                if let UnitEnd::Journal(j) = ctx.record_failed(&unit, &e).await {
-                    ctx.judge(UnitEnd::Journal(j));
-                }
-            }
+    for pass in 2..=passes {
+        let sweep = !cancel.soft.is_cancelled()
+            && ctx.accepted.load(Ordering::Relaxed) > 0
+            && ctx.budget.load(Ordering::Relaxed) > 0;
+        if transient.is_empty() || !sweep {
+            break;
+        }
+        let files: usize = transient.iter().map(|(u, _)| u.files.len()).sum();
+        tracing::info!(
+            "{files} files failed only transiently; sending them again (pass {pass} of {passes})"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(settings.retry_base * 4 * (pass - 1)) => {}
+            _ = cancel.soft.cancelled() => {}
+        }
+        let units = futures::stream::iter(transient.into_iter().map(|(unit, _)| unit))
+            .take_until(cancel.soft.clone().cancelled_owned());
+        transient = drive(units, &ctx).await;
+    }
+    for (unit, last) in transient {
+        // The last error says what to look at (a 500 and its message, a timeout).
+        let e = ApiError {
+            message: format!(
+                "every attempt failed transiently, the last: {}",
+                last.message
+            ),
+            ..last
+        };
+        if let UnitEnd::Journal(j) = ctx.record_failed(&unit, &e).await {
+            ctx.judge(UnitEnd::Journal(j));
         }
     }
     // Every unit has ended: what they confirmed is committed before the run goes on.

@@ -25,7 +25,7 @@ pub(super) enum UnitEnd {
     /// A request of several files was refused for good: each file goes again on its own,
     /// so one bad file (too large, a refused name) does not fail its companions.
     Split(Vec<PlannedFile>, DedupClass),
-    /// Every attempt failed transiently: the files wait for the end-of-run sweep.
+    /// Every attempt failed transiently: the files wait for another pass at the end of the run.
     Transient(Unit, ApiError),
     /// No request has ever been answered: the files stay pending, the run stops. The
     /// error says whether its attempt got a connection all the same (a service that takes

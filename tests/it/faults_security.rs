@@ -168,6 +168,53 @@ async fn a_file_failed_transiently_names_its_last_error() {
     );
 }
 
+/// A file whose bad spell outlasts its `--attempts` and the first pass at the end of the
+/// run still arrives on a later pass (`--retries`, rclone's default of 3); with fewer passes
+/// it fails, named, and the others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_give_a_file_in_a_bad_spell_more_passes() {
+    let run = |passes: &'static str| async move {
+        let env = util::emulator_with(|c| {
+            // Two attempts in each of the first two passes.
+            c.faults.unavailable_name = Some(("d1/f0001.txt".into(), 4));
+        })
+        .await;
+        let src = env.path("src");
+        let names = util::small_files(&src, 3, 100);
+        let out = upload(
+            &env,
+            &src,
+            &[
+                "--attempts",
+                "2",
+                "--retries",
+                passes,
+                "--batch-files",
+                "1",
+                "--no-wait",
+            ],
+        )
+        .await;
+        (env, src, names, out)
+    };
+    let (env, src, names, out) = run("3").await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("(pass 3 of 3)"), "{}", stderr(&out));
+    assert_eq!(env.emu.stats().injected_unavailable, 4);
+    assert_same_tree(&src, &env.stored());
+    util::assert_once_per_path(&env, &names);
+
+    let (env, _src, _names, out) = run("2").await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("d1/f0001.txt") && err.contains("every attempt failed transiently, the last:"),
+        "{err}"
+    );
+    assert_eq!(summary(&out)["uploaded"], 2, "{err}");
+    assert!(!env.stored().join("d1/f0001.txt").exists());
+}
+
 /// `--idle-timeout` is about bytes that stop moving, not about how long a body takes: a
 /// file that needs longer than the timeout to send, at a steady pace, arrives in one
 /// request. (reqwest's read timeout, which the client once set, ran from the start of the
@@ -243,8 +290,8 @@ async fn a_proxy_answering_html_stops_the_run_quickly() {
 }
 
 /// The independent fault mix (about 30% transient answers) with the default attempts and
-/// batching: every file arrives, because files that ran out of attempts get the end-of-run
-/// sweep. `benches/fault_mix.sh` runs this 20 times in a row.
+/// batching: every file arrives, because files that ran out of attempts get more passes at
+/// the end of the run (`--retries`). `benches/fault_mix.sh` runs this 20 times in a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_file_arrives_through_a_30_percent_transient_mix_with_default_attempts() {
     let seed = std::env::var("FAULT_SEED")
