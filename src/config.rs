@@ -93,7 +93,7 @@ pub fn connection_with_default(
         }
     };
     let extra_roots = match &args.ca_cert {
-        None => None,
+        None => Vec::new(),
         Some(path) => {
             let pem = std::fs::read(path).map_err(|e| {
                 ConfigError(format!(
@@ -102,15 +102,13 @@ pub fn connection_with_default(
                     path.display()
                 ))
             })?;
-            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(ConfigError(format!(
-                    "--ca-cert {} holds no PEM certificate (a block that starts with \
-                     -----BEGIN CERTIFICATE-----). Give the CA's certificate in PEM form \
-                     (openssl x509 -inform der -in ca.cer -out ca.pem converts a DER one)",
+            crate::api::ca_certificates(&pem).map_err(|what| {
+                ConfigError(format!(
+                    "--ca-cert {} {what}. Give the CA's certificate in PEM form (openssl x509 \
+                     -inform der -in ca.cer -out ca.pem converts a DER one)",
                     path.display()
-                )));
-            }
-            Some(pem)
+                ))
+            })?
         }
     };
     Ok(Connection {

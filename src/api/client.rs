@@ -30,8 +30,9 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// Holds upload bodies back to a bandwidth cap (`--bwlimit`), when one is set.
     pub body_pace: Option<std::sync::Arc<dyn super::BodyPace>>,
-    /// PEM certificates to trust beside the built-in roots (`--ca-cert`).
-    pub extra_roots: Option<Vec<u8>>,
+    /// Certificates to trust beside the built-in roots (`--ca-cert`, read by
+    /// [`super::ca_certificates`]).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for ClientOptions {
@@ -42,7 +43,7 @@ impl Default for ClientOptions {
             session_ttl: Duration::from_secs(15 * 60),
             user_agent: format!("moi-ingest/{}", env!("CARGO_PKG_VERSION")),
             body_pace: None,
-            extra_roots: None,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -89,7 +90,7 @@ impl Client {
             builder = builder.no_proxy();
         }
         // One TLS configuration for both clients, so that they trust the same roots.
-        let tls = super::direct::tls_config(options.extra_roots.as_deref())?;
+        let tls = super::direct::tls_config(&options.extra_roots)?;
         let http = builder
             .use_preconfigured_tls(tls.clone())
             .connect_timeout(options.connect_timeout)

@@ -24,7 +24,48 @@ use super::error::{ApiError, ErrorKind};
 use super::multipart::UploadBody;
 use super::upload::UPLOAD_CALL;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Tls = hyper_rustls::HttpsConnector<HttpConnector>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connector under a limit for the whole connection: TCP and the TLS handshake, as
+/// reqwest's `connect_timeout` is. hyper-util's own limit covers TCP only, so a service (or
+/// a proxy) that takes the connection and never finishes the handshake would otherwise be
+/// noticed only by the idle watchdog, and reported as one that took a body.
+#[derive(Clone)]
+struct Connector {
+    tls: Tls,
+    limit: std::time::Duration,
+}
+
+impl tower::Service<http::Uri> for Connector {
+    type Response = <Tls as tower::Service<http::Uri>>::Response;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.tls.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.tls.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(done) => done,
+                Err(_) => Err(format!(
+                    "the connection (TCP and TLS handshake) took longer than --connect-timeout \
+                     ({limit:?})"
+                )
+                .into()),
+            }
+        })
+    }
+}
 
 pub(crate) struct Direct {
     pool: Pool<Connector, reqwest::Body>,
@@ -59,15 +100,18 @@ impl Direct {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(options.connect_timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        let connector = Connector {
+            tls: https,
+            limit: options.connect_timeout,
+        };
         let pool = Pool::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(64)
-            .build(https);
+            .build(connector);
         let user_agent = HeaderValue::from_str(&options.user_agent)
             .map_err(|_| local("the user agent cannot go in a header".into()))?;
         Ok(Some(Direct {
@@ -112,32 +156,35 @@ impl Direct {
     }
 }
 
+/// The certificates of a `--ca-cert` PEM file, each checked to be a usable trust anchor.
+/// `Err` says what is wrong with the file, for the caller to put beside its name.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
+    let mut scratch = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("is not valid PEM ({e})"))?;
+        scratch
+            .add(cert.clone())
+            .map_err(|e| format!("holds a certificate that cannot be parsed ({e})"))?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (a block that starts with \
+                    -----BEGIN CERTIFICATE-----)"
+            .into());
+    }
+    Ok(certs)
+}
+
 /// The TLS configuration of both clients, as reqwest would build its own: the bundled
 /// Mozilla roots, ring, TLS 1.2 and 1.3; and the certificates of `--ca-cert` beside the
-/// roots.
-pub(crate) fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, ApiError> {
-    let local = |m: &str| {
-        ApiError::new(
-            ErrorKind::Local,
-            "client",
-            format!("{m}: give the CA's certificate in PEM form (-----BEGIN CERTIFICATE-----)"),
-        )
-    };
+/// roots (already checked by [`ca_certificates`]).
+pub(crate) fn tls_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, ApiError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = extra_pem {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|_| local("the --ca-cert file is not valid PEM"))?;
-            roots
-                .add(cert)
-                .map_err(|_| local("a certificate in the --ca-cert file cannot be parsed"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(local("the --ca-cert file holds no certificate"));
-        }
-    }
+    roots.add_parsable_certificates(extra_roots.iter().cloned());
     // No ALPN here: hyper-rustls offers HTTP/1.1 itself (and refuses a config that already
     // names protocols), and reqwest speaks HTTP/1.1 without it.
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(

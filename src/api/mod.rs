@@ -18,6 +18,7 @@ mod upload;
 
 pub use auth::Credentials;
 pub use client::{Answer, Client, ClientOptions, decode_body, is_loopback};
+pub use direct::ca_certificates;
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
 pub use multipart::{UploadBody, upload_body};

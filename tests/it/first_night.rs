@@ -290,6 +290,40 @@ async fn a_service_that_takes_bodies_and_never_answers_is_named_as_such() {
     assert_eq!(counts["failed"].as_u64(), Some(0), "{counts}");
 }
 
+/// A service (or proxy) that takes the connection and never finishes the TLS handshake is
+/// given up after --connect-timeout, and named as one no request reached; it is not left
+/// to the idle watchdog, which would call it one that took a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_never_finishes_is_a_connect_timeout() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 100);
+    let endpoint = util::silent_server().await.replace("http://", "https://");
+    let d = src.display().to_string();
+    let mut args = util::upload_args(
+        &env,
+        &d,
+        &[
+            "--connect-timeout",
+            "300ms",
+            "--idle-timeout",
+            "30s",
+            "--attempts",
+            "1",
+        ],
+    );
+    args.extend(["--endpoint".to_string(), endpoint.clone()]);
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no request reached")
+            && err.contains("--connect-timeout")
+            && !err.contains("never answered"),
+        "{err}"
+    );
+}
+
 /// Behind a company proxy that inspects TLS, or a service with a private CA, the first
 /// night fails on the certificate and says what to do; with the CA's PEM file (--ca-cert or
 /// MOI_CA_CERT) it goes through. A file that is not PEM is refused up front.
@@ -322,16 +356,31 @@ async fn a_private_ca_is_trusted_with_ca_cert_and_named_without_it() {
     assert_eq!(env.emu.stats().files_accepted, names.len() as u64);
     util::assert_same_tree(&env.path("src"), &env.stored());
 
+    // Not PEM at all, and a PEM block whose content is not a certificate: both refused
+    // before anything is sent, naming the file.
     let not_pem = env.path("not.pem");
     std::fs::write(&not_pem, "hello").unwrap();
-    let mut c = fresh(&env, env.dir.path());
-    c.env("MOI_ENDPOINT", &https)
-        .args(night)
-        .arg("--ca-cert")
-        .arg(&not_pem);
-    let out = output(c).await;
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("--ca-cert"), "{}", stderr(&out));
+    let broken = env.path("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (file, what) in [
+        (&not_pem, "holds no PEM certificate"),
+        (&broken, "cannot be parsed"),
+    ] {
+        let mut c = fresh(&env, env.dir.path());
+        c.env("MOI_ENDPOINT", &https)
+            .args(night)
+            .arg("--ca-cert")
+            .arg(file);
+        let out = output(c).await;
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let err = stderr(&out);
+        let named = format!("--ca-cert {}", file.display());
+        assert!(err.contains(&named) && err.contains(what), "{err}");
+    }
 }
 
 /// Behind a company proxy (HTTPS_PROXY, read as curl and rclone read it), the night
