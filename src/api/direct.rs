@@ -100,6 +100,9 @@ impl Direct {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
+        // Also per TCP attempt: hyper-util shares it out among a name's addresses, so one
+        // that never answers leaves time for the next (the limit below alone would not).
+        http.set_connect_timeout(Some(options.connect_timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
