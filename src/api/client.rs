@@ -105,6 +105,9 @@ impl Client {
             // would only retry HTTP/2 refusals, which we never see, yet it clones every
             // request whose body could be replayed, to keep one at hand.
             .retry(reqwest::retry::never().max_retries_per_request(0))
+            // The MOI API does not redirect; one that does is answered with what it names
+            // (`decode_body`), since the key would be sent on to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ApiError::new(
@@ -416,23 +419,42 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// What [`decode_body`] reads from an answer's headers: `Retry-After` and `X-Request-Id`.
-fn answer_headers(headers: &HeaderMap) -> (Option<Duration>, Option<String>) {
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    (retry_after(headers), request_id)
-}
-
 /// An answer's status, headers and body, as [`decode_body`] reads them.
 fn answer<'a>(status: u16, headers: &HeaderMap, body: &'a [u8]) -> Answer<'a> {
-    let (retry_after, request_id) = answer_headers(headers);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     Answer {
         status,
-        retry_after,
-        request_id,
+        retry_after: retry_after(headers),
+        request_id: text("x-request-id"),
+        redirect: if (300..400).contains(&status) {
+            text("location")
+        } else {
+            None
+        },
         body,
+    }
+}
+
+/// A redirect's target without what could be a secret: user info, query, fragment.
+fn address_only(location: &str) -> String {
+    match Url::parse(location) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => location
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(location)
+            .to_string(),
     }
 }
 
@@ -442,16 +464,11 @@ pub(crate) async fn decode<T: DeserializeOwned>(
     resp: Response,
     redactor: &Redactor,
 ) -> Result<Option<T>, ApiError> {
-    let status = resp.status().as_u16();
-    let (retry_after, request_id) = answer_headers(resp.headers());
+    // The headers are read before the body consumes the response.
+    let mut heard = answer(resp.status().as_u16(), resp.headers(), &[]);
     let bytes = resp.bytes().await.map_err(|e| transport_error(call, e))?;
-    let answer = Answer {
-        status,
-        retry_after,
-        request_id,
-        body: &bytes,
-    };
-    decode_body(call, answer, redactor)
+    heard.body = &bytes;
+    decode_body(call, heard, redactor)
 }
 
 /// An answer as it came off the wire: what [`decode_body`] reads.
@@ -460,6 +477,8 @@ pub struct Answer<'a> {
     pub retry_after: Option<Duration>,
     /// The `X-Request-Id` header, when there was one.
     pub request_id: Option<String>,
+    /// Where a redirect (3xx) points: its `Location` header.
+    pub redirect: Option<String>,
     pub body: &'a [u8],
 }
 
@@ -474,6 +493,7 @@ pub fn decode_body<T: DeserializeOwned>(
         status,
         retry_after,
         request_id: header_request_id,
+        redirect,
         body: bytes,
     } = answer;
     // `data` stays a borrowed slice of the body until the call's own type reads it: one
@@ -498,6 +518,23 @@ pub fn decode_body<T: DeserializeOwned>(
         request_id: request_id.clone(),
         before_connecting: false,
     };
+    if (300..400).contains(&status) {
+        // Redirects are not followed: the key would go along to wherever they point
+        // (reqwest drops only the standard credential headers on the way).
+        let to = redirect
+            .as_deref()
+            .map(address_only)
+            .unwrap_or_else(|| "an address it does not name".into());
+        return Err(fail(
+            ErrorKind::Malformed,
+            None,
+            format!(
+                "the service redirects this call to {to}. moi-ingest does not follow \
+                 redirects, so that the key goes only to the endpoint you gave: if that \
+                 address is the service, set --endpoint (MOI_ENDPOINT) to its base address"
+            ),
+        ));
+    }
     let envelope: Envelope<&RawValue> = match envelope {
         Ok(e) => e,
         Err(_) => {

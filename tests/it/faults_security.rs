@@ -289,6 +289,58 @@ async fn a_proxy_answering_html_stops_the_run_quickly() {
     assert!(n < 20, "{n} requests: {err}");
 }
 
+/// An endpoint that redirects is not followed, for uploads or any other call: the key
+/// would go along to wherever the redirect points. The run says where it points (without
+/// its query, which may hold a token) and what to do, and stops early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_endpoint_is_named_and_never_followed() {
+    let env = util::emulator().await;
+    let elsewhere = env.emu.url();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = format!("{elsewhere}{}?token=not-for-the-log", uri.path());
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [("location", to)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let src = env.path("src");
+    util::small_files(&src, 30, 10);
+    let d = src.display().to_string();
+    let mut args = util::upload_args(&env, &d, &["--batch-files", "1"]);
+    args.extend(["--endpoint".to_string(), front.clone()]);
+    let out = util::command(&env).args(&args).output().await.unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    let upload_to = format!(
+        "redirects this call to {}/connectors/upload.",
+        env.emu.url()
+    );
+    assert!(
+        err.contains(&upload_to) && err.contains("--endpoint") && !err.contains("not-for-the-log"),
+        "{err}"
+    );
+
+    // A call through the other client (a GET, which a redirect-following client would
+    // repeat at the new address with every header).
+    let out = util::run(&env, &["task", "list", "--endpoint", &front]).await;
+    assert_ne!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("redirects this call to"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.emu.stats().requests,
+        0,
+        "a request reached the redirect's target"
+    );
+}
+
 /// The independent fault mix (about 30% transient answers) with the default attempts and
 /// batching: every file arrives, because files that ran out of attempts get more passes at
 /// the end of the run (`--retries`). `benches/fault_mix.sh` runs this 20 times in a row.
