@@ -198,3 +198,47 @@ fn the_systemd_units_and_the_crontab_hold_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's cron line works under cron: cron runs jobs with `PATH=/usr/bin:/bin`, where
+/// `cargo install` does not put the binary, so the line names it by the full path that the
+/// README's install section puts it at, and what follows is a command line the CLI accepts.
+#[test]
+fn the_readmes_cron_line_names_the_installed_binary() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    // The first code block fenced with `fence` after `heading`.
+    let block = |heading: &str, fence: &str| -> String {
+        let at = readme
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading}"));
+        let start = at + readme[at..].find(fence).unwrap() + fence.len();
+        let body = &readme[start..];
+        body[..body.find("```").unwrap()].to_string()
+    };
+    let install = block("## Install", "```sh\n");
+    let installed = "/usr/local/bin/moi-ingest";
+    assert!(
+        install.contains("install -m 0755") && install.contains("/usr/local/bin/"),
+        "the install section does not put the binary at {installed}: {install}"
+    );
+    let cron = block("## First night", "```cron\n");
+    let line = cron.lines().find(|l| l.starts_with("15 ")).unwrap();
+    let (before, after) = line
+        .split_once(&format!(" {installed} "))
+        .unwrap_or_else(|| panic!("the cron line does not run {installed}: {line}"));
+    // Only environment assignments between the schedule and the binary.
+    for word in before.split_whitespace().skip(5) {
+        assert!(
+            word.contains('='),
+            "{word:?} in the cron line is not VAR=value"
+        );
+    }
+    let argv: Vec<String> = after
+        .split(">>")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_parses(&argv);
+}
