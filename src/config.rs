@@ -211,8 +211,14 @@ pub fn shard(raw: Option<&str>) -> Result<Option<Shard>, ConfigError> {
 
 /// One journal per (endpoint, volume, folder, shard index): the same cron line always
 /// finds its own.
+/// Where default journals live: `$XDG_STATE_HOME/moi-ingest/journals`
+/// (`~/.local/state/moi-ingest/journals`).
+pub fn journals_dir() -> Option<PathBuf> {
+    state_dir().map(|s| s.join("moi-ingest").join("journals"))
+}
+
 pub fn default_journal(id: &Identity, shard: Option<Shard>) -> Result<PathBuf, ConfigError> {
-    let Some(state) = state_dir() else {
+    let Some(journals) = journals_dir() else {
         return err("neither XDG_STATE_HOME nor HOME is set: pass --journal PATH");
     };
     // By shard index, not count: with jump hashing, going from N to N+1 shards only moves
@@ -236,7 +242,7 @@ pub fn default_journal(id: &Identity, shard: Option<Shard>) -> Result<PathBuf, C
         })
         .take(40)
         .collect();
-    Ok(state.join("moi-ingest").join("journals").join(format!(
+    Ok(journals.join(format!(
         "{base}-{}{suffix}.sqlite",
         &hex::encode(digest)[..16]
     )))

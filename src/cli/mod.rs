@@ -387,9 +387,11 @@ pub struct UploadArgs {
 pub struct JournalSelect {
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// The uploaded folder (with --volume and --endpoint), to find the default journal.
+    /// The uploaded folder, to find its default journal. Whatever is left out of (DIR,
+    /// --volume, endpoint) is looked up among the journals under
+    /// ~/.local/state/moi-ingest/journals: with none given, the only journal there is.
     pub dir: Option<PathBuf>,
-    /// The volume (with DIR), to find the default journal.
+    /// The volume, to find the default journal.
     #[arg(long, env = "MOI_VOLUME")]
     pub volume: Option<String>,
     /// The shard (with DIR and --volume), to find that shard's default journal.

@@ -6,6 +6,7 @@ mod demo;
 mod emulator;
 mod export;
 mod extras;
+mod locate;
 mod retry;
 mod sources;
 mod status;

@@ -24,7 +24,7 @@ pub async fn retry(
     out: Output,
     cancel: crate::pipeline::Cancel,
 ) -> CommandResult {
-    let path = super::status::journal_path(&args.select, &args.connection)?;
+    let path = super::locate::journal_path(&args.select, &args.connection).await?;
     let identity = Journal::open_read_only(&path)
         .map_err(Failure::usage)?
         .identity()

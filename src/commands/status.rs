@@ -1,48 +1,16 @@
 //! `moi-ingest status`: what a journal holds, from the journal alone (no lock, no network),
 //! and with `--follow` the follow-through of a `--no-wait` run.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use super::{CommandResult, Output, print_summary};
-use crate::cli::{ConnectionArgs, JournalSelect, StatusArgs};
-use crate::config::{self, ConfigError};
+use crate::cli::StatusArgs;
+use crate::config;
 use crate::journal::{Failure as FileFailure, Journal, RunRecord, StateCounts, lock_holder};
 use crate::output::stdout_line;
 use crate::pipeline::{self, Cancel};
 use crate::report::{Exit, Failure, human_bytes, local_time};
 use crate::run::{Run, RunPlan};
-
-/// The journal a command works on: `--journal`, or the default one of (endpoint, volume, DIR).
-pub(super) fn journal_path(
-    sel: &JournalSelect,
-    conn: &ConnectionArgs,
-) -> Result<PathBuf, ConfigError> {
-    let path = match (&sel.journal.journal, &sel.dir, &sel.volume) {
-        (Some(p), _, _) => config::absolute(p),
-        (None, Some(dir), Some(volume)) => {
-            let endpoint = config::endpoint(conn.endpoint.as_deref(), conn.allow_http)?;
-            let id = config::identity(&endpoint, &config::volume(volume)?, &config::root(dir)?);
-            config::default_journal(&id, config::shard(sel.shard.as_deref())?)?
-        }
-        _ => {
-            return Err(ConfigError(
-                "name the journal: --journal PATH, or the uploaded DIR with --volume (and \
-                 MOI_ENDPOINT)"
-                    .into(),
-            ));
-        }
-    };
-    if !path.is_file() {
-        return Err(ConfigError(format!(
-            "there is no journal at {}: nothing was uploaded with these options yet (or pass \
-             --journal)",
-            path.display()
-        )));
-    }
-    Ok(path)
-}
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -139,7 +107,7 @@ fn print_human(r: &StatusReport) {
 }
 
 pub async fn status(args: &StatusArgs, out: Output, cancel: Cancel) -> CommandResult {
-    let path = journal_path(&args.select, &args.connection)?;
+    let path = super::locate::journal_path(&args.select, &args.connection).await?;
     let mut follow = None;
     if args.follow {
         follow = Some(follow_through(&path, args, out, cancel).await?);

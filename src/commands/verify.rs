@@ -10,7 +10,7 @@ use crate::report::{Exit, Failure};
 use crate::verify::{self, VerifyError};
 
 pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
-    let path = super::status::journal_path(&args.select, &args.connection)?;
+    let path = super::locate::journal_path(&args.select, &args.connection).await?;
     // Opened (and brought up to date if an older moi-ingest wrote it), not locked: verify
     // only reads, so it may run beside an upload.
     let journal = Journal::open(&path, None).map_err(Failure::usage)?;

@@ -122,6 +122,72 @@ async fn the_readmes_upload_command_works_on_a_fresh_machine() {
     );
 }
 
+/// The morning after a cron night, in a shell with the key but not the endpoint (the cron
+/// line set it): `status`, `verify` and `retry` find the night's journal from what is given,
+/// and when several fit, list them instead of guessing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_morning_after_needs_no_endpoint_to_find_the_journal() {
+    let env = util::emulator().await;
+    let names = util::corpus(&env.path("corpus"));
+    util::small_files(&env.path("other"), 2, 10);
+    let vol = env.volume.clone();
+    let night = |dir: &'static str| {
+        let mut c = fresh(&env, env.dir.path());
+        c.args(["upload", dir, "--volume", vol.as_str()]);
+        c
+    };
+    let morning = |args: &[&str]| {
+        let mut c = fresh(&env, env.dir.path());
+        c.env_remove("MOI_ENDPOINT").args(args);
+        c
+    };
+    let out = output(night("./corpus")).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // One journal: `status` alone is enough.
+    let out = output(morning(&["status"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} ingested", names.len())) && stdout.contains("corpus"),
+        "{stdout}"
+    );
+    // verify talks to the service: the endpoint comes from the journal.
+    let out = output(morning(&["verify"])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Two journals: `status` alone lists both and asks; the folder picks one.
+    let out = output(night("./other")).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = output(morning(&["status"])).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 journals")
+            && err.contains("--journal")
+            && err.contains("/corpus,")
+            && err.contains("/other,"),
+        "{err}"
+    );
+    let out = output(morning(&["retry", "./other", "--volume", vol.as_str()])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = output(morning(&["status", "./other", "--volume", vol.as_str()])).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 ingested"));
+
+    // The endpoint spelled another way: no journal for it, and the one there is, named.
+    let other_spelling = env.emu.url().replace("127.0.0.1", "localhost");
+    let mut c = morning(&["status", "./corpus", "--volume", vol.as_str()]);
+    c.env("MOI_ENDPOINT", &other_spelling);
+    let out = output(c).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("journals for other endpoints") && err.contains(&env.emu.url()),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_still_names_what_failed_for_good() {
     let env = util::emulator_with(|c| c.faults.always_fail_suffix = Some(".bad".into())).await;
