@@ -122,6 +122,68 @@ async fn the_readmes_upload_command_works_on_a_fresh_machine() {
     );
 }
 
+/// The README's crontab line, run as cron runs it: `sh -c` with cron's PATH and HOME and
+/// nothing else, with what a user fills in put in place of the `...` (and this build in
+/// place of the installed binary; `deploy.rs` checks the install section puts it there).
+/// Nothing is printed to cron's mail; the log in HOME ends with the exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_cron_line_runs_as_cron_runs_it() {
+    let env = util::emulator().await;
+    let papers = env.path("papers");
+    let names = util::small_files(&papers, 5, 100);
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = &readme[readme.find("```cron\n").unwrap() + 8..];
+    let line = block.lines().find(|l| l.starts_with("15 ")).unwrap();
+    let command = line
+        .split_whitespace()
+        .skip(5)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("MOI_KEY=...", &format!("MOI_KEY={KEY}"))
+        .replace(
+            "MOI_ENDPOINT=https://...",
+            &format!("MOI_ENDPOINT={}", env.emu.url()),
+        )
+        .replace(
+            "/usr/local/bin/moi-ingest",
+            env!("CARGO_BIN_EXE_moi-ingest"),
+        )
+        .replace("/data/papers", &papers.display().to_string())
+        .replace("1889578498228068352", &env.volume);
+    let home = env.path("cron-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut c = tokio::process::Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(&command)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("SHELL", "/bin/sh")
+        .current_dir(&home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{command}: {}", stderr(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "cron would mail this: {}",
+        stderr(&out)
+    );
+    let log = std::fs::read_to_string(home.join("moi-ingest.log")).unwrap();
+    assert!(
+        log.lines()
+            .last()
+            .unwrap()
+            .ends_with("upload ended with exit 0 (everything done)"),
+        "{log}"
+    );
+    assert_eq!(env.emu.stats().files_accepted, names.len() as u64);
+    util::assert_same_tree(&papers, &env.stored());
+}
+
 /// The morning after a cron night, in a shell with the key but not the endpoint (the cron
 /// line set it): `status`, `verify` and `retry` find the night's journal from what is given,
 /// and when several fit, list them instead of guessing.
