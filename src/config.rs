@@ -46,6 +46,33 @@ pub fn endpoint(raw: Option<&str>, allow_http: bool) -> Result<Url, ConfigError>
     if !url.username().is_empty() || url.password().is_some() {
         return err("the endpoint must not carry a user name or password; use MOI_KEY");
     }
+    // A call's address pasted whole (from the documents, or a browser): every path is
+    // appended to the endpoint, so it would be doubled and every call answered 404.
+    let path = url.path();
+    if let Some(at) = [
+        "/connectors",
+        "/task",
+        "/byoa/api/v1",
+        "/export",
+        "/auth/login",
+    ]
+    .iter()
+    .filter_map(|p| {
+        path.find(&format!("{p}/"))
+            .or_else(|| path.ends_with(p).then(|| path.len() - p.len()))
+    })
+    .min()
+    {
+        let mut base = url.clone();
+        base.set_path(&path[..at]);
+        base.set_query(None);
+        return err(format!(
+            "the endpoint '{raw}' holds an API path ({}); give the service's address alone, \
+             e.g. {}: moi-ingest adds each call's path itself",
+            &path[at..],
+            base.as_str().trim_end_matches('/')
+        ));
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" if allow_http || is_loopback(&url) => Ok(url),
@@ -391,4 +418,46 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         settings,
         metrics_file: args.metrics_file.as_ref().map(|p| absolute(p)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn an_endpoint_with_a_calls_path_is_refused_with_the_base_to_use() {
+        for (raw, api, base) in [
+            (
+                "https://freetier-01.example.cn/connectors/upload",
+                "(/connectors/upload)",
+                "e.g. https://freetier-01.example.cn:",
+            ),
+            (
+                "https://h.example/byoa/api/v1/",
+                "(/byoa/api/v1/)",
+                "e.g. https://h.example:",
+            ),
+            (
+                "https://h.example/moi/task/files?page=1",
+                "(/task/files)",
+                "e.g. https://h.example/moi:",
+            ),
+            (
+                "https://h.example/auth/login",
+                "(/auth/login)",
+                "e.g. https://h.example:",
+            ),
+        ] {
+            let e = endpoint(Some(raw), false).unwrap_err().0;
+            assert!(e.contains(api) && e.contains(base), "{raw}: {e}");
+        }
+        // A deployment under a path of its own is fine, even one that starts like a call.
+        for raw in [
+            "https://h.example/moi/",
+            "https://h.example/taskforce",
+            "https://h.example",
+        ] {
+            assert!(endpoint(Some(raw), false).is_ok(), "{raw}");
+        }
+    }
 }
