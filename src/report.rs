@@ -343,7 +343,12 @@ impl Summary {
     pub fn failure_lines(&self) -> String {
         let mut out = String::new();
         for f in &self.failures {
-            out.push_str(&format!("\nfailed ({}): {}: {}", f.stage, f.path, f.reason));
+            out.push_str(&format!(
+                "\nfailed ({}): {}: {}",
+                f.stage,
+                shown(&f.path),
+                f.reason
+            ));
         }
         if self.failures_not_listed > 0 {
             out.push_str(&format!(
@@ -386,6 +391,24 @@ pub fn local_time(secs: i64) -> String {
     }
 }
 
+/// A path as a line of output shows it: control characters (a newline or tab in a file
+/// name) escaped as `\n`, `\t`, `\u{1b}`, so that one file stays on one line and a
+/// tab-separated line keeps its columns; everything else, Chinese included, as it is.
+pub fn shown(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for c in path.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -398,5 +421,19 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_path_shows_on_one_line_with_its_columns() {
+        assert_eq!(shown("报告/report 1.pdf"), "报告/report 1.pdf");
+        assert_eq!(
+            shown("new\nline\tand\u{1b}esc.txt"),
+            "new\\nline\\tand\\u{1b}esc.txt"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `moi-ingest status`: what a journal holds, from the journal alone (no lock, no network),
 //! and with `--follow` the follow-through of a `--no-wait` run.
 
+use crate::report::shown;
 use serde::Serialize;
 
 use super::{CommandResult, Output, print_summary};
@@ -68,7 +69,9 @@ fn print_human(r: &StatusReport) {
     for f in r.failures.iter().take(LISTED) {
         stdout_line(format_args!(
             "failed ({}): {}: {}",
-            f.stage, f.path, f.reason
+            f.stage,
+            shown(&f.path),
+            f.reason
         ));
     }
     if c.failed as usize > LISTED {

@@ -1,5 +1,6 @@
 //! `moi-ingest upload`.
 
+use crate::report::shown;
 use std::sync::Arc;
 
 use super::{CommandResult, Output, print_summary};
@@ -55,7 +56,10 @@ pub async fn run_upload(
         .map(|path| metrics::spawn_writer(path, labels.clone(), run.stats().clone(), last_success));
     let sink: Option<DryRunSink> = dry_run.then(|| {
         Arc::new(|path: &str, size: u64, reason: &str| {
-            stdout_line(format_args!("would upload\t{path}\t{size}\t{reason}"));
+            stdout_line(format_args!(
+                "would upload\t{}\t{size}\t{reason}",
+                shown(path)
+            ));
         }) as DryRunSink
     });
     let outcome = pipeline::upload(&plan.settings, run.context(), sink).await;

@@ -6,6 +6,7 @@ use crate::cli::VerifyArgs;
 use crate::config;
 use crate::journal::Journal;
 use crate::output::{stderr_line, stdout_line};
+use crate::report::shown;
 use crate::report::{Exit, Failure};
 use crate::verify::{self, VerifyError};
 
@@ -42,7 +43,10 @@ pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
             for d in list {
                 stdout_line(format_args!(
                     "{kind}\t{}\t{} (file {}, task {})",
-                    d.path, d.what, d.file_id, d.task_id
+                    shown(&d.path),
+                    d.what,
+                    d.file_id,
+                    d.task_id
                 ));
             }
         }

@@ -5,6 +5,7 @@
 //! previous run was sending when it stopped are sent again and counted, because the
 //! service may already hold them.
 
+use crate::report::shown;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -278,10 +279,16 @@ pub async fn run(
                     RunStats::add(&c.skipped, 1);
                     match kind {
                         SkipKind::Unusable => {
-                            tracing::warn!("skipped {}: {reason}", path.display())
+                            tracing::warn!(
+                                "skipped {}: {reason}",
+                                shown(&path.display().to_string())
+                            )
                         }
                         SkipKind::Filtered => {
-                            tracing::debug!("skipped {}: {reason}", path.display())
+                            tracing::debug!(
+                                "skipped {}: {reason}",
+                                shown(&path.display().to_string())
+                            )
                         }
                     }
                 }
@@ -301,7 +308,10 @@ pub async fn run(
                     Ok(h) => Some(h),
                     Err(e) => {
                         RunStats::add(&c.skipped, 1);
-                        tracing::warn!("skipped {}: cannot be read: {e}", f.abs.display());
+                        tracing::warn!(
+                            "skipped {}: cannot be read: {e}",
+                            shown(&f.abs.display().to_string())
+                        );
                         continue;
                     }
                 }

@@ -8,6 +8,7 @@
 //! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
 //! an HTML proxy page) trips a breaker instead of failing every file one by one.
 
+use crate::report::shown;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -80,7 +81,7 @@ impl Ctx {
             RunStats::add(&c.failed, 1);
             self.stats
                 .note_failure(&f.listed.path, "upload", &e.to_string());
-            tracing::warn!("upload of {} failed: {e}", f.listed.path);
+            tracing::warn!("upload of {} failed: {e}", shown(&f.listed.path));
         }
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         match self
@@ -297,7 +298,7 @@ impl Ctx {
         for f in &confirmed {
             tracing::debug!(
                 "uploaded {} ({} bytes; file {}, task {})",
-                f.file.path,
+                shown(&f.file.path),
                 f.file.size,
                 f.file_id.map_or("-".into(), |i| i.to_string()),
                 f.task_id.map_or("-".into(), |i| i.to_string())

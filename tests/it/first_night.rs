@@ -184,6 +184,43 @@ async fn the_readmes_cron_line_runs_as_cron_runs_it() {
     util::assert_same_tree(&papers, &env.stored());
 }
 
+/// A file name with a newline or a tab (legal on Linux) stays on one line of the log and in
+/// its column of a dry run's list, escaped; it does not start an untimestamped line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newline_in_a_file_name_stays_on_one_line() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 2, 10);
+    std::fs::write(src.join("two\nlines\tand a tab.txt"), "x").unwrap();
+    let vol = env.volume.clone();
+    let mut c = fresh(&env, env.dir.path());
+    c.args(["upload", "./src", "--volume", vol.as_str(), "--dry-run"]);
+    let out = output(c).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "would upload\ttwo\\nlines\\tand a tab.txt\t1\tnew"),
+        "{stdout}"
+    );
+    // The emulator refuses control characters in a name, so the file fails, named.
+    let mut c = fresh(&env, env.dir.path());
+    c.args(["upload", "./src", "--volume", vol.as_str(), "--no-wait"]);
+    let out = output(c).await;
+    let err = stderr(&out);
+    for line in err.lines() {
+        assert!(
+            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
+            "not timestamped: {line:?}"
+        );
+    }
+    assert!(
+        err.contains("failed (upload): two\\nlines\\tand a tab.txt: "),
+        "{err}"
+    );
+}
+
 /// The morning after a cron night, in a shell with the key but not the endpoint (the cron
 /// line set it): `status`, `verify` and `retry` find the night's journal from what is given,
 /// and when several fit, list them instead of guessing.
