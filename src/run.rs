@@ -59,7 +59,7 @@ impl Run {
         } else {
             let lock = JournalLock::acquire(&plan.journal).map_err(|e| match e {
                 LockError::Held { .. } => Failure::new(Exit::Locked, e),
-                LockError::Io { .. } => Failure::usage(e),
+                LockError::Io { .. } | LockError::Folder { .. } => Failure::usage(e),
             })?;
             let journal =
                 Journal::open(&plan.journal, plan.identity.as_ref()).map_err(Failure::usage)?;

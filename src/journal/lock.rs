@@ -22,7 +22,19 @@ pub enum LockError {
          wait for it to finish, or give this run its own --journal"
     )]
     Held { journal: PathBuf, holder: String },
-    #[error("cannot create the lock file {path}: {source}")]
+    #[error(
+        "cannot create the journal's folder {dir}: {source}. Pass --journal PATH in a folder \
+         you can write, or set XDG_STATE_HOME to one (default journals go under \
+         $XDG_STATE_HOME/moi-ingest, else ~/.local/state/moi-ingest)"
+    )]
+    Folder {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot create the lock file {path}: {source}. Pass --journal PATH in a folder you \
+         can write"
+    )]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -73,7 +85,10 @@ impl JournalLock {
             source,
         };
         // The default journal's folder does not exist on a new machine's first night.
-        super::create_private_parent(&path).map_err(io)?;
+        super::create_private_parent(&path).map_err(|source| LockError::Folder {
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            source,
+        })?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

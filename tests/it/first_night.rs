@@ -221,6 +221,31 @@ async fn a_newline_in_a_file_name_stays_on_one_line() {
     );
 }
 
+/// A HOME where no journal folder can be made (a service account's, say) stops the night
+/// before anything is sent, naming the folder and the two ways out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_without_room_for_the_journal_says_what_to_do() {
+    let env = util::emulator().await;
+    util::small_files(&env.path("src"), 2, 10);
+    // A file where HOME should be a folder: even root cannot make folders under it.
+    let home = env.path("not-a-folder");
+    std::fs::write(&home, "").unwrap();
+    let vol = env.volume.clone();
+    let mut c = fresh(&env, env.dir.path());
+    c.env("HOME", &home)
+        .args(["upload", "./src", "--volume", vol.as_str()]);
+    let out = output(c).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot create the journal's folder")
+            && err.contains("--journal PATH")
+            && err.contains("XDG_STATE_HOME"),
+        "{err}"
+    );
+    assert_eq!(env.emu.stats().upload_requests, 0);
+}
+
 /// The morning after a cron night, in a shell with the key but not the endpoint (the cron
 /// line set it): `status`, `verify` and `retry` find the night's journal from what is given,
 /// and when several fit, list them instead of guessing.
