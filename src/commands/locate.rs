@@ -10,26 +10,13 @@ use crate::config::{self, ConfigError};
 use crate::journal::{Identity, Journal};
 
 /// What the user gave to find a journal by; `None` fits anything.
+#[derive(Default)]
 struct Wanted {
     endpoint: Option<String>,
     volume: Option<String>,
     root: Option<String>,
     /// A shard's journals carry `-shardK` in their names.
     shard_suffix: Option<String>,
-}
-
-impl Wanted {
-    fn fits(&self, path: &Path, id: &Identity) -> bool {
-        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        same(&self.endpoint, &id.endpoint)
-            && same(&self.volume, &id.volume)
-            && same(&self.root, &id.root)
-            && self
-                .shard_suffix
-                .as_deref()
-                .is_none_or(|s| stem.as_deref().is_some_and(|n| n.ends_with(s)))
-    }
 }
 
 pub(super) async fn journal_path(
@@ -107,7 +94,7 @@ pub(super) async fn journal_path(
     match fits.as_slice() {
         [(one, _)] => Ok(one.clone()),
         [] => {
-            let all = fitting(&dir, &Wanted::any()).await;
+            let all = fitting(&dir, &Wanted::default()).await;
             if all.is_empty() {
                 Err(ConfigError(format!(
                     "there is no journal under {} yet: run `moi-ingest upload DIR --volume ID` \
@@ -139,13 +126,16 @@ pub(super) async fn journal_path(
 }
 
 impl Wanted {
-    fn any() -> Wanted {
-        Wanted {
-            endpoint: None,
-            volume: None,
-            root: None,
-            shard_suffix: None,
-        }
+    fn fits(&self, path: &Path, id: &Identity) -> bool {
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        same(&self.endpoint, &id.endpoint)
+            && same(&self.volume, &id.volume)
+            && same(&self.root, &id.root)
+            && self
+                .shard_suffix
+                .as_deref()
+                .is_none_or(|s| stem.as_deref().is_some_and(|n| n.ends_with(s)))
     }
 
     fn is_any(&self) -> bool {
