@@ -23,6 +23,18 @@ fn assert_parses(args: &[String]) {
     }
 }
 
+/// What a cron line runs after the binary, up to its `>>` redirection, must parse.
+fn assert_cron_command_parses(after_binary: &str) {
+    let argv: Vec<String> = after_binary
+        .split(">>")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_parses(&argv);
+}
+
 fn str_of(y: &Yaml) -> String {
     match y {
         Yaml::String(s) => s.clone(),
@@ -158,14 +170,7 @@ fn the_systemd_units_and_the_crontab_hold_up() {
         "the journal's lock handles overlap"
     );
     let cmd = line.split("/usr/local/bin/moi-ingest ").nth(1).unwrap();
-    let argv: Vec<String> = cmd
-        .split(">>")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert_parses(&argv);
+    assert_cron_command_parses(cmd);
 
     // systemd's own check, where the tool exists, with ExecStart pointed at this build.
     let Ok(probe) = std::process::Command::new("systemd-analyze")
@@ -233,12 +238,5 @@ fn the_readmes_cron_line_names_the_installed_binary() {
             "{word:?} in the cron line is not VAR=value"
         );
     }
-    let argv: Vec<String> = after
-        .split(">>")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert_parses(&argv);
+    assert_cron_command_parses(after);
 }

@@ -28,6 +28,16 @@ fn fresh(env: &Env, cwd: &Path) -> tokio::process::Command {
     c
 }
 
+/// What cron leaves in a log: every line starts with an RFC 3339 timestamp.
+fn assert_every_line_timestamped(err: &str) {
+    for line in err.lines() {
+        assert!(
+            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
+            "not timestamped: {line:?}"
+        );
+    }
+}
+
 async fn output(mut c: tokio::process::Command) -> std::process::Output {
     tokio::time::timeout(Duration::from_secs(120), c.output())
         .await
@@ -89,12 +99,7 @@ async fn the_readmes_upload_command_works_on_a_fresh_machine() {
     );
     // The morning after: every stderr line is timestamped, the last one says the exit code.
     let err = stderr(&out);
-    for line in err.lines() {
-        assert!(
-            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
-            "not timestamped: {line:?}"
-        );
-    }
+    assert_every_line_timestamped(&err);
     assert!(
         err.lines()
             .last()
@@ -209,12 +214,7 @@ async fn a_newline_in_a_file_name_stays_on_one_line() {
     c.args(["upload", "./src", "--volume", vol.as_str(), "--no-wait"]);
     let out = output(c).await;
     let err = stderr(&out);
-    for line in err.lines() {
-        assert!(
-            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
-            "not timestamped: {line:?}"
-        );
-    }
+    assert_every_line_timestamped(&err);
     assert!(
         err.contains("failed (upload): two\\nlines\\tand a tab.txt: "),
         "{err}"
