@@ -204,7 +204,7 @@ impl Auth {
             .await
             .map_err(|e| super::client::transport_error(LOGIN, e))?;
         let headers = resp.headers().clone();
-        let answer: Option<LoginAnswer> = super::client::decode(LOGIN, resp, &self.redactor)
+        let answer: Option<LoginAnswer> = super::answer::decode(LOGIN, resp, &self.redactor)
             .await
             .map_err(|mut e| {
                 if e.kind == ErrorKind::Permanent {
@@ -238,7 +238,7 @@ impl Auth {
             .map_err(|e| super::client::transport_error(REFRESH, e))?;
         let headers = resp.headers().clone();
         let _: Option<serde_json::Value> =
-            super::client::decode(REFRESH, resp, &self.redactor).await?;
+            super::answer::decode(REFRESH, resp, &self.redactor).await?;
         tokens_from(&headers, old.uid.clone(), generation, REFRESH)
     }
 }

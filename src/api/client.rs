@@ -1,12 +1,11 @@
-//! The HTTP client: one connection pool, authentication, the envelope, classification.
+//! The HTTP client: one connection pool, authentication, the typed calls, and transport
+//! failures (what came back is read in `answer`).
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response, Url};
+use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::auth::{Auth, Credentials};
 use super::endpoints::{
@@ -199,7 +198,7 @@ impl Client {
             if self.renew_after(status, generation, &mut renewed).await? {
                 continue;
             }
-            return decode(call, resp, &self.redactor)
+            return super::answer::decode(call, resp, &self.redactor)
                 .await
                 .map_err(|e| self.explain_auth(e));
         }
@@ -221,8 +220,8 @@ impl Client {
             {
                 continue;
             }
-            let answer = answer(reply.status, &reply.headers, &reply.body);
-            return decode_body(super::upload::UPLOAD_CALL, answer, &self.redactor)
+            let answer = super::answer::answer(reply.status, &reply.headers, &reply.body);
+            return super::answer::decode_body(super::upload::UPLOAD_CALL, answer, &self.redactor)
                 .map_err(|e| self.explain_auth(e));
         }
     }
@@ -395,204 +394,4 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Codes of an error envelope that name a passing condition on the server's side; the
-/// reference lists no codes, so this is a judgement, documented in the README.
-fn code_is_transient(code: &str) -> bool {
-    let c = code.to_ascii_lowercase();
-    [
-        "internal",
-        "timeout",
-        "unavailable",
-        "busy",
-        "toomany",
-        "ratelimit",
-        "retry",
-    ]
-    .iter()
-    .any(|w| c.contains(w))
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("retry-after")?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// An answer's status, headers and body, as [`decode_body`] reads them.
-fn answer<'a>(status: u16, headers: &HeaderMap, body: &'a [u8]) -> Answer<'a> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    Answer {
-        status,
-        retry_after: retry_after(headers),
-        request_id: text("x-request-id"),
-        redirect: if (300..400).contains(&status) {
-            text("location")
-        } else {
-            None
-        },
-        body,
-    }
-}
-
-/// A redirect's target without what could be a secret: user info, query, fragment.
-fn address_only(location: &str) -> String {
-    match Url::parse(location) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        Err(_) => location
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(location)
-            .to_string(),
-    }
-}
-
-/// Reads the answer, checks the envelope and returns its `data`.
-pub(crate) async fn decode<T: DeserializeOwned>(
-    call: &'static str,
-    resp: Response,
-    redactor: &Redactor,
-) -> Result<Option<T>, ApiError> {
-    // The headers are read before the body consumes the response.
-    let mut heard = answer(resp.status().as_u16(), resp.headers(), &[]);
-    let bytes = resp.bytes().await.map_err(|e| transport_error(call, e))?;
-    heard.body = &bytes;
-    decode_body(call, heard, redactor)
-}
-
-/// An answer as it came off the wire: what [`decode_body`] reads.
-pub struct Answer<'a> {
-    pub status: u16,
-    pub retry_after: Option<Duration>,
-    /// The `X-Request-Id` header, when there was one.
-    pub request_id: Option<String>,
-    /// Where a redirect (3xx) points: its `Location` header.
-    pub redirect: Option<String>,
-    pub body: &'a [u8],
-}
-
-/// Checks the envelope of an answer and returns its `data` as `T`: the decoding of every
-/// call, with no network (`benches/codec.rs` measures it).
-pub fn decode_body<T: DeserializeOwned>(
-    call: &'static str,
-    answer: Answer<'_>,
-    redactor: &Redactor,
-) -> Result<Option<T>, ApiError> {
-    let Answer {
-        status,
-        retry_after,
-        request_id: header_request_id,
-        redirect,
-        body: bytes,
-    } = answer;
-    // `data` stays a borrowed slice of the body until the call's own type reads it: one
-    // parse, no intermediate `Value` tree.
-    let envelope: Result<Envelope<&RawValue>, _> = serde_json::from_slice(bytes);
-    let request_id = envelope
-        .as_ref()
-        .ok()
-        .map(|e| e.request_id.clone())
-        .filter(|r| !r.is_empty())
-        .or(header_request_id);
-    if let Some(r) = &request_id {
-        tracing::debug!("{call}: HTTP {status}, request_id {r}");
-    }
-    let fail = |kind: ErrorKind, code: Option<String>, message: String| ApiError {
-        kind,
-        call,
-        status: Some(status),
-        code,
-        message: redactor.scrub(&message),
-        retry_after,
-        request_id: request_id.clone(),
-        before_connecting: false,
-    };
-    if (300..400).contains(&status) {
-        // Redirects are not followed: the key would go along to wherever they point
-        // (reqwest drops only the standard credential headers on the way).
-        let to = redirect
-            .as_deref()
-            .map(address_only)
-            .unwrap_or_else(|| "an address it does not name".into());
-        return Err(fail(
-            ErrorKind::Malformed,
-            None,
-            format!(
-                "the service redirects this call to {to}. moi-ingest does not follow \
-                 redirects, so that the key goes only to the endpoint you gave: if that \
-                 address is the service, set --endpoint (MOI_ENDPOINT) to its base address"
-            ),
-        ));
-    }
-    let envelope: Envelope<&RawValue> = match envelope {
-        Ok(e) => e,
-        Err(_) => {
-            let kind = if (200..300).contains(&status) {
-                ErrorKind::Malformed
-            } else {
-                ApiError::kind_for_status(status)
-            };
-            return Err(fail(
-                kind,
-                None,
-                format!(
-                    "the answer is not MOI's JSON envelope (is the endpoint right?): {}",
-                    snippet(bytes)
-                ),
-            ));
-        }
-    };
-    let success = (200..300).contains(&status);
-    if !success || !envelope.is_ok() {
-        let kind = if !success {
-            ApiError::kind_for_status(status)
-        } else if code_is_transient(&envelope.code) {
-            ErrorKind::Transient
-        } else {
-            ErrorKind::Permanent
-        };
-        let msg = if envelope.msg.is_empty() {
-            format!("the service answered code '{}'", envelope.code)
-        } else {
-            envelope.msg.clone()
-        };
-        let code = (!envelope.code.is_empty()).then(|| envelope.code.clone());
-        return Err(fail(kind, code, msg));
-    }
-    match envelope.data {
-        None => Ok(None),
-        Some(v) if v.get() == "null" => Ok(None),
-        Some(v) => serde_json::from_str(v.get()).map(Some).map_err(|e| {
-            fail(
-                ErrorKind::Malformed,
-                None,
-                format!("the answer's data is not as the reference describes: {e}"),
-            )
-        }),
-    }
-}
-
-fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(160)
-        .collect();
-    if one_line.trim().is_empty() {
-        "(empty body)".to_string()
-    } else {
-        one_line
-    }
 }

@@ -4,6 +4,7 @@
 //! Calls here make one attempt (plus one transparent session renewal on a 401); retrying
 //! transient failures is the caller's policy, because only the caller knows its budget.
 
+mod answer;
 mod auth;
 mod client;
 mod direct;
@@ -16,8 +17,9 @@ mod multipart;
 mod sources;
 mod upload;
 
+pub use answer::{Answer, decode_body};
 pub use auth::Credentials;
-pub use client::{Answer, Client, ClientOptions, decode_body, is_loopback};
+pub use client::{Client, ClientOptions, is_loopback};
 pub use direct::ca_certificates;
 pub use error::{ApiError, ErrorKind};
 pub use id::{Id, VolumeId};
