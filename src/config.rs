@@ -194,7 +194,7 @@ pub fn root(dir: &Path) -> Result<PathBuf, ConfigError> {
 
 pub fn identity(endpoint: &Url, volume: &VolumeId, root: &Path) -> Identity {
     Identity {
-        endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+        endpoint: endpoint_key(endpoint),
         volume: volume.to_string(),
         root: root.display().to_string(),
     }
@@ -236,14 +236,19 @@ pub fn shard(raw: Option<&str>) -> Result<Option<Shard>, ConfigError> {
     Ok(Some(Shard { index, count }))
 }
 
-/// One journal per (endpoint, volume, folder, shard index): the same cron line always
-/// finds its own.
+/// The endpoint as journals record it: without a trailing slash.
+pub fn endpoint_key(endpoint: &Url) -> String {
+    endpoint.as_str().trim_end_matches('/').to_string()
+}
+
 /// Where default journals live: `$XDG_STATE_HOME/moi-ingest/journals`
 /// (`~/.local/state/moi-ingest/journals`).
 pub fn journals_dir() -> Option<PathBuf> {
     state_dir().map(|s| s.join("moi-ingest").join("journals"))
 }
 
+/// One journal per (endpoint, volume, folder, shard index): the same cron line always
+/// finds its own.
 pub fn default_journal(id: &Identity, shard: Option<Shard>) -> Result<PathBuf, ConfigError> {
     let Some(journals) = journals_dir() else {
         return err("neither XDG_STATE_HOME nor HOME is set: pass --journal PATH");

@@ -88,11 +88,11 @@ impl Direct {
         options: &ClientOptions,
         tls: rustls::ClientConfig,
     ) -> Result<Option<Direct>, ApiError> {
-        let local = |m: String| ApiError::new(ErrorKind::Local, "client", m);
+        let refused = |m: String| ApiError::new(ErrorKind::Permanent, "client", m);
         let uri: http::Uri = url
             .as_str()
             .parse()
-            .map_err(|e| local(format!("the upload address {url} is not a URI: {e}")))?;
+            .map_err(|e| refused(format!("the upload address {url} is not a URI: {e}")))?;
         let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
         if !is_loopback(url) && proxies.intercept(&uri).is_some() {
             return Ok(None);
@@ -116,7 +116,7 @@ impl Direct {
             .pool_max_idle_per_host(64)
             .build(connector);
         let user_agent = HeaderValue::from_str(&options.user_agent)
-            .map_err(|_| local("the user agent cannot go in a header".into()))?;
+            .map_err(|_| refused("the user agent cannot go in a header".into()))?;
         Ok(Some(Direct {
             pool,
             uri,
@@ -132,7 +132,7 @@ impl Direct {
         let headers = request.headers_mut();
         let content_type = HeaderValue::from_str(&upload.content_type).map_err(|_| {
             ApiError::new(
-                ErrorKind::Local,
+                ErrorKind::Permanent,
                 UPLOAD_CALL,
                 "the content type is not a header",
             )
@@ -194,7 +194,7 @@ pub(crate) fn tls_config(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|_| ApiError::new(ErrorKind::Local, "client", "no TLS version available"))?
+    .map_err(|_| ApiError::new(ErrorKind::Permanent, "client", "no TLS version available"))?
     .with_root_certificates(roots)
     .with_no_client_auth())
 }

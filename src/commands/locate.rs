@@ -56,8 +56,12 @@ pub(super) async fn journal_path(
             root: Some(id.root.clone()),
             shard_suffix: None,
         };
-        let others = match &dir {
-            Some(d) => fitting(d, &elsewhere).await,
+        let others: Vec<(PathBuf, Identity)> = match &dir {
+            Some(d) => journals_in(d)
+                .await
+                .into_iter()
+                .filter(|(path, id)| elsewhere.fits(path, id))
+                .collect(),
             None => Vec::new(),
         };
         let mut msg = format!(
@@ -85,16 +89,20 @@ pub(super) async fn journal_path(
         ));
     };
     let wanted = Wanted {
-        endpoint: endpoint.map(|e| e.as_str().trim_end_matches('/').to_string()),
+        endpoint: endpoint.as_ref().map(config::endpoint_key),
         volume: volume.map(|v| v.to_string()),
         root: root.map(|r| r.display().to_string()),
         shard_suffix: shard.map(|s| format!("-shard{}", s.index)),
     };
-    let fits = fitting(&dir, &wanted).await;
+    let all = journals_in(&dir).await;
+    let fits: Vec<(PathBuf, Identity)> = all
+        .iter()
+        .filter(|(path, id)| wanted.fits(path, id))
+        .cloned()
+        .collect();
     match fits.as_slice() {
         [(one, _)] => Ok(one.clone()),
         [] => {
-            let all = fitting(&dir, &Wanted::default()).await;
             if all.is_empty() {
                 Err(ConfigError(format!(
                     "there is no journal under {} yet: run `moi-ingest upload DIR --volume ID` \
@@ -163,9 +171,10 @@ impl Wanted {
     }
 }
 
-/// The journals under `dir` that fit, sorted by path. A file that is not a readable
-/// journal is passed over: the folder is ours, but a user may have put anything there.
-async fn fitting(dir: &Path, wanted: &Wanted) -> Vec<(PathBuf, Identity)> {
+/// The journals under `dir` with what each is for, sorted by path. A file that is not a
+/// readable journal is passed over: the folder is ours, but a user may have put anything
+/// there.
+async fn journals_in(dir: &Path) -> Vec<(PathBuf, Identity)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -180,9 +189,7 @@ async fn fitting(dir: &Path, wanted: &Wanted) -> Vec<(PathBuf, Identity)> {
         let Ok(journal) = Journal::open_read_only(&path) else {
             continue;
         };
-        if let Ok(Some(id)) = journal.identity().await
-            && wanted.fits(&path, &id)
-        {
+        if let Ok(Some(id)) = journal.identity().await {
             found.push((path, id));
         }
     }

@@ -1,7 +1,6 @@
 //! `moi-ingest status`: what a journal holds, from the journal alone (no lock, no network),
 //! and with `--follow` the follow-through of a `--no-wait` run.
 
-use crate::report::shown;
 use serde::Serialize;
 
 use super::{CommandResult, Output, print_summary};
@@ -10,7 +9,7 @@ use crate::config;
 use crate::journal::{Failure as FileFailure, Journal, RunRecord, StateCounts, lock_holder};
 use crate::output::stdout_line;
 use crate::pipeline::{self, Cancel};
-use crate::report::{Exit, Failure, human_bytes, local_time};
+use crate::report::{Exit, Failure, human_bytes, local_time, shown};
 use crate::run::{Run, RunPlan};
 
 #[derive(Serialize)]

@@ -1,6 +1,5 @@
 //! `moi-ingest upload`.
 
-use crate::report::shown;
 use std::sync::Arc;
 
 use super::{CommandResult, Output, print_summary};
@@ -9,7 +8,7 @@ use crate::config::{self, UploadPlan};
 use crate::metrics;
 use crate::output::{Progress, stderr_line, stdout_line};
 use crate::pipeline::{self, Cancel, DryRunSink};
-use crate::report::human_bytes;
+use crate::report::{human_bytes, shown};
 use crate::run::{Run, RunPlan};
 
 pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> CommandResult {

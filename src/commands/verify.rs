@@ -6,8 +6,7 @@ use crate::cli::VerifyArgs;
 use crate::config;
 use crate::journal::Journal;
 use crate::output::{stderr_line, stdout_line};
-use crate::report::shown;
-use crate::report::{Exit, Failure};
+use crate::report::{Exit, Failure, shown};
 use crate::verify::{self, VerifyError};
 
 pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {

@@ -41,6 +41,13 @@ pub struct Faults {
     pub max_in_flight: Option<u64>,
 }
 
+impl Faults {
+    /// How many times `unavailable_name` is refused.
+    pub(crate) fn unavailable_name_times(&self) -> u64 {
+        self.unavailable_name.as_ref().map_or(0, |(_, n)| *n)
+    }
+}
+
 /// splitmix64: tiny, seedable, good enough to draw fault decisions.
 #[derive(Debug)]
 pub struct Rng(u64);

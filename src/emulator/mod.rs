@@ -436,7 +436,7 @@ impl RunningEmulator {
             .unavailable_left
             .store(faults.unavailable_next, std::sync::atomic::Ordering::SeqCst);
         self.state.unavailable_name_left.store(
-            faults.unavailable_name.as_ref().map_or(0, |(_, n)| *n),
+            faults.unavailable_name_times(),
             std::sync::atomic::Ordering::SeqCst,
         );
         if let Ok(mut f) = self.state.faults.write() {
@@ -513,11 +513,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
             source,
         })?;
     let unavailable_next = config.faults.unavailable_next;
-    let unavailable_name_left = config
-        .faults
-        .unavailable_name
-        .as_ref()
-        .map_or(0, |(_, n)| *n);
+    let unavailable_name_times = config.faults.unavailable_name_times();
     let state = Arc::new(AppState {
         faults: RwLock::new(config.faults.clone()),
         rng: Mutex::new(Rng::new(config.faults.seed)),
@@ -526,7 +522,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         stats: Arc::new(Stats::default()),
         arrivals: faults::Arrivals::default(),
         unavailable_left: std::sync::atomic::AtomicU64::new(unavailable_next),
-        unavailable_name_left: std::sync::atomic::AtomicU64::new(unavailable_name_left),
+        unavailable_name_left: std::sync::atomic::AtomicU64::new(unavailable_name_times),
         sessions: Mutex::new(HashMap::new()),
         tmp_counter: Default::default(),
     });

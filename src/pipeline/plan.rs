@@ -5,7 +5,6 @@
 //! previous run was sending when it stopped are sent again and counted, because the
 //! service may already hold them.
 
-use crate::report::shown;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use tokio::sync::mpsc;
 use super::{Cancel, DedupMode, SendSettings};
 use crate::api::UploadSource;
 use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
-use crate::report::RunStats;
+use crate::report::{RunStats, shown};
 use crate::walk::{SkipKind, WalkEvent, WalkedFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

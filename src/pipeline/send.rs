@@ -8,7 +8,6 @@
 //! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
 //! an HTML proxy page) trips a breaker instead of failing every file one by one.
 
-use crate::report::shown;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -28,7 +27,7 @@ use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
 use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource};
 use crate::journal::{Confirmed, Journal};
-use crate::report::RunStats;
+use crate::report::{RunStats, shown};
 use crate::walk::mtime_ns;
 
 struct Ctx {
