@@ -6,6 +6,7 @@
 
 mod answer;
 mod auth;
+pub mod catalog;
 mod client;
 mod direct;
 pub mod endpoints;

@@ -13,9 +13,11 @@
 // large, but only on the cold path of a rejected request.
 #![allow(clippy::result_large_err)]
 
+mod catalog;
 mod connectors;
 mod export;
 mod faults;
+mod folders;
 mod form;
 mod routes;
 mod schema;

@@ -24,6 +24,7 @@ type St = State<Arc<AppState>>;
 pub(super) fn router(state: Arc<AppState>) -> Router {
     let router = super::connectors::routes(Router::new());
     let router = super::export::routes(router);
+    let router = super::catalog::routes(router);
     router
         .route("/connectors/upload", post(super::upload::upload))
         .route("/task", post(create_task))

@@ -64,6 +64,16 @@ const MIGRATIONS: &[&str] = &[
         full_path TEXT NOT NULL, phase_start_ms INTEGER NOT NULL, ready_at_ms INTEGER NOT NULL,
         will_fail INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY(task_id, idx));",
+    // 4: the catalog. Folders with their whole path (a rename is one prefix update), and
+    // each file's folder (0: the root); files stored before this get theirs at open.
+    "CREATE TABLE folders(
+        id INTEGER PRIMARY KEY, volume_id TEXT NOT NULL, parent_id INTEGER NOT NULL,
+        name TEXT NOT NULL, path TEXT NOT NULL, created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL);
+     CREATE UNIQUE INDEX folders_by_path ON folders(volume_id, path);
+     CREATE INDEX folders_by_parent ON folders(volume_id, parent_id);
+     ALTER TABLE files ADD COLUMN parent_id INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX files_by_parent ON files(volume_id, parent_id) WHERE live = 1;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -177,14 +177,17 @@ impl Store {
         )?;
         super::schema::migrate(&mut conn)?;
         let max: Option<i64> = conn.query_row(
-            "SELECT max(m) FROM (SELECT max(id) AS m FROM tasks UNION ALL SELECT max(id) FROM files)",
+            "SELECT max(m) FROM (SELECT max(id) AS m FROM tasks UNION ALL SELECT max(id) FROM files
+             UNION ALL SELECT max(id) FROM folders)",
             [],
             |r| r.get(0),
         )?;
-        Ok(Store {
+        let mut store = Store {
             conn,
             next_id: max.map_or(FIRST_ID, |m| m.max(FIRST_ID) + 1),
-        })
+        };
+        store.adopt_folderless_files()?;
+        Ok(store)
     }
 
     pub(super) fn new_id(&mut self) -> i64 {
@@ -222,6 +225,12 @@ impl Store {
         let now = now_ms();
         let task_id = self.new_id();
         let ids: Vec<i64> = files.iter().map(|_| self.new_id()).collect();
+        // Folders first, outside the request's transaction: creating one is idempotent,
+        // and a request that fails leaves at most empty folders, as a service might.
+        let folders: Vec<i64> = files
+            .iter()
+            .map(|f| self.ensure_folder(volume, f.name.rsplit_once('/').map_or("", |(d, _)| d)))
+            .collect::<rusqlite::Result<_>>()?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO tasks(id, volume_id, name, source_config, created_ms, updated_ms)
@@ -244,7 +253,7 @@ impl Store {
             skipped: 0,
             replaced: 0,
         };
-        for (i, (f, id)) in files.iter().zip(&ids).enumerate() {
+        for (i, ((f, id), folder)) in files.iter().zip(&ids).zip(&folders).enumerate() {
             let same_path: Vec<(i64, String)> = live_matches(&tx, volume, "name", &f.name)?;
             // Only when asked: identical content is common (empty files), and the list of
             // every match would grow with the volume.
@@ -289,8 +298,8 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
-                                   ready_at_ms, will_fail, created_ms, md5, live, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12)",
+                                   ready_at_ms, will_fail, created_ms, md5, live, note, parent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     task_id,
@@ -303,7 +312,8 @@ impl Store {
                     will_fail,
                     f.md5,
                     live,
-                    note
+                    note,
+                    folder
                 ],
             )?;
             outcome.files.push(StoredFile {
