@@ -25,6 +25,7 @@ fn main() {
             size: i as u64,
             mtime_ns: 1_700_000_000_000_000_000 + i as i64,
             sha256: None,
+            inode: (0, 0),
         };
         // Many concurrent small writes, as the send stage issues them: group commit.
         let started = Instant::now();

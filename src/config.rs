@@ -414,6 +414,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
                 absolute(p)
             }
         }),
+        mirror: mirror_settings(args)?,
     };
     crate::walk::check(&settings.walk).map_err(|e| ConfigError(e.to_string()))?;
     Ok(UploadPlan {
@@ -422,6 +423,31 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         journal,
         settings,
         metrics_file: args.metrics_file.as_ref().map(|p| absolute(p)),
+    })
+}
+
+/// `--delete`, `--max-delete`, `--adopt`, refused where the volume's paths are not the
+/// folder's (`--base-names`) or the night does not see the whole folder (`--files-from`).
+fn mirror_settings(args: &UploadArgs) -> Result<crate::mirror::MirrorSettings, ConfigError> {
+    for (on, flag) in [(args.delete, "--delete"), (args.adopt, "--adopt")] {
+        if on && args.base_names {
+            return Err(ConfigError(format!(
+                "{flag} cannot go with --base-names: the volume's paths would not be the \
+                 folder's. Drop one of them"
+            )));
+        }
+    }
+    if args.delete && args.files_from.is_some() {
+        return Err(ConfigError(
+            "--delete cannot go with --files-from: a night that does not walk the whole \
+             folder cannot tell a deleted file from one it did not look at. Drop one of them"
+                .into(),
+        ));
+    }
+    Ok(crate::mirror::MirrorSettings {
+        delete: args.delete,
+        max_delete: args.max_delete,
+        adopt: args.adopt,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod emulator;
 pub mod journal;
 pub mod metrics;
+pub mod mirror;
 pub mod output;
 pub mod pipeline;
 pub mod report;

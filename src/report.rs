@@ -63,6 +63,16 @@ counters!(
     ingest_retries,
     poll_requests,
     follow_rounds,
+    /// Folders or files the walk could not read (a night with one deletes nothing).
+    walk_errors,
+    /// Removed from the volume because their source is gone (`--delete`).
+    deleted,
+    /// Renamed in the volume instead of sent again (files, and folders with all inside).
+    renamed,
+    /// Found in the volume at their path and size, recorded without sending (`--adopt`).
+    adopted,
+    /// Extra copies at a path the night sent, deleted so that one version remains.
+    copies_removed,
 );
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,6 +197,9 @@ pub enum Exit {
     Unreachable,
     /// Stopped at the `--max-duration` cut-off; the rest is pending for the next run.
     CutOff,
+    /// Uploads went well, but `--delete` deleted nothing: a rail withheld the deletes
+    /// (walk errors, over `--max-delete`, an emptied folder). The summary says which.
+    DeletesWithheld,
 }
 
 impl Exit {
@@ -200,6 +213,7 @@ impl Exit {
             Exit::Pending => 5,
             Exit::CutOff => 6,
             Exit::Unreachable => 7,
+            Exit::DeletesWithheld => 8,
             Exit::Interrupted => 130,
         }
     }
@@ -251,6 +265,7 @@ impl Exit {
             Exit::Interrupted => "interrupted",
             Exit::Unreachable => "service unreachable",
             Exit::CutOff => "stopped at the cut-off",
+            Exit::DeletesWithheld => "deletes withheld by a safety rail",
         }
     }
 }
@@ -315,6 +330,19 @@ impl Summary {
                 "\ningestion: {} ingested, {} failed, {} still pending ({} retries asked)",
                 c.ingested, c.ingest_failed, c.ingest_pending, c.ingest_retries
             ));
+        }
+        let mirrored: Vec<String> = [
+            (c.deleted, "deleted (source gone)"),
+            (c.renamed, "renamed in the volume"),
+            (c.adopted, "adopted from the volume"),
+            (c.copies_removed, "extra copies removed"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !mirrored.is_empty() {
+            out.push_str(&format!("\nvolume: {}", mirrored.join(", ")));
         }
         if c.resent_after_interrupt > 0 {
             out.push_str(&format!(

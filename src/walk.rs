@@ -49,14 +49,26 @@ pub struct WalkedFile {
     pub rel: String,
     pub size: u64,
     pub mtime_ns: i64,
+    /// (device, inode): how a rename is recognised.
+    pub inode: (u64, u64),
+}
+
+/// (device, inode) of `meta`.
+pub fn inode(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipKind {
     /// Left out by the user's filters or defaults: counted, not warned about.
     Filtered,
-    /// Could not be uploaded: warned about.
+    /// Could not be uploaded (a FIFO, a symlink loop, a name MOI cannot take): warned about.
     Unusable,
+    /// A folder or file the walk could not read (permissions, an I/O error, one that
+    /// vanished under it): warned about, and a night with one deletes nothing, since
+    /// what it holds is unknown.
+    Unreadable,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +220,7 @@ pub fn listed_file(root: &Path, rel: &str) -> WalkEvent {
             rel: rel.to_string(),
             size: m.len(),
             mtime_ns: mtime_ns(&m),
+            inode: inode(&m),
         }),
         Ok(_) => unusable(&abs, "is not a regular file"),
         Err(e) => unusable(&abs, &format!("cannot be read: {e}")),
@@ -287,7 +300,7 @@ fn unreadable(path: PathBuf, e: &std::io::Error) -> WalkEvent {
     WalkEvent::Skipped {
         path,
         reason: format!("cannot be read: {e}"),
-        kind: SkipKind::Unusable,
+        kind: SkipKind::Unreadable,
     }
 }
 
@@ -367,17 +380,19 @@ fn walk_following(root: &Path, filters: &Filters, tx: &mpsc::Sender<WalkEvent>) 
                     .path()
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| root.to_path_buf());
-                let reason = if e.loop_ancestor().is_some() {
-                    "symlink loop: it points back to a folder above it".to_string()
+                let (reason, kind) = if e.loop_ancestor().is_some() {
+                    (
+                        "symlink loop: it points back to a folder above it".to_string(),
+                        SkipKind::Unusable,
+                    )
                 } else {
-                    e.io_error()
-                        .map_or_else(|| e.to_string(), |io| format!("cannot be read: {io}"))
+                    (
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| format!("cannot be read: {io}")),
+                        SkipKind::Unreadable,
+                    )
                 };
-                Some(WalkEvent::Skipped {
-                    path,
-                    reason,
-                    kind: SkipKind::Unusable,
-                })
+                Some(WalkEvent::Skipped { path, reason, kind })
             }
             Ok(e) if e.file_type().is_dir() => None,
             Ok(e) => classify(
@@ -466,7 +481,7 @@ fn classify(
     }
     let meta = match metadata() {
         Ok(m) => m,
-        Err(err) => return skip(&format!("cannot be read: {err}"), SkipKind::Unusable),
+        Err(err) => return skip(&format!("cannot be read: {err}"), SkipKind::Unreadable),
     };
     if let Some(max) = options.max_size
         && meta.len() > max
@@ -481,6 +496,7 @@ fn classify(
         rel,
         size: meta.len(),
         mtime_ns: mtime_ns(&meta),
+        inode: inode(&meta),
     }))
 }
 

@@ -375,6 +375,27 @@ pub struct UploadArgs {
     /// After Ctrl-C (or the cut-off), how long uploads in flight may take to finish.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
+    /// Mirror the folder: once the night's uploads are confirmed, delete from the volume
+    /// the files this journal put there whose source is gone, and rename in the volume the
+    /// files and folders renamed here (rsync's and aws s3 sync's flag). Never touches a
+    /// file moi-ingest did not upload. Try it first with --dry-run.
+    #[arg(long, help_heading = "Mirroring")]
+    pub delete: bool,
+    /// The most one night may delete: a count (100), a percentage of the files the volume
+    /// holds for this folder (10%), or off. Over it, nothing is deleted and the run exits
+    /// 8; an emptied folder (an unmounted share) is always refused.
+    #[arg(
+        long,
+        value_name = "N|P%|off",
+        default_value = "25%",
+        help_heading = "Mirroring"
+    )]
+    pub max_delete: crate::mirror::decide::MaxDelete,
+    /// For a folder the volume already holds (uploaded by the vendor's SDK or a script):
+    /// a file new to the journal that the volume lists at its path with its size is
+    /// recorded as there, not sent again.
+    #[arg(long, help_heading = "Mirroring")]
+    pub adopt: bool,
     #[command(flatten)]
     pub follow: FollowArgs,
     #[command(flatten)]

@@ -6,6 +6,7 @@ use super::{CommandResult, Output, print_summary};
 use crate::cli::UploadArgs;
 use crate::config::{self, UploadPlan};
 use crate::metrics;
+use crate::mirror::Change;
 use crate::output::{Progress, stderr_line, stdout_line};
 use crate::pipeline::{self, Cancel, DryRunSink};
 use crate::report::{human_bytes, shown};
@@ -63,6 +64,10 @@ pub async fn run_upload(
     });
     let outcome = pipeline::upload(&plan.settings, run.context(), sink).await;
     progress.finish().await;
+    for change in &outcome.changes {
+        stdout_line(dry_run_line(change));
+    }
+    let (would_delete, would_rename) = count_changes(&outcome.changes);
     if let Some(w) = writer {
         w.abort();
     }
@@ -84,13 +89,22 @@ pub async fn run_upload(
     }
     if dry_run {
         let c = &summary.counts;
-        let total = format!(
-            "would upload {} files, {} ({} unchanged, {} skipped); nothing was sent or recorded",
+        let mirror = if plan.settings.mirror.delete {
+            format!(", delete {would_delete}, rename {would_rename}")
+        } else {
+            String::new()
+        };
+        let mut total = format!(
+            "would upload {} files, {}{mirror} ({} unchanged, {} skipped); nothing was sent, \
+             changed or recorded",
             c.to_upload,
             human_bytes(c.to_upload_bytes),
             c.unchanged,
             c.skipped
         );
+        if let Some(why) = &summary.stopped {
+            total.push_str(&format!("\n{why}"));
+        }
         if out.json {
             stdout_line(serde_json::to_string(&summary).unwrap_or_default());
         } else {
@@ -100,4 +114,26 @@ pub async fn run_upload(
         print_summary(&summary, out);
     }
     Ok(summary.exit_code)
+}
+
+/// A `--dry-run` line for a change to the volume, tab-separated like `would upload`.
+fn dry_run_line(change: &Change) -> String {
+    match change {
+        Change::Delete { path, size } => format!("would delete\t{}\t{size}", shown(path)),
+        Change::Rename { from, to } => format!("would rename\t{}\t{}", shown(from), shown(to)),
+        Change::RenameFolder { from, to, files } => format!(
+            "would rename\t{}/\t{}/\t{files} files",
+            shown(from),
+            shown(to)
+        ),
+    }
+}
+
+/// (deletes, renamed files) among `changes`.
+fn count_changes(changes: &[Change]) -> (usize, usize) {
+    changes.iter().fold((0, 0), |(d, r), c| match c {
+        Change::Delete { .. } => (d + 1, r),
+        Change::Rename { .. } => (d, r + 1),
+        Change::RenameFolder { files, .. } => (d, r + files),
+    })
 }

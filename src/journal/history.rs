@@ -17,6 +17,8 @@ pub struct StateCounts {
     pub ingesting: u64,
     pub ingested: u64,
     pub failed: u64,
+    /// Removed from the volume by `--delete`: their source is gone.
+    pub deleted: u64,
     pub bytes: u64,
 }
 
@@ -96,10 +98,14 @@ impl Journal {
             })?;
             for row in rows {
                 let (state, n, bytes) = row?;
-                counts.bytes += bytes.unwrap_or(0) as u64;
                 let n = n as u64;
-                match FileState::parse(&state) {
+                let state = FileState::parse(&state);
+                if state != FileState::Deleted {
+                    counts.bytes += bytes.unwrap_or(0) as u64;
+                }
+                match state {
                     FileState::Pending => counts.pending += n,
+                    FileState::Deleted => counts.deleted += n,
                     FileState::Uploaded => counts.uploaded += n,
                     FileState::Ingesting => counts.ingesting += n,
                     FileState::Ingested => counts.ingested += n,

@@ -22,6 +22,7 @@
 
 mod history;
 mod lock;
+mod mirror;
 mod ops;
 mod schema;
 
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use history::*;
 pub use lock::{JournalLock, LockError, lock_holder, lock_path};
+pub use mirror::*;
 pub use ops::*;
 
 pub fn now_secs() -> i64 {

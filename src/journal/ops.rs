@@ -1,4 +1,5 @@
-//! The journal's typed operations: every SQL statement of moi-ingest is in this file.
+//! The journal's typed operations for a run's files: upload, confirmation, ingestion.
+//! (Mirroring's are in `mirror`, the history's in `history`.)
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -9,7 +10,8 @@ use crate::api::Id;
 
 /// Where a file stands. `Pending`: seen, not confirmed by the service. `Uploaded`:
 /// confirmed, ingestion not yet seen. `Ingesting`: the service is loading it (or
-/// retrying). `Ingested`: loaded. `Failed`: gave up (see `fail_stage`).
+/// retrying). `Ingested`: loaded. `Failed`: gave up (see `fail_stage`). `Deleted`: its
+/// source is gone and `--delete` removed it from the volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileState {
@@ -18,15 +20,17 @@ pub enum FileState {
     Ingesting,
     Ingested,
     Failed,
+    Deleted,
 }
 
 impl FileState {
-    pub const ALL: [FileState; 5] = [
+    pub const ALL: [FileState; 6] = [
         FileState::Pending,
         FileState::Uploaded,
         FileState::Ingesting,
         FileState::Ingested,
         FileState::Failed,
+        FileState::Deleted,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,6 +39,7 @@ impl FileState {
             FileState::Ingesting => "ingesting",
             FileState::Ingested => "ingested",
             FileState::Failed => "failed",
+            FileState::Deleted => "deleted",
         }
     }
     pub(super) fn parse(s: &str) -> FileState {
@@ -64,6 +69,9 @@ pub struct FileRecord {
     pub in_flight: bool,
     pub file_id: Option<Id>,
     pub task_id: Option<Id>,
+    /// (device, inode), when recorded (journals before schema 4 lack it until a run
+    /// back-fills it).
+    pub inode: Option<(u64, u64)>,
 }
 
 /// A file as listed by this run.
@@ -73,6 +81,8 @@ pub struct Listed {
     pub size: u64,
     pub mtime_ns: i64,
     pub sha256: Option<Vec<u8>>,
+    /// (device, inode) as the walk saw them; (0, 0) when unknown.
+    pub inode: (u64, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +123,24 @@ fn id_value(id: Option<Id>) -> Option<i64> {
     id.map(id_int)
 }
 
+/// (device, inode) from columns `i` and `i + 1`, stored as SQLite's signed integers.
+fn inode_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<(u64, u64)>> {
+    Ok(
+        match (r.get::<_, Option<i64>>(i)?, r.get::<_, Option<i64>>(i + 1)?) {
+            (Some(d), Some(n)) => Some((d as u64, n as u64)),
+            _ => None,
+        },
+    )
+}
+
+/// What `(dev, ino)` stores: nothing for an unknown inode.
+fn inode_values(inode: (u64, u64)) -> (Option<i64>, Option<i64>) {
+    match inode {
+        (0, 0) => (None, None),
+        (d, n) => (Some(d as i64), Some(n as i64)),
+    }
+}
+
 impl Journal {
     /// The recorded rows of `paths`, in the same order.
     pub async fn lookup(
@@ -121,7 +149,8 @@ impl Journal {
     ) -> Result<Vec<Option<FileRecord>>, JournalError> {
         self.run(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id
+                "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id,
+                        dev, ino
                  FROM files WHERE path = ?1",
             )?;
             paths
@@ -137,6 +166,7 @@ impl Journal {
                             in_flight: r.get(5)?,
                             file_id: stored_id(r, 6)?,
                             task_id: stored_id(r, 7)?,
+                            inode: inode_of(r, 8)?,
                             path: p.clone(),
                         })
                     })
@@ -166,17 +196,28 @@ impl Journal {
     pub async fn begin_send(&self, files: Vec<Listed>, run: i64) -> Result<(), JournalError> {
         self.run(move |c| {
             let mut st = c.prepare_cached(
-                "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts, run_id)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5)
+                "INSERT INTO files(path, size, mtime_ns, sha256, state, in_flight, attempts, run_id,
+                                   dev, ino)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', 1, 1, ?5, ?6, ?7)
                  ON CONFLICT(path) DO UPDATE SET
                     size = excluded.size, mtime_ns = excluded.mtime_ns,
                     sha256 = coalesce(excluded.sha256, files.sha256), state = 'pending',
                     fail_stage = NULL, in_flight = 1, attempts = files.attempts + 1,
                     ingest_status = NULL, ingest_retries = 0,
-                    run_id = excluded.run_id",
+                    run_id = excluded.run_id, dev = excluded.dev, ino = excluded.ino,
+                    check_copies = CASE WHEN files.state = 'deleted' THEN 0 ELSE 1 END",
             )?;
             for f in files {
-                st.execute(params![f.path, f.size as i64, f.mtime_ns, f.sha256, run])?;
+                let (dev, ino) = inode_values(f.inode);
+                st.execute(params![
+                    f.path,
+                    f.size as i64,
+                    f.mtime_ns,
+                    f.sha256,
+                    run,
+                    dev,
+                    ino
+                ])?;
             }
             Ok(())
         })

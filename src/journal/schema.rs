@@ -83,6 +83,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX files_by_task ON files(task_id, file_id) WHERE task_id IS NOT NULL;
      CREATE INDEX files_by_base_name
         ON files(substr(path, length(rtrim(path, replace(path, '/', ''))) + 1));",
+    // 4: mirroring. Each file's device and inode, so that a file that vanished from one
+    // path and appears at another is known as a rename (about 20 bytes a file, and an
+    // index read only for files new to the journal). `check_copies`: a send that may have
+    // left another copy at the path (a re-send, a retry, a crash mid-send), to be looked
+    // for in the volume's listing once the path is confirmed. State 'deleted' is new too.
+    "ALTER TABLE files ADD COLUMN dev INTEGER;
+     ALTER TABLE files ADD COLUMN ino INTEGER;
+     ALTER TABLE files ADD COLUMN check_copies INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX files_by_inode ON files(ino) WHERE ino IS NOT NULL;
+     CREATE INDEX files_to_check ON files(check_copies) WHERE check_copies = 1;",
 ];
 
 /// The indexed base-name expression of migration 3. A query must spell it exactly so for

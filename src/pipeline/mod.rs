@@ -27,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::model::Dedup;
 use crate::api::{ApiError, Client, ErrorKind, VolumeId};
 use crate::journal::{Journal, JournalError};
+use crate::mirror::scan::NightScan;
+use crate::mirror::{self, Change, MirrorSettings};
 use crate::report::{Exit, RunStats};
 use crate::walk::{self, WalkEvent, WalkOptions};
 
@@ -247,6 +249,8 @@ pub struct UploadSettings {
     /// and the run ends with exit 6. It covers the upload phase; following has
     /// `--wait-timeout`.
     pub max_duration: Option<Duration>,
+    /// `--delete`, `--max-delete`, `--adopt`.
+    pub mirror: MirrorSettings,
 }
 
 /// Why a run stopped before the end.
@@ -281,6 +285,18 @@ impl Stop {
 pub struct RunOutcome {
     pub exit: Exit,
     pub stopped: Option<String>,
+    /// What the night changed in the volume besides uploads, or would have (`--dry-run`).
+    pub changes: Vec<Change>,
+}
+
+impl RunOutcome {
+    pub fn new(exit: Exit, stopped: Option<String>) -> RunOutcome {
+        RunOutcome {
+            exit,
+            stopped,
+            changes: Vec::new(),
+        }
+    }
 }
 
 /// Lines a dry run prints: what would be uploaded, and why.
@@ -302,6 +318,7 @@ impl UploadSettings {
             drain_timeout: Duration::from_secs(30),
             files_from: None,
             max_duration: None,
+            mirror: MirrorSettings::default(),
         }
     }
 }
@@ -331,10 +348,7 @@ pub async fn upload(
     let walk_rx = match source {
         Ok(rx) => rx,
         Err(e) => {
-            return RunOutcome {
-                exit: Exit::Usage,
-                stopped: Some(e),
-            };
+            return RunOutcome::new(Exit::Usage, Some(e));
         }
     };
     run_stages(settings, run, walk_rx, dry_run_sink).await
@@ -348,22 +362,124 @@ pub async fn run_stages(
     source: mpsc::Receiver<WalkEvent>,
     dry_run_sink: Option<DryRunSink>,
 ) -> RunOutcome {
+    let scan = Arc::new(NightScan::new(settings.mirror.delete));
+    let stop = send_stage(settings, &run, source, dry_run_sink, scan.clone()).await;
+    if let Some(s) = stop {
+        return RunOutcome::new(s.exit, Some(s.reason));
+    }
+    let RunContext {
+        client,
+        journal,
+        stats,
+        cancel,
+        ..
+    } = &run;
+    if settings.dry_run {
+        let mut outcome = RunOutcome::new(Exit::Success, None);
+        if settings.mirror.delete {
+            match mirror_changes(settings, &run, &scan).await {
+                Ok((changes, withheld)) => {
+                    outcome.changes = changes;
+                    if withheld.is_some() {
+                        outcome.exit = Exit::DeletesWithheld;
+                        outcome.stopped = withheld;
+                    }
+                }
+                Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
+            }
+        }
+        return outcome;
+    }
+    if cancel.interrupted() {
+        return RunOutcome::new(
+            Exit::Interrupted,
+            Some("interrupted; the journal holds everything confirmed so far".into()),
+        );
+    }
+    if cancel.reason() == Some(StopReason::Deadline) {
+        let c = stats.counters.snapshot();
+        return RunOutcome::new(
+            Exit::CutOff,
+            Some(format!(
+                "stopped at the --max-duration cut-off after {} of {} files; the rest is \
+                 pending and the next run continues it",
+                c.uploaded, c.to_upload
+            )),
+        );
+    }
+    let c = stats.counters.snapshot();
+    let mut upload_exit = if c.failed > 0 || c.changed > 0 {
+        Exit::Failures
+    } else {
+        Exit::Success
+    };
+    let mut notes: Vec<String> = Vec::new();
+    if upload_exit == Exit::Success {
+        match mirror_night(settings, &run, &scan).await {
+            Ok(MirrorEnd { exit, notes: n }) => {
+                upload_exit = exit;
+                notes = n;
+            }
+            Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
+        }
+    } else if settings.mirror.delete {
+        notes.push(
+            "some uploads failed, so nothing was deleted tonight; the next night that \
+             uploads everything deletes"
+                .into(),
+        );
+    }
+    let mut outcome = if settings.no_wait {
+        RunOutcome::new(upload_exit, None)
+    } else {
+        finish_with_follow(
+            &settings.follow,
+            client,
+            journal,
+            stats,
+            cancel,
+            upload_exit,
+        )
+        .await
+    };
+    if !notes.is_empty() {
+        let mut all = notes.join("; ");
+        if let Some(s) = outcome.stopped.take() {
+            all = format!("{s}; {all}");
+        }
+        outcome.stopped = Some(all);
+    }
+    outcome
+}
+
+/// Plan and send: the planner on its own task, the sender here, until the source ends.
+async fn send_stage(
+    settings: &UploadSettings,
+    run: &RunContext,
+    source: mpsc::Receiver<WalkEvent>,
+    dry_run_sink: Option<DryRunSink>,
+    scan: Arc<NightScan>,
+) -> Option<Stop> {
     let RunContext {
         client,
         journal,
         run_id,
         stats,
         cancel,
-    } = run;
+    } = run.clone();
     let (units_tx, units_rx) = mpsc::channel(settings.send.concurrency * 2);
     let planner = tokio::spawn(plan::run(
         source,
-        journal.clone(),
         units_tx,
-        settings.send.clone(),
-        settings.dry_run,
-        stats.clone(),
-        cancel.clone(),
+        plan::PlanContext {
+            journal: journal.clone(),
+            send: settings.send.clone(),
+            dry_run: settings.dry_run,
+            stats: stats.clone(),
+            cancel: cancel.clone(),
+            scan,
+            root: settings.root.clone(),
+        },
     ));
     let mut stop: Option<Stop> = None;
     if let Some(sink) = dry_run_sink {
@@ -410,56 +526,97 @@ pub async fn run_stages(
     stats
         .walk_done
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    if settings.dry_run {
-        return RunOutcome {
-            exit: Exit::Success,
-            stopped: None,
-        };
+    stop
+}
+
+fn mirror_scope<'a>(settings: &'a UploadSettings, run: &'a RunContext) -> mirror::Scope<'a> {
+    mirror::Scope {
+        client: &run.client,
+        journal: &run.journal,
+        run_id: run.run_id,
+        stats: &run.stats,
+        volume: settings.send.volume.as_str(),
+        prefix: settings.send.prefix.as_deref(),
+        root: &settings.root,
     }
-    if let Some(s) = stop {
-        return RunOutcome {
-            exit: s.exit,
-            stopped: Some(s.reason),
-        };
+}
+
+/// `--dry-run --delete`: what the night would rename and delete, or why it would not.
+async fn mirror_changes(
+    settings: &UploadSettings,
+    run: &RunContext,
+    scan: &NightScan,
+) -> Result<(Vec<Change>, Option<String>), Stop> {
+    let scope = mirror_scope(settings, run);
+    let (plan, _) = mirror::prepare(&scope, &settings.mirror, scan, true)
+        .await
+        .map_err(|e| Stop::from_journal(&e))?;
+    Ok((plan.changes, plan.withheld))
+}
+
+struct MirrorEnd {
+    exit: Exit,
+    notes: Vec<String>,
+}
+
+/// After every upload of the night was confirmed: one version per path, then (with
+/// `--delete`) renames, the re-sends renames need, and deletes.
+async fn mirror_night(
+    settings: &UploadSettings,
+    run: &RunContext,
+    scan: &NightScan,
+) -> Result<MirrorEnd, Stop> {
+    let scope = mirror_scope(settings, run);
+    let journal_stop = |e: JournalError| Stop::from_journal(&e);
+    let mut trouble = mirror::remove_extra_copies(&scope)
+        .await
+        .map_err(journal_stop)?;
+    let mut exit = Exit::Success;
+    if settings.mirror.delete {
+        let (plan, t) = mirror::prepare(&scope, &settings.mirror, scan, false)
+            .await
+            .map_err(journal_stop)?;
+        trouble.extend(t);
+        if let Some(why) = plan.withheld {
+            return Ok(MirrorEnd {
+                exit: Exit::DeletesWithheld,
+                notes: [vec![why], trouble].concat(),
+            });
+        }
+        if !plan.resend.is_empty() {
+            let (tx, rx) = mpsc::channel(plan.resend.len().max(1));
+            for f in plan.resend.iter().cloned() {
+                let _ = tx.try_send(WalkEvent::File(f));
+            }
+            drop(tx);
+            let quiet = Arc::new(NightScan::new(false));
+            if let Some(stop) = send_stage(settings, run, rx, None, quiet).await {
+                return Err(stop);
+            }
+            if run.stats.counters.snapshot().failed > 0 {
+                trouble.push(
+                    "a renamed file could not be sent at its new path, so nothing was \
+                     deleted tonight"
+                        .into(),
+                );
+                return Ok(MirrorEnd {
+                    exit: Exit::Failures,
+                    notes: trouble,
+                });
+            }
+        }
+        trouble.extend(mirror::finish(&scope, plan).await.map_err(journal_stop)?);
     }
-    if cancel.interrupted() {
-        return RunOutcome {
-            exit: Exit::Interrupted,
-            stopped: Some("interrupted; the journal holds everything confirmed so far".into()),
-        };
+    if !trouble.is_empty() {
+        for t in &trouble {
+            tracing::warn!("{t}");
+        }
+        exit = Exit::Failures;
     }
-    if cancel.reason() == Some(StopReason::Deadline) {
-        let c = stats.counters.snapshot();
-        return RunOutcome {
-            exit: Exit::CutOff,
-            stopped: Some(format!(
-                "stopped at the --max-duration cut-off after {} of {} files; the rest is \
-                 pending and the next run continues it",
-                c.uploaded, c.to_upload
-            )),
-        };
-    }
-    let c = stats.counters.snapshot();
-    let upload_exit = if c.failed > 0 || c.changed > 0 {
-        Exit::Failures
-    } else {
-        Exit::Success
-    };
-    if settings.no_wait {
-        return RunOutcome {
-            exit: upload_exit,
-            stopped: None,
-        };
-    }
-    finish_with_follow(
-        &settings.follow,
-        &client,
-        &journal,
-        &stats,
-        &cancel,
-        upload_exit,
-    )
-    .await
+    Ok(MirrorEnd {
+        exit,
+        notes: trouble,
+    })
 }
 
 /// Follows ingestion, then merges its result with the upload's.
@@ -475,16 +632,15 @@ pub async fn finish_with_follow(
         .following
         .store(true, std::sync::atomic::Ordering::Relaxed);
     match follow::run(follow, client, journal, stats, cancel).await {
-        Err(stop) => RunOutcome {
-            exit: stop.exit,
-            stopped: Some(stop.reason),
-        },
+        Err(stop) => RunOutcome::new(stop.exit, Some(stop.reason)),
         Ok(f) => {
             let interrupted = cancel.interrupted();
             let exit = if interrupted {
                 Exit::Interrupted
-            } else if upload_exit != Exit::Success || f.failed > 0 {
+            } else if f.failed > 0 {
                 Exit::Failures
+            } else if upload_exit != Exit::Success {
+                upload_exit
             } else if f.pending > 0 {
                 Exit::Pending
             } else {
@@ -505,7 +661,7 @@ pub async fn finish_with_follow(
                     )
                 })
             };
-            RunOutcome { exit, stopped }
+            RunOutcome::new(exit, stopped)
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::{Cancel, DedupMode, SendSettings};
 use crate::api::UploadSource;
 use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
+use crate::mirror::scan::NightScan;
 use crate::report::{RunStats, shown};
 use crate::walk::{SkipKind, WalkEvent, WalkedFile};
 
@@ -90,7 +91,7 @@ pub fn decide(
     sha: Option<&[u8]>,
     rec: Option<&FileRecord>,
 ) -> Option<Reason> {
-    let Some(rec) = rec else {
+    let Some(rec) = rec.filter(|r| r.state != FileState::Deleted) else {
         return Some(Reason::New);
     };
     if rec.in_flight {
@@ -213,15 +214,33 @@ pub fn wire_name(rel: &str, send: &SendSettings) -> String {
     }
 }
 
+/// What the planner works with besides its input and output.
+pub struct PlanContext {
+    pub journal: Journal,
+    pub send: SendSettings,
+    pub dry_run: bool,
+    pub stats: Arc<RunStats>,
+    pub cancel: Cancel,
+    /// What the mirror learns from the walk (seen paths, renames, walk errors).
+    pub scan: Arc<NightScan>,
+    /// The folder the walk's relative paths are below.
+    pub root: std::path::PathBuf,
+}
+
 pub async fn run(
     mut source: mpsc::Receiver<WalkEvent>,
-    journal: Journal,
     out: mpsc::Sender<Unit>,
-    send: SendSettings,
-    dry_run: bool,
-    stats: Arc<RunStats>,
-    cancel: Cancel,
+    ctx: PlanContext,
 ) -> Result<(), JournalError> {
+    let PlanContext {
+        journal,
+        send,
+        dry_run,
+        stats,
+        cancel,
+        scan,
+        root,
+    } = ctx;
     let c = &stats.counters;
     let mut batcher = Batcher::new(send.batch_files, send.batch_bytes);
     let emit = |unit: Unit| {
@@ -277,6 +296,12 @@ pub async fn run(
                 WalkEvent::Skipped { path, reason, kind } => {
                     RunStats::add(&c.skipped, 1);
                     match kind {
+                        SkipKind::Unreadable => {
+                            let what = format!("{}: {reason}", shown(&path.display().to_string()));
+                            tracing::warn!("skipped {what}");
+                            RunStats::add(&c.walk_errors, 1);
+                            scan.walk_error(what);
+                        }
                         SkipKind::Unusable => {
                             tracing::warn!(
                                 "skipped {}: {reason}",
@@ -296,11 +321,14 @@ pub async fn run(
         if files.is_empty() {
             continue;
         }
+        scan.saw(&files);
         let records = journal
             .lookup(files.iter().map(|f| f.rel.clone()).collect())
             .await?;
+        let (files, records) = scan.hold_renames(&journal, &root, files, records).await?;
         let mut planned = Vec::new();
         let mut hashes = Vec::new();
+        let mut inodes = Vec::new();
         for (f, rec) in files.into_iter().zip(records) {
             let sha = if send.checksum {
                 match sha256_of(&f.abs).await {
@@ -332,6 +360,11 @@ pub async fn run(
             }
             let Some(reason) = decide(f.size, f.mtime_ns, sha.as_deref(), rec.as_ref()) else {
                 RunStats::add(&c.unchanged, 1);
+                // Confirmed before inodes were recorded: recorded now, once, so that a
+                // later rename of it is known.
+                if rec.as_ref().is_some_and(|r| r.inode.is_none()) && f.inode != (0, 0) {
+                    inodes.push((f.rel, f.inode));
+                }
                 continue;
             };
             RunStats::add(&c.to_upload, 1);
@@ -353,6 +386,7 @@ pub async fn run(
                     size: f.size,
                     mtime_ns: f.mtime_ns,
                     sha256: sha,
+                    inode: f.inode,
                 },
                 reason,
                 dedup: DedupClass::Never,
@@ -360,6 +394,9 @@ pub async fn run(
         }
         if !hashes.is_empty() && !dry_run {
             journal.record_hashes(hashes).await?;
+        }
+        if !inodes.is_empty() && !dry_run {
+            journal.record_inodes(inodes).await?;
         }
         if send.dedup == DedupMode::Auto && !planned.is_empty() && !dry_run {
             let shared = journal
@@ -425,6 +462,7 @@ mod tests {
                 size,
                 mtime_ns: 0,
                 sha256: None,
+                inode: (0, 0),
             },
             source: UploadSource {
                 path: PathBuf::new(),

@@ -91,6 +91,7 @@ mod tests {
             size: i as u64,
             mtime_ns: 1,
             sha256: None,
+            inode: (0, 0),
         }
     }
 

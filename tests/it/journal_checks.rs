@@ -18,6 +18,7 @@ fn listed(path: &str) -> Listed {
         size: 1,
         mtime_ns: 1,
         sha256: None,
+        inode: (0, 0),
     }
 }
 
