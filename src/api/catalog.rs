@@ -200,6 +200,16 @@ impl CatalogEntry {
             && base.ends_with(ext)
     }
 
+    /// The file's name with its extension, however the catalog stores it.
+    pub fn full_name(&self) -> String {
+        let ext = self.file_ext.trim_start_matches('.');
+        if self.is_folder() || ext.is_empty() || self.name.ends_with(&format!(".{ext}")) {
+            self.name.clone()
+        } else {
+            format!("{}.{ext}", self.name)
+        }
+    }
+
     /// The creation time as Unix seconds, when it reads as one (digits, or RFC 3339).
     pub fn created_unix(&self) -> Option<i64> {
         let t = self.created_at.trim();

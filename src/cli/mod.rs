@@ -61,6 +61,7 @@ impl Cli {
             Command::Retry(a) => a.output,
             Command::Verify(a) => a.output,
             Command::Demo(a) => a.output,
+            Command::Ls(a) => a.output,
             Command::Task(a) => a.output,
             Command::Connector(a) => a.output,
             Command::Export(a) => a.output,
@@ -87,6 +88,12 @@ pub enum Command {
         after_help = "Example:\n  moi-ingest verify ./papers --volume 1889578498228068352\n\nEach difference is one line: missing (the service does not list it), mismatched\n(size, name or a failed load), or extra (listed, unknown to the journal)."
     )]
     Verify(VerifyArgs),
+    /// List what a volume holds: size, creation time, id and path, folders ending in `/`
+    /// (like `rclone lsf`); -R for everything below.
+    #[command(
+        after_help = "Examples:\n  moi-ingest ls --volume 1889578498228068352\n  moi-ingest ls --volume 1889578498228068352 -R papers/2026 --json"
+    )]
+    Ls(LsArgs),
     /// Run the real pipeline against a built-in emulator (no MOI account needed).
     Demo(DemoArgs),
     /// Run a local MOI-compatible server for trying and testing.
@@ -106,6 +113,23 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `moi-ingest man > ~/.local/share/man/man1/moi-ingest.1`.
     Man,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LsArgs {
+    /// A folder in the volume (`a/b`); the volume's root when left out.
+    #[arg(default_value = "")]
+    pub path: String,
+    /// The volume id.
+    #[arg(long, env = "MOI_VOLUME")]
+    pub volume: String,
+    /// Everything below the folder, not only what it holds directly.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args, Clone)]

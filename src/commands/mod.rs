@@ -7,6 +7,7 @@ mod emulator;
 mod export;
 mod extras;
 mod locate;
+mod ls;
 mod retry;
 mod sources;
 mod status;
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Retry(args) => retry::retry(&args, out, cancel).await,
         Command::Verify(args) => verify::verify(&args, out).await,
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
+        Command::Ls(args) => ls::ls(&args, out).await,
         Command::Emulator(args) => emulator::emulator(&args, cancel).await,
         Command::Task(args) => task::task(&args, out).await,
         Command::Connector(args) => sources::connector(&args, out).await,

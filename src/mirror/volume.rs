@@ -151,7 +151,7 @@ impl<'a> VolumeView<'a> {
         while let Some((path, id)) = todo.pop() {
             let entries = self.children(&id).await?.to_vec();
             for e in entries {
-                let p = join(&path, &e.name);
+                let p = join(&path, &e.full_name());
                 if e.is_folder() {
                     self.folders.insert(p.clone(), Some(e.id.clone()));
                     todo.push((p, e.id));
