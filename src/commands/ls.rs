@@ -87,7 +87,10 @@ fn print_entry(path: &str, e: &CatalogEntry, out: Output) {
         });
         stdout_line(line.to_string());
     } else {
-        let when = e.created_unix().map(local_time).unwrap_or_else(|| "-".into());
+        let when = e
+            .created_unix()
+            .map(local_time)
+            .unwrap_or_else(|| "-".into());
         stdout_line(format!("{}\t{when}\t{}\t{shown_path}", e.size, e.id));
     }
 }

@@ -9,6 +9,7 @@ mod faults_security;
 mod first_night;
 mod follow_run;
 mod journal_checks;
+mod mirror;
 mod networks;
 mod sources;
 mod task_cli;

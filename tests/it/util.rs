@@ -129,7 +129,13 @@ pub fn assert_once_per_path(env: &Env, names: &[String]) {
 }
 
 pub fn command(env: &Env) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_moi-ingest"));
+    command_of(env, env!("CARGO_BIN_EXE_moi-ingest"))
+}
+
+/// `program` with the environment a test's run of the binary has (a wrapper such as
+/// `setpriv` that then runs the binary).
+pub fn command_of(env: &Env, program: &str) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(program);
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", env.dir.path())
