@@ -382,9 +382,10 @@ async fn a_kill_during_the_deletes_is_finished_by_the_next_night() {
         std::fs::remove_file(src.join(n)).unwrap();
     }
     // Slow answers, so that the kill lands mid-way through the deletes.
-    let mut slow = moi_ingest::emulator::Faults::default();
-    slow.latency = Duration::from_millis(150);
-    env.emu.set_faults(slow);
+    env.emu.set_faults(moi_ingest::emulator::Faults {
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    });
     let d = src.display().to_string();
     let mut child = util::command(&env)
         .args(util::upload_args(&env, &d, &["--delete"]))
