@@ -42,6 +42,13 @@ pub struct RecordedSettings {
 
 const SETTINGS_NOTE: &str = "settings";
 
+/// The `--prefix` the last upload recorded in `journal` (where its files are in the volume).
+pub async fn recorded_prefix(journal: &Journal) -> Option<String> {
+    let text = journal.note(SETTINGS_NOTE).await.ok().flatten()?;
+    let recorded: RecordedSettings = serde_json::from_str(&text).ok()?;
+    recorded.send.prefix
+}
+
 pub struct Run {
     command: String,
     context: RunContext,

@@ -30,12 +30,102 @@ pub struct VerifyReport {
     pub missing: Vec<Difference>,
     pub mismatched: Vec<Difference>,
     pub extra: Vec<Difference>,
+    /// The volume itself, as its catalog lists it (`None`: the service has no catalog).
+    pub volume: Option<VolumeReport>,
+}
+
+/// One path where the volume differs from the journal or the folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeDifference {
+    /// `missing` (not in the volume), `gone` (in the volume, gone from the folder:
+    /// `--delete` would remove it), `size`, or `copies` (more than one file at the path).
+    pub kind: &'static str,
+    pub path: String,
+    pub what: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VolumeReport {
+    /// Files the volume lists below the folder's place in it.
+    pub listed: u64,
+    pub differences: Vec<VolumeDifference>,
 }
 
 impl VerifyReport {
     pub fn differences(&self) -> usize {
-        self.missing.len() + self.mismatched.len() + self.extra.len()
+        self.missing.len()
+            + self.mismatched.len()
+            + self.extra.len()
+            + self.volume.as_ref().map_or(0, |v| v.differences.len())
     }
+}
+
+/// The volume's listing below `prefix` against the journal's files and the folder at
+/// `root`: each journal file must stand once at its path with its size, and its source
+/// must still be there.
+pub async fn verify_volume(
+    journal: &Journal,
+    client: &Client,
+    volume: &str,
+    prefix: Option<&str>,
+    root: &std::path::Path,
+) -> Result<Option<VolumeReport>, VerifyError> {
+    use crate::mirror::volume::{VolumeView, join};
+    let mut view = VolumeView::new(client, volume);
+    if !view.catalog_available().await? {
+        return Ok(None);
+    }
+    let top = prefix.unwrap_or("");
+    let listed = match view.folder_id(top).await? {
+        Some(_) => view.files_below(top).await?,
+        None => Vec::new(),
+    };
+    let mut report = VolumeReport {
+        listed: listed.len() as u64,
+        differences: Vec::new(),
+    };
+    let mut by_path: HashMap<String, Vec<u64>> = HashMap::new();
+    for (path, e) in listed {
+        by_path.entry(path).or_default().push(e.size);
+    }
+    let mut diff = |kind, path: &str, what: String| {
+        report.differences.push(VolumeDifference {
+            kind,
+            path: path.to_string(),
+            what,
+        })
+    };
+    let mut after = String::new();
+    loop {
+        let page = journal.in_volume_after(after.clone(), 4096).await?;
+        let Some(last) = page.last() else { break };
+        after = last.path.clone();
+        for h in page {
+            let vpath = prefix.map_or_else(|| h.path.clone(), |p| join(p, &h.path));
+            match by_path.get(&vpath).map(Vec::as_slice) {
+                None | Some([]) => diff("missing", &h.path, "not in the volume's listing".into()),
+                Some([size]) if *size != h.size => diff(
+                    "size",
+                    &h.path,
+                    format!("{size} bytes in the volume, {} recorded", h.size),
+                ),
+                Some([_]) => {}
+                Some(sizes) => diff(
+                    "copies",
+                    &h.path,
+                    format!("{} files at this path in the volume", sizes.len()),
+                ),
+            }
+            if crate::mirror::scan::gone_from_disk(root, &h.path) {
+                diff(
+                    "gone",
+                    &h.path,
+                    "in the volume, gone from the folder (upload --delete removes it)".into(),
+                );
+            }
+        }
+    }
+    Ok(Some(report))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,12 +25,23 @@ pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
         connection.options,
     )
     .map_err(Failure::usage)?;
-    let report = verify::verify(&journal, &client)
+    let failure = |e: VerifyError| match e {
+        VerifyError::Api(e) if e.kind == ErrorKind::Auth => Failure::new(Exit::Auth, e),
+        e => Failure::new(Exit::Failures, e),
+    };
+    let mut report = verify::verify(&journal, &client).await.map_err(failure)?;
+    if let Some(id) = &identity {
+        let prefix = crate::run::recorded_prefix(&journal).await;
+        report.volume = verify::verify_volume(
+            &journal,
+            &client,
+            &id.volume,
+            prefix.as_deref(),
+            std::path::Path::new(&id.root),
+        )
         .await
-        .map_err(|e| match e {
-            VerifyError::Api(e) if e.kind == ErrorKind::Auth => Failure::new(Exit::Auth, e),
-            e => Failure::new(Exit::Failures, e),
-        })?;
+        .map_err(failure)?;
+    }
     if out.json {
         stdout_line(serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -49,6 +60,20 @@ pub async fn verify(args: &VerifyArgs, out: Output) -> CommandResult {
                 ));
             }
         }
+    }
+    if !out.json {
+        for d in report.volume.iter().flat_map(|v| &v.differences) {
+            stdout_line(format_args!("{}\t{}\t{}", d.kind, shown(&d.path), d.what));
+        }
+    }
+    if let Some(v) = &report.volume
+        && (!out.quiet || !v.differences.is_empty())
+    {
+        stderr_line(format!(
+            "verify: the volume lists {} files for this folder: {} differences",
+            v.listed,
+            v.differences.len()
+        ));
     }
     if !out.quiet || report.differences() > 0 {
         stderr_line(format!(

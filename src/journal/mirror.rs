@@ -7,7 +7,7 @@
 
 use rusqlite::params;
 
-use super::ops::{FileRecord, FileState};
+use super::ops::{FileRecord, FileState, has_inodes};
 use super::{Journal, JournalError, stored_id};
 use crate::api::Id;
 
@@ -100,6 +100,9 @@ impl Journal {
         inodes: Vec<(u64, u64)>,
     ) -> Result<Vec<Option<FileRecord>>, JournalError> {
         self.run(move |c| {
+            if !has_inodes(c)? {
+                return Ok(inodes.iter().map(|_| None).collect());
+            }
             let mut st = c.prepare_cached(&format!(
                 "SELECT path, size, mtime_ns, sha256, state, fail_stage, in_flight, file_id,
                         task_id FROM files WHERE ino = ?2 AND dev = ?1 AND {IN_VOLUME} LIMIT 1"

@@ -123,6 +123,13 @@ fn id_value(id: Option<Id>) -> Option<i64> {
     id.map(id_int)
 }
 
+/// Whether the journal has schema 4's inode columns (one not yet migrated does not).
+pub(super) fn has_inodes(c: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'ino'")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| n > 0)
+}
+
 /// (device, inode) from columns `i` and `i + 1`, stored as SQLite's signed integers.
 fn inode_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<(u64, u64)>> {
     Ok(
@@ -148,11 +155,18 @@ impl Journal {
         paths: Vec<String>,
     ) -> Result<Vec<Option<FileRecord>>, JournalError> {
         self.run(move |c| {
-            let mut st = c.prepare_cached(
+            // A journal of schema 3 read without migrating it (`status`, a dry run) has no
+            // inode columns: they read as unknown.
+            let inodes = if has_inodes(c)? {
+                "dev, ino"
+            } else {
+                "NULL, NULL"
+            };
+            let mut st = c.prepare_cached(&format!(
                 "SELECT size, mtime_ns, sha256, state, fail_stage, in_flight, file_id, task_id,
-                        dev, ino
-                 FROM files WHERE path = ?1",
-            )?;
+                        {inodes}
+                 FROM files WHERE path = ?1"
+            ))?;
             paths
                 .into_iter()
                 .map(|p| {

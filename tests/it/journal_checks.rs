@@ -173,5 +173,5 @@ async fn a_journal_of_the_previous_schema_is_read_as_it_is_then_migrated() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }

@@ -89,10 +89,24 @@ async fn deletes_propagate_and_never_touch_other_files() {
     assert!(stdout.contains("would delete\td2/f02.txt\t"), "{stdout}");
     assert_eq!(env.emu.listing(&env.volume), before);
 
+    // verify names what --delete would remove, and fails.
+    let out = run(&env, &["verify", "--journal", &env.journal()]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("gone\td1/f01.txt\t"), "{stdout}");
+
     let out = upload(&env, &src, &["--delete"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(summary(&out)["deleted"], 2);
     assert_eq!(summary(&out)["uploaded"], 0);
+    let out = run(&env, &["verify", "--journal", &env.journal()]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
     let after = env.emu.listing(&env.volume);
     let mut want: Vec<String> = names
         .iter()
@@ -120,6 +134,28 @@ async fn deletes_propagate_and_never_touch_other_files() {
             summary(&out)["uploaded"].as_u64()
         ),
         (Some(0), Some(0))
+    );
+
+    // A file removed from the volume behind the journal's back is missing to verify.
+    let client = moi_ingest::api::Client::new(
+        &env.emu.url().parse().unwrap(),
+        moi_ingest::api::Credentials::ApiKey(moi_ingest::secret::Secret::new(util::KEY)),
+        Default::default(),
+    )
+    .unwrap();
+    let victim = after.iter().find(|f| f.path == "d3/f03.txt").unwrap();
+    client
+        .send(&moi_ingest::api::catalog::FileDelete {
+            id: victim.file_id.to_string(),
+        })
+        .await
+        .unwrap();
+    let out = run(&env, &["verify", "--journal", &env.journal()]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("missing\td3/f03.txt\tnot in the volume"),
+        "{stdout}"
     );
 
     // A deleted file that comes back is a new file again.
