@@ -173,6 +173,28 @@ impl Journal {
         .await
     }
 
+    /// These paths hold an older version in the volume that this journal did not send
+    /// (`--adopt` found one of another size): once the new one is confirmed, the copies
+    /// check removes the old.
+    pub async fn expect_copies(
+        &self,
+        files: Vec<(String, u64, i64)>,
+        run: i64,
+    ) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO files(path, size, mtime_ns, state, run_id, check_copies)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, 1)
+                 ON CONFLICT(path) DO UPDATE SET check_copies = 1",
+            )?;
+            for (path, size, mtime_ns) in files {
+                st.execute(params![path, size as i64, mtime_ns, run])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// The volume no longer holds these files: their source is gone.
     pub async fn mark_deleted(&self, paths: Vec<String>, run: i64) -> Result<(), JournalError> {
         self.run(move |c| {

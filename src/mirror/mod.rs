@@ -11,6 +11,7 @@
 //! the size the journal recorded. `docs/mirroring.md` has the rails and the readings of
 //! the live service behind them.
 
+pub mod adopt;
 pub mod decide;
 pub mod scan;
 pub mod volume;

@@ -479,6 +479,14 @@ async fn send_stage(
             cancel: cancel.clone(),
             scan,
             root: settings.root.clone(),
+            adopter: settings.mirror.adopt.then(|| {
+                mirror::adopt::Adopter::new(
+                    client.clone(),
+                    settings.send.volume.as_str(),
+                    settings.send.prefix.clone(),
+                )
+            }),
+            run_id,
         },
     ));
     let mut stop: Option<Stop> = None;

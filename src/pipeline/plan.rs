@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::{Cancel, DedupMode, SendSettings};
 use crate::api::UploadSource;
 use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
+use crate::mirror::adopt::Adopter;
 use crate::mirror::scan::NightScan;
 use crate::report::{RunStats, shown};
 use crate::walk::{SkipKind, WalkEvent, WalkedFile};
@@ -225,6 +226,9 @@ pub struct PlanContext {
     pub scan: Arc<NightScan>,
     /// The folder the walk's relative paths are below.
     pub root: std::path::PathBuf,
+    /// `--adopt`: files the volume already holds are recorded, not sent.
+    pub adopter: Option<Adopter>,
+    pub run_id: i64,
 }
 
 pub async fn run(
@@ -240,6 +244,8 @@ pub async fn run(
         cancel,
         scan,
         root,
+        mut adopter,
+        run_id,
     } = ctx;
     let c = &stats.counters;
     let mut batcher = Batcher::new(send.batch_files, send.batch_bytes);
@@ -326,6 +332,12 @@ pub async fn run(
             .lookup(files.iter().map(|f| f.rel.clone()).collect())
             .await?;
         let (files, records) = scan.hold_renames(&journal, &root, files, records).await?;
+        let (files, records) = match adopter.as_mut() {
+            Some(a) if !dry_run && !send.checksum => {
+                a.take(&journal, run_id, &stats, files, records).await?
+            }
+            _ => (files, records),
+        };
         let mut planned = Vec::new();
         let mut hashes = Vec::new();
         let mut inodes = Vec::new();

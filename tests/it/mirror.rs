@@ -455,3 +455,59 @@ async fn a_kill_during_the_deletes_is_finished_by_the_next_night() {
         "something was sent again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopt_takes_over_a_volume_that_already_holds_the_folder() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = folder(&src);
+    // Uploaded before by something else (another journal stands for the vendor's SDK).
+    let elsewhere = env.path("sdk-journal.sqlite").display().to_string();
+    let d = src.display().to_string();
+    let out = run(
+        &env,
+        &[
+            "upload",
+            &d,
+            "--volume",
+            &env.volume,
+            "--journal",
+            &elsewhere,
+            "--no-wait",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sent = env.emu.stats().files_accepted;
+    // One file changed since: its size no longer matches, so it is sent.
+    write(&src, "d0/f00.txt", "changed since the other upload\n");
+
+    let out = upload(&env, &src, &["--adopt"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(
+        (s["adopted"].as_u64(), s["uploaded"].as_u64()),
+        (Some(19), Some(1)),
+        "{s}"
+    );
+    assert_eq!(env.emu.stats().files_accepted, sent + 1);
+    // The changed file's old version is gone: one version per path.
+    util::assert_once_per_path(&env, &names);
+
+    // The journal now knows them all: the next night sends nothing, and verify agrees.
+    let out = upload(&env, &src, &["--adopt", "--delete"]).await;
+    let s = summary(&out);
+    assert_eq!(
+        (s["unchanged"].as_u64(), s["uploaded"].as_u64()),
+        (Some(20), Some(0)),
+        "{s}"
+    );
+    let out = run(&env, &["verify", "--journal", &env.journal()]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
