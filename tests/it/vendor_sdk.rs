@@ -92,3 +92,70 @@ async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
         "{st:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_python_sdk_lists_renames_and_deletes_in_the_catalog() {
+    let Some(python) = sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the vendor SDK test: .ci/run installs it into target/vendor-sdk-venv"
+        );
+        eprintln!("skipped: the vendor SDK is not installed (see the test above)");
+        return;
+    };
+    let env = util::emulator_with(|c| {
+        c.volumes = vec![(UUID_VOLUME.into(), "sdk-volume".into())];
+    })
+    .await;
+    let work = env.path("local");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = tokio::process::Command::new(&python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vendor_catalog.py"
+        ))
+        .args([
+            &env.emu.url(),
+            KEY,
+            UUID_VOLUME,
+            &work.display().to_string(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(a["found"], serde_json::json!(["top.txt"]), "{a}");
+    assert_eq!(a["root"], serde_json::json!(["docs", "top.txt"]), "{a}");
+    assert_eq!(a["root_total"], 2, "{a}");
+    assert_eq!(
+        (a["docs_total"].as_u64(), a["docs_page_1"].as_u64()),
+        (Some(2), Some(1)),
+        "{a}"
+    );
+    assert_eq!(
+        a["docs_files"],
+        serde_json::json!(["a.txt", "b.txt"]),
+        "{a}"
+    );
+    assert_eq!(
+        a["a_info"],
+        serde_json::json!({"name": "a.txt", "size": 6, "parent_id": true})
+    );
+    assert_eq!(a["rename_onto_sibling"], "HTTPError", "{a}");
+    assert_eq!(a["delete_again"], "HTTPError", "{a}");
+    assert_eq!(a["create_folder_same_id"], true, "{a}");
+    assert_eq!(a["volume_name"], "sdk-volume", "{a}");
+    // What the volume holds after: the rename, the folder rename, the delete.
+    util::assert_once_per_path(&env, &["papers/a2.txt".to_string(), "top.txt".into()]);
+    assert_eq!(
+        std::fs::read(env.stored().join("papers/a2.txt")).unwrap(),
+        b"alpha\n"
+    );
+    assert!(!env.stored().join("docs").exists());
+}
