@@ -535,6 +535,10 @@ pub struct EmulatorArgs {
     /// Share of uploads whose connection is dropped mid-body.
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
+    /// Share of uploads stored, whose answer is then lost (the connection closes): what
+    /// an outage leaves behind.
+    #[arg(long, default_value_t = 0.0)]
+    pub lost_answer_rate: f64,
     /// Share of requests answered HTTP 200 with an error code.
     #[arg(long, default_value_t = 0.0)]
     pub error_code_rate: f64,

@@ -53,6 +53,7 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
         ("--fail-503", args.fail_503),
         ("--fail-429", args.fail_429),
         ("--drop-rate", args.drop_rate),
+        ("--lost-answer-rate", args.lost_answer_rate),
         ("--error-code-rate", args.error_code_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
@@ -67,6 +68,7 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
         too_many: args.fail_429,
         retry_after_secs: 1,
         drop_connection: args.drop_rate,
+        lost_answer: args.lost_answer_rate,
         error_code: args.error_code_rate,
         latency: args.latency,
         ingest_failure: args.ingest_failure_rate,

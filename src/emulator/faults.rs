@@ -25,6 +25,9 @@ pub struct Faults {
     pub retry_after_secs: u64,
     /// Connections closed after part of an upload body was read.
     pub drop_connection: f64,
+    /// Uploads stored, then the connection closed before the answer: what an outage or a
+    /// reset leaves behind (the client cannot know the files arrived).
+    pub lost_answer: f64,
     /// HTTP 200 answers whose envelope carries an error code.
     pub error_code: f64,
     /// Uploads that stop reading the body (the client should notice and abort).
@@ -109,6 +112,7 @@ counters!(
     injected_unavailable,
     injected_too_many,
     injected_drop,
+    injected_lost_answer,
     injected_error_code,
     injected_stall,
     overload_refused,

@@ -132,6 +132,11 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         drain(req, len.min(1 << 30)).await;
         return too_large(&s, limit);
     }
+    let lose_answer = req
+        .extensions()
+        .get::<ConnectionKill>()
+        .filter(|_| s.chance(faults.lost_answer))
+        .cloned();
     let mut mid_body = match req.extensions().get::<ConnectionKill>() {
         Some(kill) if s.chance(faults.drop_connection) => MidBody::Drop(kill.clone()),
         _ if s.chance(faults.stall) => MidBody::Stall,
@@ -232,7 +237,7 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     }
     // Renames and SQLite run off the async workers, so a busy store never stalls the server.
     let state = s.clone();
-    tokio::task::spawn_blocking(move || store_upload(&state, checked, files, temps))
+    let answer = tokio::task::spawn_blocking(move || store_upload(&state, checked, files, temps))
         .await
         .unwrap_or_else(|e| {
             refuse(
@@ -240,7 +245,17 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
                 "ErrInternal",
                 e.to_string(),
             )
-        })
+        });
+    if let Some(kill) = lose_answer
+        && answer.status().is_success()
+    {
+        // Stored, and the answer never leaves: closing the connection drops this handler
+        // before it returns. The wait is only a bound in case it does not.
+        Stats::bump(&s.stats.injected_lost_answer);
+        kill.kill();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
+    answer
 }
 
 fn store_upload(s: &AppState, c: Checked, files: Vec<ReceivedFile>, temps: TempFiles) -> Response {

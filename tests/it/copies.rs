@@ -1,0 +1,95 @@
+//! One copy per path through crashes and outages: answers lost after the files were
+//! stored, and `kill -9` mid-night, in a tree whose base names repeat (`__init__.py`,
+//! `index.md`), where the upload's `dedup` part cannot be trusted to replace by path.
+
+use std::path::Path;
+use std::time::Duration;
+
+use moi_ingest::emulator::Faults;
+
+use crate::util::{self, code, stderr, summary, upload};
+
+/// `n` files whose base names repeat across folders.
+fn repeated_names(root: &Path, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let rel = match i % 3 {
+                0 => format!("src/pkg{i:03}/__init__.py"),
+                1 => format!("site/page{i:03}/index.md"),
+                _ => format!("docs/part{}/README", i / 3),
+            };
+            let p = root.join(&rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("body of {rel}\n")).unwrap();
+            rel
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_lost_after_storing_leave_one_copy_per_path() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = repeated_names(&src, 60);
+    let out = upload(&env, &src, &["--batch-files", "4"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Every file changes; the journal now knows the base names repeat, so no `dedup`
+    // part goes out, and the outage loses answers of stored files.
+    for n in &names {
+        std::fs::write(src.join(n), format!("second version of {n}\n")).unwrap();
+    }
+    env.emu.set_faults(Faults {
+        seed: 11,
+        lost_answer: 0.3,
+        ..Faults::default()
+    });
+    let out = upload(&env, &src, &["--batch-files", "4"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = env.emu.stats();
+    assert!(stats.injected_lost_answer > 0, "{stats:?}");
+    assert!(
+        stats.duplicates > 0,
+        "the outage left no second copy to remove: {stats:?}"
+    );
+    assert!(summary(&out)["copies_removed"].as_u64().unwrap() >= stats.duplicates);
+    util::assert_once_per_path(&env, &names);
+    util::assert_same_tree(&src, &env.stored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_mid_night_leave_one_copy_per_path() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(20)).await;
+    let src = env.path("src");
+    let names = repeated_names(&src, 240);
+    let d = src.display().to_string();
+    let mut kills = 0;
+    for round in 0..6 {
+        let before = env.emu.stats().upload_requests;
+        let mut child = util::command(&env)
+            .args(util::upload_args(
+                &env,
+                &d,
+                &["--batch-files", "2", "--concurrency", "4"],
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let wanted = before + 8 + round;
+        util::wait_until("uploads arrive", || {
+            env.emu.stats().upload_requests >= wanted
+        })
+        .await;
+        if child.try_wait().unwrap().is_none() {
+            child.start_kill().unwrap();
+            kills += 1;
+        }
+        let _ = child.wait().await;
+    }
+    assert!(kills >= 3, "the runs ended before they could be killed");
+    env.emu.set_faults(Faults::default());
+    let out = upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    util::assert_once_per_path(&env, &names);
+    util::assert_same_tree(&src, &env.stored());
+}
