@@ -135,6 +135,27 @@ impl RunStats {
         }
     }
 
+    /// `n` files counted as failed were not theirs to fail (the run was refused): they are
+    /// pending again, and the summary lists no failure for them.
+    pub fn unfail(&self, paths: &[String]) {
+        let n = paths.len() as u64;
+        let c = &self.counters;
+        let _ = c
+            .failed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                Some(f.saturating_sub(n))
+            });
+        let _ = self
+            .failures_noted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                Some(f.saturating_sub(n))
+            });
+        if let Ok(mut f) = self.failures.lock() {
+            let gone: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
+            f.retain(|note| !gone.contains(note.path.as_str()));
+        }
+    }
+
     pub fn failures(&self) -> Vec<FailureNote> {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use super::{CommandResult, Output, print_summary};
+use crate::api::catalog::{VolumeInfo, is_not_found};
+use crate::api::{Client, ErrorKind};
 use crate::cli::UploadArgs;
 use crate::config::{self, UploadPlan};
 use crate::metrics;
 use crate::mirror::Change;
+use crate::mirror::volume::no_such_call;
 use crate::output::{Progress, stderr_line, stdout_line};
 use crate::pipeline::{self, Cancel, DryRunSink};
-use crate::report::{human_bytes, shown};
+use crate::report::{Exit, Failure, human_bytes, shown};
 use crate::run::{Run, RunPlan};
 
 pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> CommandResult {
@@ -25,6 +28,7 @@ pub async fn run_upload(
     command: &str,
 ) -> CommandResult {
     let dry_run = plan.settings.dry_run;
+    check_volume(&plan).await?;
     let run = Run::start(
         RunPlan {
             command: command.to_string(),
@@ -136,4 +140,38 @@ fn count_changes(changes: &[Change]) -> (usize, usize) {
         Change::Rename { .. } => (d, r + 1),
         Change::RenameFolder { files, .. } => (d, r + files),
     })
+}
+
+/// Before anything is walked or recorded: does the volume exist, and is the credential
+/// taken? A refused run leaves no journal and marks no file failed. A service without
+/// `/catalog/volume/info` (a 404 for the call), or a credential that may upload but not
+/// read the volume (403), goes on: the first upload tells.
+async fn check_volume(plan: &UploadPlan) -> Result<(), Failure> {
+    let c = &plan.connection;
+    let client = Client::new(&c.endpoint, c.credentials.clone(), c.options.clone())
+        .map_err(Failure::usage)?;
+    let volume = plan.settings.send.volume.as_str();
+    match client
+        .send(&VolumeInfo {
+            id: volume.to_string(),
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if no_such_call(&e) => Ok(()),
+        Err(e) if e.kind == ErrorKind::Auth && e.status == Some(401) => {
+            Err(Failure::new(Exit::Auth, e))
+        }
+        Err(e) if e.kind == ErrorKind::Permanent && is_not_found(&e) => {
+            Err(Failure::usage(format!(
+                "the volume {volume} does not exist at {} ({e}). Check --volume (or MOI_VOLUME) \
+             and --endpoint; nothing was sent or recorded",
+                client.endpoint()
+            )))
+        }
+        Err(e) => {
+            tracing::debug!("the volume could not be checked before the run: {e}");
+            Ok(())
+        }
+    }
 }

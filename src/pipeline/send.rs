@@ -88,7 +88,10 @@ impl Ctx {
             .send_ended_unconfirmed(paths, e.to_string(), true)
             .await
         {
-            Ok(()) => UnitEnd::Failed(e.clone()),
+            Ok(()) => UnitEnd::Failed(
+                e.clone(),
+                unit.files.iter().map(|f| f.listed.path.clone()).collect(),
+            ),
             Err(j) => UnitEnd::Journal(j),
         }
     }
@@ -422,11 +425,14 @@ async fn drive(units: impl futures::Stream<Item = Unit>, ctx: &Arc<Ctx>) -> Vec<
     while let Some(joined) = done.next().await {
         match joined {
             Ok(units) => transient.extend(units),
-            Err(e) => ctx.judge(UnitEnd::Failed(ApiError::new(
-                ErrorKind::Local,
-                crate::api::UPLOAD_CALL,
-                format!("an upload task failed: {e}"),
-            ))),
+            Err(e) => ctx.judge(UnitEnd::Failed(
+                ApiError::new(
+                    ErrorKind::Local,
+                    crate::api::UPLOAD_CALL,
+                    format!("an upload task failed: {e}"),
+                ),
+                Vec::new(),
+            )),
         }
     }
     transient
@@ -504,7 +510,25 @@ pub async fn run(
     if let Err(e) = ctx.recorder.finish().await {
         ctx.judge(UnitEnd::Journal(e));
     }
-    ctx.verdict.lock().ok().and_then(|mut v| v.stop.take())
+    let (stop, unfail) = ctx
+        .verdict
+        .lock()
+        .map(|mut v| (v.stop.take(), std::mem::take(&mut v.unfail)))
+        .unwrap_or_default();
+    if let Some(stop) = &stop
+        && !unfail.is_empty()
+    {
+        // The run was refused, not these files: they wait for a night that can send them.
+        ctx.stats.unfail(&unfail);
+        if let Err(e) = ctx
+            .journal
+            .send_ended_unconfirmed(unfail, stop.reason.clone(), false)
+            .await
+        {
+            tracing::error!("{e}");
+        }
+    }
+    stop
 }
 
 #[cfg(test)]

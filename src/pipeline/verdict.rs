@@ -17,8 +17,8 @@ use super::{Cancel, Stop, StopReason};
 pub(super) enum UnitEnd {
     /// The service answered; per-file refusals inside the answer were recorded.
     Answered,
-    /// The request failed for good; its files were recorded as failed.
-    Failed(ApiError),
+    /// The request failed for good; its files (these paths) were recorded as failed.
+    Failed(ApiError, Vec<String>),
     /// A file changed under us, or the run was stopped hard mid-send.
     Left,
     Journal(JournalError),
@@ -48,7 +48,12 @@ pub(super) struct Verdict {
     breaker_limit: u32,
     signature: String,
     count: u32,
+    /// The files refused the same way since the last answer: when the breaker trips, the
+    /// refusal was the run's (a wrong volume), not theirs, so they go back to pending.
+    streak: Vec<String>,
     pub stop: Option<Stop>,
+    /// Files to put back to pending once the run has stopped (see `streak`).
+    pub unfail: Vec<String>,
 }
 
 impl Verdict {
@@ -57,19 +62,24 @@ impl Verdict {
             breaker_limit: breaker_limit.max(1),
             signature: String::new(),
             count: 0,
+            streak: Vec::new(),
             stop: None,
+            unfail: Vec::new(),
         }
     }
 
-    /// Counts a permanent refusal; true when the same one has repeated `limit` times.
-    fn breaker_trips(&mut self, e: &ApiError) -> bool {
+    /// Counts a permanent refusal of `files`; true when the same one has been given to
+    /// `limit` files in a row (files, not requests: 199 files in requests of 32 are only
+    /// 7 requests, and a wrong volume should not fail them all before it stops).
+    fn breaker_trips(&mut self, e: &ApiError, files: Vec<String>) -> bool {
         let sig = e.signature();
-        if sig == self.signature {
-            self.count += 1;
-        } else {
+        if sig != self.signature {
             self.signature = sig;
-            self.count = 1;
+            self.count = 0;
+            self.streak.clear();
         }
+        self.count = self.count.saturating_add(files.len().max(1) as u32);
+        self.streak.extend(files);
         self.count >= self.breaker_limit
     }
 
@@ -77,6 +87,7 @@ impl Verdict {
         let next = match end {
             UnitEnd::Answered => {
                 self.count = 0;
+                self.streak.clear();
                 None
             }
             UnitEnd::Left | UnitEnd::Split(..) | UnitEnd::Transient(..) => None,
@@ -103,11 +114,15 @@ impl Verdict {
                 },
                 StopReason::Unreachable,
             )),
-            UnitEnd::Failed(e) if e.kind == ErrorKind::Auth => {
+            UnitEnd::Failed(e, files) if e.kind == ErrorKind::Auth => {
+                self.unfail.extend(files);
                 Some((Stop::from_api(&e), StopReason::Auth))
             }
-            UnitEnd::Failed(e) if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) => {
-                self.breaker_trips(&e).then(|| {
+            UnitEnd::Failed(e, files)
+                if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) =>
+            {
+                self.breaker_trips(&e, files).then(|| {
+                    self.unfail.append(&mut self.streak);
                     let check = if e.message.to_ascii_lowercase().contains("dedup") {
                         "The service seems to refuse the dedup part: run again with --dedup off"
                     } else {
@@ -116,15 +131,16 @@ impl Verdict {
                     let stop = Stop {
                         exit: Exit::Usage,
                         reason: format!(
-                            "the service refused {} uploads in a row the same way, so the run \
-                             stopped instead of failing every file: {e}. {check}",
+                            "the service refused {} files in a row the same way, so the run \
+                             stopped instead of failing every file (they stay pending): {e}. \
+                             {check}",
                             self.count
                         ),
                     };
                     (stop, StopReason::Breaker)
                 })
             }
-            UnitEnd::Failed(_) => None,
+            UnitEnd::Failed(..) => None,
         };
         if self.stop.is_none()
             && let Some((stop, why)) = next

@@ -135,7 +135,7 @@ async fn too_large_fails_that_file_and_max_file_size_skips_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_upload_is_aborted_and_sent_again() {
     let env = util::emulator_with(|c| {
-        c.faults.seed = 5;
+        c.faults.seed = 6;
         c.faults.stall = 0.3;
     })
     .await;

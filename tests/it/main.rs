@@ -18,4 +18,5 @@ mod upload_run;
 mod util;
 mod vendor_client;
 mod vendor_sdk;
+mod verdict;
 mod window;

@@ -1,0 +1,85 @@
+//! The night's verdict when the run itself is refused: a typo'd volume or a wrong key
+//! stops the run with exit 2 or 3, marks no file failed, and leaves no journal behind.
+
+use moi_ingest::emulator::Dialect;
+
+use crate::util::{self, code, stderr};
+
+fn with_volume(env: &util::Env, dir: &str, volume: &str) -> Vec<String> {
+    let mut args = util::upload_args(env, dir, &[]);
+    let at = args.iter().position(|a| a == "--volume").unwrap() + 1;
+    args[at] = volume.into();
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_volume_exits_2_fails_no_file_and_leaves_no_journal() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 199, 10);
+    let d = src.display().to_string();
+    let out = util::command(&env)
+        .args(with_volume(&env, &d, "123"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("volume 123 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--volume"), "{}", stderr(&out));
+    assert_eq!(env.emu.stats().upload_requests, 0);
+    assert!(
+        !std::path::Path::new(&env.journal()).exists(),
+        "a journal was left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_catalog_the_breaker_counts_files_and_fails_none() {
+    // The 2025 dialect has no /catalog/volume/info: the first upload tells.
+    let env = util::emulator_with(|c| c.dialect = Dialect::Seed).await;
+    let src = env.path("src");
+    util::small_files(&src, 199, 10);
+    let d = src.display().to_string();
+    let out = util::command(&env)
+        .args(with_volume(&env, &d, "123"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let s = util::summary(&out);
+    assert_eq!(s["failed"], 0, "{s}");
+    assert!(
+        env.emu.stats().upload_requests <= 8,
+        "199 files in requests of 32 should stop at the first refusals: {:?}",
+        env.emu.stats()
+    );
+    let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
+    let status: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&status.stdout).trim()).unwrap();
+    assert_eq!(status["counts"]["failed"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_exits_3_and_leaves_no_journal() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 40, 10);
+    let d = src.display().to_string();
+    let out = util::command(&env)
+        .env("MOI_KEY", "not-the-key")
+        .args(util::upload_args(&env, &d, &[]))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not-the-key"), "the key was printed");
+    assert_eq!(env.emu.stats().upload_requests, 0);
+    assert!(
+        !std::path::Path::new(&env.journal()).exists(),
+        "a journal was left behind"
+    );
+}
