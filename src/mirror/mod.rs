@@ -114,35 +114,42 @@ pub async fn prepare(
 ) -> Result<(Plan, Trouble), JournalError> {
     let mut plan = Plan::default();
     let mut trouble = Trouble::new();
+    let renamed = scan.take_renamed();
+    // A night whose deletes are withheld still sends the renamed files at their new paths
+    // (held back by the planner), so they arrive; their old copies wait for a night that
+    // deletes.
+    let withhold = |mut plan: Plan, why: String, files: Vec<WalkedFile>| {
+        plan.withheld = Some(why);
+        plan.resend = files;
+        plan
+    };
+    let files_of = |r: Vec<Renamed>| r.into_iter().map(|r| r.to).collect::<Vec<_>>();
     let mut view = VolumeView::new(scope.client, scope.volume);
     match view.catalog_available().await {
         Ok(true) => {}
         Ok(false) => {
-            plan.withheld = Some(format!(
+            let why = format!(
                 "{} has no catalog calls (/catalog/volume/info answered 404), so --delete \
                  cannot see what the volume holds; nothing was deleted. Run without --delete \
                  against this service",
                 scope.client.endpoint()
-            ));
-            return Ok((plan, trouble));
+            );
+            return Ok((withhold(plan, why, files_of(renamed)), trouble));
         }
         Err(e) => {
-            plan.withheld = Some(format!(
-                "the volume cannot be looked at ({e}); nothing was deleted"
-            ));
-            return Ok((plan, trouble));
+            let why = format!("the volume cannot be looked at ({e}); nothing was deleted");
+            return Ok((withhold(plan, why, files_of(renamed)), trouble));
         }
     }
     let errors = scope.stats.counters.snapshot().walk_errors;
     if errors > 0 {
-        plan.withheld = Some(format!(
+        let why = format!(
             "the walk met {errors} errors, so what the folder holds is not known and nothing \
              was deleted (first: {}). Fix them and the next night deletes",
             scan.walk_errors().join("; ")
-        ));
-        return Ok((plan, trouble));
+        );
+        return Ok((withhold(plan, why, files_of(renamed)), trouble));
     }
-    let renamed = scan.take_renamed();
     let renamed_from: BTreeSet<String> = renamed.iter().map(|r| r.from.clone()).collect();
     let held = scope.journal.count_in_volume().await?;
     let limit = match settings.max_delete {
@@ -156,13 +163,13 @@ pub async fn prepare(
     let resend_olds: Vec<Held> = resend.iter().map(|r| r.0.clone()).collect();
     let deletes: Vec<Held> = gone.into_iter().chain(resend_olds).collect();
     if scan.seen_count() == 0 && held > 0 && settings.max_delete != MaxDelete::Off {
-        plan.withheld = Some(format!(
+        let why = format!(
             "the folder {} holds no files, but the volume holds {held} from it: is the share \
              mounted? Nothing was deleted. If the folder really is empty now, run once with \
              --max-delete off",
             scope.root.display()
-        ));
-        return Ok((plan, trouble));
+        );
+        return Ok((withhold(plan, why, moved_files(&renames, &resend)), trouble));
     }
     if let Err(why) = within_cap(deletes.len() as u64, held, settings.max_delete) {
         // The count stopped once past the cap: say so rather than give it as exact.
@@ -171,11 +178,11 @@ pub async fn prepare(
         } else {
             why
         };
-        plan.withheld = Some(format!(
+        let why = format!(
             "{why}; nothing was deleted. If that many files really went, run once with a \
              higher --max-delete (or off); check first with --dry-run"
-        ));
-        return Ok((plan, trouble));
+        );
+        return Ok((withhold(plan, why, moved_files(&renames, &resend)), trouble));
     }
     plan.changes
         .extend(renames.iter().map(|r| r.change.clone()));
@@ -222,6 +229,15 @@ async fn gone_files(
         }
     }
     Ok(gone)
+}
+
+/// Every file the renames of a plan move, at its new path.
+fn moved_files(renames: &[RenameStep], resend: &[(Held, WalkedFile)]) -> Vec<WalkedFile> {
+    renames
+        .iter()
+        .flat_map(|r| r.files.iter().map(|f| f.1.clone()))
+        .chain(resend.iter().map(|r| r.1.clone()))
+        .collect()
 }
 
 struct RenameStep {

@@ -585,12 +585,6 @@ async fn mirror_night(
             .await
             .map_err(journal_stop)?;
         trouble.extend(t);
-        if let Some(why) = plan.withheld {
-            return Ok(MirrorEnd {
-                exit: Exit::DeletesWithheld,
-                notes: [vec![why], trouble].concat(),
-            });
-        }
         if !plan.resend.is_empty() {
             let (tx, rx) = mpsc::channel(plan.resend.len().max(1));
             for f in plan.resend.iter().cloned() {
@@ -612,6 +606,12 @@ async fn mirror_night(
                     notes: trouble,
                 });
             }
+        }
+        if let Some(why) = plan.withheld {
+            return Ok(MirrorEnd {
+                exit: Exit::DeletesWithheld,
+                notes: [vec![why], trouble].concat(),
+            });
         }
         trouble.extend(mirror::finish(&scope, plan).await.map_err(journal_stop)?);
     }
