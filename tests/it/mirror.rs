@@ -521,3 +521,56 @@ async fn adopt_takes_over_a_volume_that_already_holds_the_folder() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_emptied_by_deletes_goes_unless_it_holds_someone_elses() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    for dir in ["a", "b/x", "c/y"] {
+        for i in 0..3 {
+            write(&src, &format!("{dir}/f{i}.txt"), &format!("{dir} {i}\n"));
+        }
+    }
+    let out = upload(&env, &src, &["--delete"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Someone else keeps an empty folder of their own inside c.
+    let client = moi_ingest::api::Client::new(
+        &env.emu.url().parse().unwrap(),
+        moi_ingest::api::Credentials::ApiKey(moi_ingest::secret::Secret::new(util::KEY)),
+        Default::default(),
+    )
+    .unwrap();
+    let root = client.list_children(&env.volume, "").await.unwrap();
+    let c = root.iter().find(|e| e.name == "c").unwrap();
+    client
+        .send(&moi_ingest::api::catalog::FolderCreate {
+            name: "theirs".into(),
+            volume_id: env.volume.clone(),
+            parent_id: c.id.clone(),
+        })
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(src.join("b")).unwrap();
+    std::fs::remove_dir_all(src.join("c")).unwrap();
+    let out = upload(&env, &src, &["--delete", "--max-delete", "off"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(summary(&out)["deleted"], 6);
+    let out = run(&env, &["ls", "--volume", &env.volume, "-R"]).await;
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "a/",
+            "a/f0.txt",
+            "a/f1.txt",
+            "a/f2.txt",
+            "c/",
+            "c/theirs/",
+            "c/y/"
+        ],
+        "b went whole; c and c/y stay (c holds someone else's folder; c/y is... {listed:?}"
+    );
+}
