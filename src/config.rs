@@ -400,6 +400,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             batch_bytes: args.batch_bytes,
             tps_limit: args.tps_limit,
             shard,
+            unreachable_timeout: args.unreachable_timeout,
             ..SendSettings::default()
         },
         follow: follow(&args.follow),

@@ -362,6 +362,11 @@ pub struct UploadArgs {
     /// used up its --attempts waits, and is sent again after the rest (rclone's --retries).
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
+    /// A service that answered, then answers nothing (refused, reset, timed out) for this
+    /// long, stops the run with exit 7 and every file not confirmed pending. Until then
+    /// the files wait for it without spending their --attempts.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "D")]
+    pub unreachable_timeout: Duration,
     /// Transient-failure retries the whole run may spend.
     #[arg(long, default_value_t = 10_000)]
     pub retry_budget: u64,

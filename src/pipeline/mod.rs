@@ -11,6 +11,7 @@
 
 pub mod follow;
 pub mod limiter;
+pub mod outage;
 pub mod pace;
 pub mod plan;
 pub mod record;
@@ -163,6 +164,9 @@ pub struct SendSettings {
     pub adaptive: bool,
     /// Only files whose path hashes to this shard (`--shard K/N`).
     pub shard: Option<Shard>,
+    /// How long a service that answered before may go without answering anything before
+    /// the run stops with exit 7 (`--unreachable-timeout`).
+    pub unreachable_timeout: Duration,
 }
 
 /// `--shard K/N`: this process takes the files whose relative path hashes to K of N.
@@ -228,6 +232,7 @@ impl Default for SendSettings {
             tps_limit: None,
             adaptive: false,
             shard: None,
+            unreachable_timeout: outage::DEFAULT_UNREACHABLE_TIMEOUT,
         }
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::limiter::{Limiter, Signal};
+use super::outage::{Outage, Step};
 use super::plan::{DedupClass, Unit};
 use super::record::Recorder;
 use super::verdict::{UnitEnd, Verdict, splits};
@@ -51,6 +52,18 @@ struct Ctx {
     /// HTTP attempts in flight. Units may wait on the journal beyond this, so its commits
     /// overlap with other uploads instead of holding an upload slot.
     slots: Arc<Limiter>,
+    /// A service that stops answering mid-run (see `outage`).
+    outage: Outage,
+}
+
+/// A duration as a person reads it in a log line: `45s`, `3m 20s`.
+fn spoken(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{}s", d.as_secs_f64().round().max(1.0)),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{}m {}s", s / 60, s % 60),
+    }
 }
 
 /// A uniformly random duration in `[0, d]`: "full jitter".
@@ -129,6 +142,54 @@ impl Ctx {
         }
     }
 
+    /// The service stopped answering for longer than `--unreachable-timeout`: these files
+    /// stay pending and the run stops.
+    async fn gone(&self, unit: &Unit, e: ApiError, silent: Duration) -> UnitEnd {
+        let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+        match self
+            .leave_pending(paths, &format!("not confirmed: {e}"))
+            .await
+        {
+            UnitEnd::Journal(j) => UnitEnd::Journal(j),
+            _ => UnitEnd::Gone(e, silent),
+        }
+    }
+
+    /// One failure without an answer after a working start: told, then waited out.
+    /// `Some` ends the unit (the run stops, or the outage outlived the timeout).
+    async fn ride_out(&self, unit: &Unit, e: &ApiError, wait: &mut Duration) -> Option<UnitEnd> {
+        let endpoint = self.client.endpoint();
+        match self.outage.failed() {
+            Step::Began => tracing::warn!(
+                "{endpoint} stopped answering: {e}. Uploads wait and are tried again; the run \
+                 stops if nothing is answered for {} (--unreachable-timeout)",
+                spoken(self.outage.timeout())
+            ),
+            Step::Remind(d) => {
+                tracing::warn!("{endpoint} has not answered for {}: {e}", spoken(d))
+            }
+            Step::Wait => {}
+            Step::GiveUp(d) => return Some(self.gone(unit, e.clone(), d).await),
+        }
+        let cap = self
+            .settings
+            .retry_max
+            .min((self.outage.timeout() / 10).max(Duration::from_millis(100)));
+        *wait = (*wait * 2).min(cap);
+        tokio::select! {
+            _ = tokio::time::sleep(full_jitter(*wait).max(*wait / 2)) => {}
+            _ = self.cancel.soft.cancelled() => {}
+        }
+        if self.cancel.soft.is_cancelled() {
+            let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+            return Some(
+                self.leave_pending(paths, &format!("not confirmed: {e}"))
+                    .await,
+            );
+        }
+        None
+    }
+
     async fn not_sent(&self, unit: &Unit) -> UnitEnd {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         self.leave_pending(paths, "the run stopped before it was sent")
@@ -165,6 +226,7 @@ impl Ctx {
             .build();
         let mut started;
         let mut first_attempt = true;
+        let mut outage_wait = s.retry_base;
         let answer = loop {
             let slot = tokio::select! {
                 s = self.slots.acquire() => s,
@@ -198,6 +260,13 @@ impl Ctx {
                 .map_or_else(|e| e.status.is_some(), |_| true)
             {
                 self.answered.store(true, Ordering::Relaxed);
+                if let Some(d) = self.outage.answered(started) {
+                    tracing::warn!(
+                        "{} answers again, after {} without an answer",
+                        self.client.endpoint(),
+                        spoken(d)
+                    );
+                }
             }
             self.slots.report(started, load_signal(&attempt, started));
             // The slot is held while a refusal is recorded, so that a breaker about to trip
@@ -207,6 +276,18 @@ impl Ctx {
                 Ok(a) => {
                     drop(slot);
                     break a;
+                }
+                // After a working start, no answer at all is an outage: it spends no
+                // attempt, and the run gives up only after --unreachable-timeout.
+                Err(e)
+                    if e.is_transient()
+                        && e.status.is_none()
+                        && self.answered.load(Ordering::Relaxed) =>
+                {
+                    drop(slot);
+                    if let Some(end) = self.ride_out(&unit, &e, &mut outage_wait).await {
+                        return end;
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     drop(slot);
@@ -458,6 +539,7 @@ pub async fn run(
         settings: settings.clone(),
         stats,
         cancel: cancel.clone(),
+        outage: Outage::new(settings.unreachable_timeout),
         slots: if settings.adaptive {
             Limiter::adaptive(settings.concurrency)
         } else {
@@ -493,7 +575,16 @@ pub async fn run(
             .take_until(cancel.soft.clone().cancelled_owned());
         transient = drive(units, &ctx).await;
     }
+    let unreachable = cancel.reason() == Some(StopReason::Unreachable);
     for (unit, last) in transient {
+        if unreachable {
+            // The run stopped for the service, not for these files: they wait for it.
+            let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+            if let UnitEnd::Journal(j) = ctx.leave_pending(paths, "not confirmed").await {
+                ctx.judge(UnitEnd::Journal(j));
+            }
+            continue;
+        }
         // The last error says what to look at (a 500 and its message, a timeout).
         let e = ApiError {
             message: format!(

@@ -31,6 +31,9 @@ pub(super) enum UnitEnd {
     /// error says whether its attempt got a connection all the same (a service that takes
     /// bodies and never answers is not one that cannot be reached).
     Unreachable(ApiError),
+    /// The service answered at first, then nothing was answered for this long
+    /// (`--unreachable-timeout`): the files stay pending, the run stops.
+    Gone(ApiError, std::time::Duration),
 }
 
 /// Whether a refused request of several files should be sent again file by file: when the
@@ -111,6 +114,18 @@ impl Verdict {
                              pending for the next run"
                         )
                     },
+                },
+                StopReason::Unreachable,
+            )),
+            UnitEnd::Gone(e, silent) => Some((
+                Stop {
+                    exit: Exit::Unreachable,
+                    reason: format!(
+                        "{endpoint} stopped answering: nothing was answered for {}s (the last \
+                         error: {e}). Nothing was lost: every file not confirmed stays pending \
+                         for the next run. --unreachable-timeout sets how long to wait",
+                        silent.as_secs()
+                    ),
                 },
                 StopReason::Unreachable,
             )),

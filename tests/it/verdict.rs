@@ -83,3 +83,68 @@ async fn a_wrong_key_exits_3_and_leaves_no_journal() {
         "a journal was left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_dies_mid_run_is_told_and_stops_the_run_with_every_file_pending() {
+    let util::Env { dir, emu, volume } = util::emulator_with(|c| {
+        c.faults.latency = std::time::Duration::from_millis(40);
+    })
+    .await;
+    let addr = emu.addr;
+    let env = util::Env { dir, emu, volume };
+    let src = env.path("src");
+    let names = util::small_files(&src, 120, 10);
+    let d = src.display().to_string();
+    let args = util::upload_args(
+        &env,
+        &d,
+        &[
+            "--batch-files",
+            "1",
+            "--concurrency",
+            "2",
+            "--unreachable-timeout",
+            "3s",
+        ],
+    );
+    let child = util::command(&env)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    util::wait_until("uploads arrive", || env.emu.stats().upload_requests >= 10).await;
+    let util::Env { dir, emu, volume } = env;
+    emu.stop().await;
+    let out = util::finish(child).await;
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let err = stderr(&out);
+    let endpoint = format!("http://{addr}");
+    assert!(
+        err.contains(&format!("{endpoint} stopped answering")),
+        "{err}"
+    );
+    assert!(err.contains("nothing was answered for"), "{err}");
+    let s = util::summary(&out);
+    assert_eq!(s["failed"], 0, "{s}");
+
+    // The service is back (same address, same data): the next night finishes, once each.
+    let mut cfg = moi_ingest::emulator::EmulatorConfig::new(dir.path().join("emulator"));
+    cfg.api_key = Some(moi_ingest::secret::Secret::new(util::KEY));
+    cfg.ingest_time = std::time::Duration::from_millis(100);
+    let emu = moi_ingest::emulator::start(cfg, &addr.to_string())
+        .await
+        .unwrap();
+    let env = util::Env { dir, emu, volume };
+    let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
+    let status: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&status.stdout).trim()).unwrap();
+    assert_eq!(status["counts"]["failed"], 0, "{status}");
+    assert!(
+        status["counts"]["pending"].as_u64().unwrap() > 0,
+        "{status}"
+    );
+    let out = util::upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    util::assert_once_per_path(&env, &names);
+}
