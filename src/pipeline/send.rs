@@ -61,7 +61,7 @@ fn spoken(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{}s", d.as_secs_f64().round().max(1.0)),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{}m {}s", s / 60, s % 60),
     }
 }
