@@ -69,6 +69,11 @@ pub fn render(
         c.uploaded_bytes as f64,
     );
     gauge(
+        "files_refused",
+        "Files the service refused for good and unchanged since, this run's and earlier ones' (they are not sent again until they change; `moi-ingest status` lists them).",
+        (c.refused + c.refused_earlier) as f64,
+    );
+    gauge(
         "files_failed",
         "Files that failed for good in the current or last run (upload or ingestion).",
         (c.failed + c.ingest_failed) as f64,

@@ -73,6 +73,10 @@ counters!(
     adopted,
     /// Extra copies at a path the night sent, deleted so that one version remains.
     copies_removed,
+    /// Refused for good by the service in this run (counted in `failed` too).
+    refused,
+    /// Refused in an earlier run and unchanged since: not sent, not a failure tonight.
+    refused_earlier,
 );
 
 #[derive(Debug, Clone, Serialize)]
@@ -350,6 +354,13 @@ impl Summary {
             out.push_str(&format!(
                 "\ningestion: {} ingested, {} failed, {} still pending ({} retries asked)",
                 c.ingested, c.ingest_failed, c.ingest_pending, c.ingest_retries
+            ));
+        }
+        if c.refused_earlier > 0 {
+            out.push_str(&format!(
+                "\n{} files refused earlier, unchanged since (see `moi-ingest status`; \
+                 `moi-ingest retry --refused` sends them again)",
+                c.refused_earlier
             ));
         }
         let mirrored: Vec<String> = [

@@ -153,6 +153,15 @@ fn rel_path(root: &Path, path: &Path) -> Option<String> {
     std::str::from_utf8(rest).ok().map(str::to_string)
 }
 
+/// Why MOI cannot take `rel` as a name, if it cannot: a control character (a tab, a
+/// newline) is refused by the service, so the file is left out here, once, instead of
+/// failing every night.
+fn unusable_name(rel: &str) -> Option<&'static str> {
+    rel.chars()
+        .any(char::is_control)
+        .then_some("its name has a control character (a tab or a newline), which MOI names cannot hold; rename it to upload it")
+}
+
 fn is_hidden(rel: &str) -> bool {
     rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
 }
@@ -208,6 +217,9 @@ pub fn spawn_list(
 /// One listed path, checked and looked at on disk.
 pub fn listed_file(root: &Path, rel: &str) -> WalkEvent {
     let abs = root.join(rel);
+    if let Some(why) = unusable_name(rel) {
+        return unusable(&abs, why);
+    }
     if rel.starts_with('/') || rel.split('/').any(|c| c == ".." || c.is_empty()) {
         return unusable(
             &abs,
@@ -442,6 +454,9 @@ fn classify(
             SkipKind::Unusable,
         );
     };
+    if let Some(why) = unusable_name(&rel) {
+        return skip(why, SkipKind::Unusable);
+    }
     if !options.hidden && is_hidden(&rel) {
         return skip("hidden (use --hidden to include)", SkipKind::Filtered);
     }

@@ -481,6 +481,10 @@ pub struct RetryArgs {
     /// Ask for the retries and stop, without following ingestion.
     #[arg(long)]
     pub no_wait: bool,
+    /// Also send again the files the service refused for good (otherwise they wait until
+    /// they change): after a limit was raised, or a name the service now takes.
+    #[arg(long)]
+    pub refused: bool,
     #[command(flatten)]
     pub follow_args: FollowArgs,
     #[command(flatten)]

@@ -66,7 +66,17 @@ pub async fn retry(
         progress.finish().await;
         return Err(f);
     }
-    let paths = run.journal().upload_failures().await.unwrap_or_default();
+    let paths = run
+        .journal()
+        .upload_failures(args.refused)
+        .await
+        .unwrap_or_default();
+    if args.refused
+        && let Err(e) = run.journal().requeue_refused(paths.clone()).await
+    {
+        progress.finish().await;
+        return Err(Failure::new(Exit::Failures, e));
+    }
     let source = failed_uploads_source(settings.root.clone(), paths);
     let outcome = pipeline::run_stages(&settings, run.context(), source, None).await;
     progress.finish().await;

@@ -57,6 +57,21 @@ impl FileState {
     }
 }
 
+/// How a send that was not confirmed ends for its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendEnding {
+    /// Sent again by the next run (interrupted, changed while sent, the run refused).
+    Pending,
+    /// Failed for this run; the next run sends it again.
+    Failed,
+    /// The service refused it for good: not sent again until it changes, or until
+    /// `retry --refused` asks.
+    Refused,
+}
+
+/// The `fail_stage` of a file the service refused for good.
+pub const REFUSED: &str = "refused";
+
 #[derive(Debug, Clone)]
 pub struct FileRecord {
     pub path: String,
@@ -274,23 +289,28 @@ impl Journal {
         .await
     }
 
-    /// Records a send that did not end in a confirmation. `gave_up`: the file is failed
-    /// for this run; otherwise it stays pending (interrupted, or changed while sent).
+    /// Records a send that did not end in a confirmation: the file stays pending
+    /// (interrupted, changed while sent), failed for this run, or refused for good.
     pub async fn send_ended_unconfirmed(
         &self,
         paths: Vec<String>,
         error: String,
-        gave_up: bool,
+        ending: SendEnding,
     ) -> Result<(), JournalError> {
+        let stage: Option<&'static str> = match ending {
+            SendEnding::Pending => None,
+            SendEnding::Failed => Some("upload"),
+            SendEnding::Refused => Some(REFUSED),
+        };
         self.run(move |c| {
             let mut st = c.prepare_cached(
                 "UPDATE files SET in_flight = 0, last_error = ?2,
-                    state = CASE WHEN ?3 THEN 'failed' ELSE 'pending' END,
-                    fail_stage = CASE WHEN ?3 THEN 'upload' ELSE NULL END
+                    state = CASE WHEN ?3 IS NULL THEN 'pending' ELSE 'failed' END,
+                    fail_stage = ?3
                  WHERE path = ?1",
             )?;
             for p in paths {
-                st.execute(params![p, error, gave_up])?;
+                st.execute(params![p, error, stage])?;
             }
             Ok(())
         })
@@ -449,14 +469,31 @@ impl Journal {
         .await
     }
 
-    /// Paths whose upload failed for good: what `retry` sends again.
-    pub async fn upload_failures(&self) -> Result<Vec<String>, JournalError> {
-        self.run(|c| {
+    /// Paths whose upload failed: what `retry` sends again (with `refused`, also those
+    /// the service refused for good).
+    pub async fn upload_failures(&self, refused: bool) -> Result<Vec<String>, JournalError> {
+        self.run(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT path FROM files WHERE state = 'failed' AND fail_stage = 'upload' ORDER BY path",
+                "SELECT path FROM files WHERE state = 'failed'
+                 AND (fail_stage = 'upload' OR (?1 AND fail_stage = 'refused')) ORDER BY path",
             )?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            let rows = st.query_map([refused], |r| r.get::<_, String>(0))?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// Files refused for good become pending again (`retry --refused`).
+    pub async fn requeue_refused(&self, paths: Vec<String>) -> Result<(), JournalError> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached(
+                "UPDATE files SET state = 'pending', fail_stage = NULL
+                 WHERE path = ?1 AND state = 'failed' AND fail_stage = 'refused'",
+            )?;
+            for p in paths {
+                st.execute([p])?;
+            }
+            Ok(())
         })
         .await
     }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{Cancel, DedupMode, SendSettings};
 use crate::api::UploadSource;
-use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed};
+use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed, REFUSED};
 use crate::mirror::adopt::Adopter;
 use crate::mirror::scan::NightScan;
 use crate::report::{RunStats, shown};
@@ -368,6 +368,18 @@ pub async fn run(
             {
                 hashes.push((f.rel.clone(), h.clone()));
                 RunStats::add(&c.unchanged, 1);
+                continue;
+            }
+            // Refused for good and unchanged since: the refusal stands, and is not tonight's
+            // failure.
+            if let Some(r) = &rec
+                && r.state == FileState::Failed
+                && r.fail_stage.as_deref() == Some(REFUSED)
+                && !r.in_flight
+                && r.size == f.size
+                && r.mtime_ns == f.mtime_ns
+            {
+                RunStats::add(&c.refused_earlier, 1);
                 continue;
             }
             let Some(reason) = decide(f.size, f.mtime_ns, sha.as_deref(), rec.as_ref()) else {

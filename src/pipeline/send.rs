@@ -27,7 +27,7 @@ use super::verdict::{UnitEnd, Verdict, splits};
 use super::{Cancel, DedupMode, SendSettings, Stop, StopReason};
 use crate::api::model::Dedup;
 use crate::api::{ApiError, Client, ErrorKind, Id, UploadSource};
-use crate::journal::{Confirmed, Journal};
+use crate::journal::{Confirmed, Journal, SendEnding};
 use crate::report::{RunStats, shown};
 use crate::walk::mtime_ns;
 
@@ -87,8 +87,16 @@ impl Ctx {
             .is_ok()
     }
 
+    /// Records the unit's files as failed; a permanent refusal is the service's word for
+    /// good (refused: not sent again until the file changes or `retry --refused`).
     async fn record_failed(&self, unit: &Unit, e: &ApiError) -> UnitEnd {
         let c = &self.stats.counters;
+        let ending = if e.kind == ErrorKind::Permanent {
+            RunStats::add(&c.refused, unit.files.len() as u64);
+            SendEnding::Refused
+        } else {
+            SendEnding::Failed
+        };
         for f in &unit.files {
             RunStats::add(&c.failed, 1);
             self.stats
@@ -98,7 +106,7 @@ impl Ctx {
         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
         match self
             .journal
-            .send_ended_unconfirmed(paths, e.to_string(), true)
+            .send_ended_unconfirmed(paths, e.to_string(), ending)
             .await
         {
             Ok(()) => UnitEnd::Failed(
@@ -112,7 +120,7 @@ impl Ctx {
     async fn leave_pending(&self, paths: Vec<String>, why: &str) -> UnitEnd {
         match self
             .journal
-            .send_ended_unconfirmed(paths, why.to_string(), false)
+            .send_ended_unconfirmed(paths, why.to_string(), SendEnding::Pending)
             .await
         {
             Ok(()) => UnitEnd::Left,
@@ -613,7 +621,7 @@ pub async fn run(
         ctx.stats.unfail(&unfail);
         if let Err(e) = ctx
             .journal
-            .send_ended_unconfirmed(unfail, stop.reason.clone(), false)
+            .send_ended_unconfirmed(unfail, stop.reason.clone(), SendEnding::Pending)
             .await
         {
             tracing::error!("{e}");

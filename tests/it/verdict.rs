@@ -148,3 +148,72 @@ async fn a_service_that_dies_mid_run_is_told_and_stops_the_run_with_every_file_p
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     util::assert_once_per_path(&env, &names);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_file_fails_its_night_only_and_retry_refused_sends_it_again() {
+    let env = util::emulator_with(|c| c.faults.max_body_bytes = Some(1 << 20)).await;
+    let src = env.path("src");
+    util::small_files(&src, 4, 100);
+    std::fs::write(src.join("huge.bin"), vec![7u8; 2 << 20]).unwrap();
+    let metrics = env.path("night.prom").display().to_string();
+    let mut exits = Vec::new();
+    let mut refusals_after_night_1 = 0;
+    for _ in 0..3 {
+        let out = util::upload(&env, &src, &["--metrics-file", &metrics]).await;
+        exits.push(code(&out));
+        if exits.len() == 1 {
+            refusals_after_night_1 = env.emu.stats().too_large;
+        }
+        let s = util::summary(&out);
+        if exits.len() == 1 {
+            assert_eq!(
+                (s["failed"].as_u64(), s["refused"].as_u64()),
+                (Some(1), Some(1)),
+                "{s}"
+            );
+        } else {
+            assert_eq!(
+                (s["failed"].as_u64(), s["refused_earlier"].as_u64()),
+                (Some(0), Some(1)),
+                "{s}"
+            );
+            assert!(
+                stderr(&out).contains("1 files refused earlier, unchanged since"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        let prom = std::fs::read_to_string(&metrics).unwrap();
+        assert!(
+            prom.lines()
+                .any(|l| l.starts_with("moi_ingest_files_refused{") && l.ends_with(" 1")),
+            "{prom}"
+        );
+    }
+    assert_eq!(exits, [1, 0, 0]);
+    assert_eq!(
+        env.emu.stats().too_large,
+        refusals_after_night_1,
+        "the refused file was sent again"
+    );
+    // The morning after, status names it with the service's reason.
+    let out = util::run(&env, &["status", "--journal", &env.journal()]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("huge.bin") && text.contains("refused"),
+        "{text}"
+    );
+
+    // The limit is raised: retry --refused sends it, plain retry does not.
+    env.emu.set_faults(moi_ingest::emulator::Faults::default());
+    let out = util::run(&env, &["retry", "--journal", &env.journal(), "--json"]).await;
+    assert_eq!(util::summary(&out)["uploaded"], 0, "{}", stderr(&out));
+    let out = util::run(
+        &env,
+        &["retry", "--refused", "--journal", &env.journal(), "--json"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(util::summary(&out)["uploaded"], 1);
+    util::assert_same_tree(&src, &env.stored());
+}
