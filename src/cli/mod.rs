@@ -548,6 +548,10 @@ pub struct EmulatorArgs {
     /// an outage leaves behind.
     #[arg(long, default_value_t = 0.0)]
     pub lost_answer_rate: f64,
+    /// Share of uploads stored, then answered with a garbled HTTP 200 (empty, truncated,
+    /// HTML, or no data), as a broken proxy does.
+    #[arg(long, default_value_t = 0.0)]
+    pub garbled_rate: f64,
     /// Share of requests answered HTTP 200 with an error code.
     #[arg(long, default_value_t = 0.0)]
     pub error_code_rate: f64,

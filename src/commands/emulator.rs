@@ -54,6 +54,7 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
         ("--fail-429", args.fail_429),
         ("--drop-rate", args.drop_rate),
         ("--lost-answer-rate", args.lost_answer_rate),
+        ("--garbled-rate", args.garbled_rate),
         ("--error-code-rate", args.error_code_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
@@ -69,6 +70,7 @@ pub async fn emulator(args: &EmulatorArgs, cancel: Cancel) -> CommandResult {
         retry_after_secs: 1,
         drop_connection: args.drop_rate,
         lost_answer: args.lost_answer_rate,
+        garbled: args.garbled_rate,
         error_code: args.error_code_rate,
         latency: args.latency,
         ingest_failure: args.ingest_failure_rate,

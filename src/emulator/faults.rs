@@ -28,6 +28,9 @@ pub struct Faults {
     /// Uploads stored, then the connection closed before the answer: what an outage or a
     /// reset leaves behind (the client cannot know the files arrived).
     pub lost_answer: f64,
+    /// Uploads stored, then answered with a garbled HTTP 200 (an empty body, truncated
+    /// JSON, an HTML page, or `{"code":"OK"}` without data), as a broken proxy does.
+    pub garbled: f64,
     /// HTTP 200 answers whose envelope carries an error code.
     pub error_code: f64,
     /// Uploads that stop reading the body (the client should notice and abort).
@@ -113,6 +116,7 @@ counters!(
     injected_too_many,
     injected_drop,
     injected_lost_answer,
+    injected_garbled,
     injected_error_code,
     injected_stall,
     overload_refused,

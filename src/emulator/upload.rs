@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
 use md5::{Digest, Md5};
@@ -246,6 +246,16 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
                 e.to_string(),
             )
         });
+    if answer.status().is_success() && s.chance(faults.garbled) {
+        let n = s.stats.injected_garbled.fetch_add(1, Ordering::SeqCst);
+        let body: &'static str = match n % 4 {
+            0 => "",
+            1 => "{\"code\": \"OK\", \"msg\": \"OK\", \"data\": {\"task_",
+            2 => "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            _ => "{\"code\": \"OK\"}",
+        };
+        return (StatusCode::OK, body).into_response();
+    }
     if let Some(kill) = lose_answer
         && answer.status().is_success()
     {

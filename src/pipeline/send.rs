@@ -258,6 +258,16 @@ impl Ctx {
                     return UnitEnd::Left;
                 }
             };
+            // A malformed answer among good ones is a passing fault (a proxy's error page,
+            // a cut body): the files may even be stored, so it is tried again like a
+            // timeout. A run whose answers were all malformed keeps it permanent, for the
+            // breaker (a wrong endpoint).
+            let attempt = attempt.map_err(|mut e| {
+                if e.kind == ErrorKind::Malformed && self.accepted.load(Ordering::Relaxed) > 0 {
+                    e.kind = ErrorKind::Transient;
+                }
+                e
+            });
             // A refused credential would be refused for every file: stop the run before
             // this slot is handed to a unit that would only try again.
             if attempt.as_ref().is_err_and(|e| e.kind == ErrorKind::Auth) {

@@ -93,3 +93,25 @@ async fn kills_mid_night_leave_one_copy_per_path() {
     util::assert_once_per_path(&env, &names);
     util::assert_same_tree(&src, &env.stored());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbled_answers_among_good_ones_are_tried_again_in_the_same_night() {
+    let env = util::emulator_with(|c| {
+        c.faults = Faults {
+            seed: 3,
+            garbled: 0.3,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let src = env.path("src");
+    let names = repeated_names(&src, 40);
+    // One request at a time, so that the draws come in one order.
+    let out = upload(&env, &src, &["--batch-files", "2", "--concurrency", "1"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = env.emu.stats();
+    assert!(stats.injected_garbled >= 4, "{stats:?}");
+    assert_eq!(summary(&out)["failed"], 0);
+    util::assert_once_per_path(&env, &names);
+    util::assert_same_tree(&src, &env.stored());
+}
