@@ -68,14 +68,9 @@ async fn a_refused_key_stops_the_run_with_exit_3_and_never_shows_the_key() {
         all.contains("the API key (MOI_KEY or --api-key) was refused"),
         "{all}"
     );
-    // The rest of the files were not tried: the two requests in flight (each may have met
-    // its refusal as a reset while still sending, and tried once more).
-    assert!(
-        env.emu.stats().upload_requests <= 4,
-        "{:?}",
-        env.emu.stats()
-    );
-    assert_eq!(summary(&out)["exit_code"], 3);
+    // The credential is checked before anything is sent or recorded.
+    assert_eq!(env.emu.stats().upload_requests, 0, "{:?}", env.emu.stats());
+    assert!(!std::path::Path::new(&env.journal()).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
