@@ -56,8 +56,13 @@ fn print_human(r: &StatusReport) {
     if let Some(holder) = &r.running {
         stdout_line(format_args!("a run is going on now: {holder}"));
     }
+    let deleted = if c.deleted > 0 {
+        format!(", {} deleted", c.deleted)
+    } else {
+        String::new()
+    };
     stdout_line(format_args!(
-        "files: {} pending, {} uploaded, {} ingesting, {} ingested, {} failed ({} in all)",
+        "files: {} pending, {} uploaded, {} ingesting, {} ingested, {} failed{deleted} ({} in all)",
         c.pending,
         c.uploaded,
         c.ingesting,
@@ -66,8 +71,12 @@ fn print_human(r: &StatusReport) {
         human_bytes(c.bytes)
     ));
     for f in r.failures.iter().take(LISTED) {
+        let ids = match (&f.file_id, &f.task_id) {
+            (Some(file), Some(task)) => format!(" (file {file}, task {task})"),
+            _ => String::new(),
+        };
         stdout_line(format_args!(
-            "failed ({}): {}: {}",
+            "failed ({}): {}: {}{ids}",
             f.stage,
             shown(&f.path),
             f.reason
@@ -122,6 +131,7 @@ pub async fn status(args: &StatusArgs, out: Output, cancel: Cancel) -> CommandRe
         LISTED as u64 + 1
     };
     let mut r = report(&journal, limit).await?;
+    r.exit_code = verdict(&r);
     if let Some((code, json)) = follow {
         r.follow = Some(json);
         r.exit_code = code;
@@ -135,6 +145,25 @@ pub async fn status(args: &StatusArgs, out: Output, cancel: Cancel) -> CommandRe
 }
 
 /// `status --follow`: the follow phase of a `--no-wait` upload, as a run of its own.
+/// Exit codes of a night that went wrong (5 and 6 leave work for the next night; they are
+/// not failures).
+const FAILED_NIGHTS: [i64; 5] = [1, 2, 3, 7, 8];
+
+/// What `status` exits with: 1 when the journal holds failed or refused files, or the last
+/// night that ended went wrong; 0 otherwise. A monitor can run it alone.
+fn verdict(r: &StatusReport) -> i32 {
+    let last_night_failed = r
+        .runs
+        .iter()
+        .find_map(|run| run.exit_code)
+        .is_some_and(|code| FAILED_NIGHTS.contains(&code));
+    if r.counts.failed > 0 || last_night_failed {
+        Exit::Failures.code()
+    } else {
+        0
+    }
+}
+
 async fn follow_through(
     path: &std::path::Path,
     args: &StatusArgs,

@@ -420,9 +420,16 @@ pub async fn run_stages(
     };
     let mut notes: Vec<String> = Vec::new();
     if upload_exit == Exit::Success {
+        // An unreadable folder fails the night as an unreadable file does; with --delete,
+        // the rail that withholds the deletes says so more precisely (exit 8).
+        if c.walk_errors > 0 {
+            upload_exit = Exit::Failures;
+        }
         match mirror_night(settings, &run, &scan).await {
             Ok(MirrorEnd { exit, notes: n }) => {
-                upload_exit = exit;
+                if exit != Exit::Success {
+                    upload_exit = exit;
+                }
                 notes = n;
             }
             Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),

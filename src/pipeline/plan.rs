@@ -306,6 +306,7 @@ pub async fn run(
                             let what = format!("{}: {reason}", shown(&path.display().to_string()));
                             tracing::warn!("skipped {what}");
                             RunStats::add(&c.walk_errors, 1);
+                            stats.note_failure(&path.display().to_string(), "walk", &reason);
                             scan.walk_error(what);
                         }
                         SkipKind::Unusable => {

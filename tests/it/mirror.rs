@@ -346,15 +346,6 @@ async fn rails_refuse_over_the_cap_an_emptied_folder_and_a_missing_one() {
     );
 }
 
-/// Whether this process runs as root (who reads folders of mode 000 unless the
-/// capability is dropped).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_walk_error_withholds_every_delete() {
     let env = util::emulator().await;
@@ -370,15 +361,7 @@ async fn a_walk_error_withholds_every_delete() {
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let d = src.display().to_string();
     let args = util::upload_args(&env, &d, &["--delete"]);
-    let mut cmd = if is_root() {
-        // Root reads any folder; without CAP_DAC_* it meets the error a user would.
-        let mut c = util::command_of(&env, "setpriv");
-        c.arg("--bounding-set=-dac_override,-dac_read_search")
-            .arg(env!("CARGO_BIN_EXE_moi-ingest"));
-        c
-    } else {
-        util::command(&env)
-    };
+    let mut cmd = util::command_as_user(&env);
     cmd.args(&args);
     let out = util::finish(
         cmd.stdout(std::process::Stdio::piped())

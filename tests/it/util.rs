@@ -146,6 +146,29 @@ pub fn command_of(env: &Env, program: &str) -> tokio::process::Command {
     c
 }
 
+/// Whether this process runs as root (who reads folders of mode 000 unless the
+/// capability is dropped).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// The binary as a user without root's power to read any folder: as root (CI), through
+/// `setpriv` with CAP_DAC_* dropped, so that a folder of mode 000 is unreadable as it is
+/// to a user.
+pub fn command_as_user(env: &Env) -> tokio::process::Command {
+    if is_root() {
+        let mut c = command_of(env, "setpriv");
+        c.arg("--bounding-set=-dac_override,-dac_read_search")
+            .arg(env!("CARGO_BIN_EXE_moi-ingest"));
+        c
+    } else {
+        command(env)
+    }
+}
+
 /// Runs the binary to the end (bounded: a hung run fails the test).
 pub async fn run(env: &Env, args: &[&str]) -> Output {
     let child = command(env)

@@ -217,3 +217,54 @@ async fn a_refused_file_fails_its_night_only_and_retry_refused_sends_it_again() 
     assert_eq!(util::summary(&out)["uploaded"], 1);
     util::assert_same_tree(&src, &env.stored());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_folder_fails_the_night_and_status_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 14, 10);
+    let out = util::upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status = util::run(&env, &["status", "--journal", &env.journal()]).await;
+    assert_eq!(
+        code(&status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+
+    let locked = src.join("d3");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let d = src.display().to_string();
+    let mut cmd = util::command_as_user(&env);
+    cmd.args(util::upload_args(&env, &d, &[]));
+    let out = cmd.output().await.unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let s = util::summary(&out);
+    assert_eq!(s["walk_errors"], 1, "{s}");
+    assert_eq!(s["failures"][0]["stage"], "walk", "{s}");
+    assert!(
+        s["failures"][0]["path"].as_str().unwrap().ends_with("/d3"),
+        "{s}"
+    );
+    // The morning after, status exits 1 for that night.
+    let status = util::run(&env, &["status", "--journal", &env.journal()]).await;
+    assert_eq!(
+        code(&status),
+        1,
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    // A good night after it: status is 0 again.
+    let out = util::upload(&env, &src, &[]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status = util::run(&env, &["status", "--journal", &env.journal()]).await;
+    assert_eq!(
+        code(&status),
+        0,
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+}
