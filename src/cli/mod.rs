@@ -62,6 +62,7 @@ impl Cli {
             Command::Verify(a) => a.output,
             Command::Demo(a) => a.output,
             Command::Ls(a) => a.output,
+            Command::Journals(a) => a.output,
             Command::Task(a) => a.output,
             Command::Connector(a) => a.output,
             Command::Export(a) => a.output,
@@ -94,6 +95,12 @@ pub enum Command {
         after_help = "Examples:\n  moi-ingest ls --volume 1889578498228068352\n  moi-ingest ls --volume 1889578498228068352 -R papers/2026 --json"
     )]
     Ls(LsArgs),
+    /// List the journals in the state folder (folder, volume, endpoint, last run, size),
+    /// or forget the ones no longer wanted.
+    #[command(
+        after_help = "Examples:\n  moi-ingest journals\n  moi-ingest journals forget --older-than 30d\n  moi-ingest journals forget ~/.local/state/moi-ingest/journals/papers-1a2b3c.sqlite"
+    )]
+    Journals(JournalsArgs),
     /// Run the real pipeline against a built-in emulator (no MOI account needed).
     Demo(DemoArgs),
     /// Run a local MOI-compatible server for trying and testing.
@@ -113,6 +120,29 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `moi-ingest man > ~/.local/share/man/man1/moi-ingest.1`.
     Man,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JournalsArgs {
+    #[command(subcommand)]
+    pub action: Option<JournalsAction>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum JournalsAction {
+    /// Remove journals (and their lock and WAL files). A journal a run holds is never
+    /// removed. What it recorded is gone: the next upload of that folder starts afresh
+    /// (see --adopt for a volume that already holds it).
+    Forget {
+        /// Journals to remove, by path (as `moi-ingest journals` lists them).
+        paths: Vec<PathBuf>,
+        /// Remove every journal in the state folder whose last run started longer ago than
+        /// this (e.g. 30d), or that never ran.
+        #[arg(long, value_parser = parse_duration, value_name = "D")]
+        older_than: Option<Duration>,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -578,13 +608,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration; write e.g. 500ms, 30s, 5m or 2h"))?;
+        .map_err(|_| format!("'{s}' is not a duration; write e.g. 500ms, 30s, 5m, 2h or 30d"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
+        "d" => n * 86400.0,
+        _ => return Err(format!("'{s}' has an unknown unit; use ms, s, m, h or d")),
     };
     Ok(Duration::from_secs_f64(secs))
 }

@@ -174,7 +174,7 @@ impl Wanted {
 /// The journals under `dir` with what each is for, sorted by path. A file that is not a
 /// readable journal is passed over: the folder is ours, but a user may have put anything
 /// there.
-async fn journals_in(dir: &Path) -> Vec<(PathBuf, Identity)> {
+pub(super) async fn journals_in(dir: &Path) -> Vec<(PathBuf, Identity)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

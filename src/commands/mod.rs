@@ -6,6 +6,7 @@ mod demo;
 mod emulator;
 mod export;
 mod extras;
+mod journals;
 mod locate;
 mod ls;
 mod retry;
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Verify(args) => verify::verify(&args, out).await,
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
         Command::Ls(args) => ls::ls(&args, out).await,
+        Command::Journals(args) => journals::journals(&args, out).await,
         Command::Emulator(args) => emulator::emulator(&args, cancel).await,
         Command::Task(args) => task::task(&args, out).await,
         Command::Connector(args) => sources::connector(&args, out).await,

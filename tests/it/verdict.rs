@@ -268,3 +268,47 @@ async fn an_unreadable_folder_fails_the_night_and_status_says_so() {
         String::from_utf8_lossy(&status.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journals_lists_the_state_folder_and_forgets_what_it_is_told() {
+    let env = util::emulator_with(|c| {
+        c.volumes.push(("42".into(), "second".into()));
+    })
+    .await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 10);
+    let d = src.display().to_string();
+    for volume in [env.volume.as_str(), "42"] {
+        let out = util::run(&env, &["upload", &d, "--volume", volume, "--no-wait"]).await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let out = util::run(&env, &["journals", "--json"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let second = listed.iter().find(|j| j["volume"] == "42").unwrap();
+    assert_eq!(second["last_exit"], 0);
+    assert_eq!(second["folder"], d.as_str());
+    let path = second["path"].as_str().unwrap().to_string();
+
+    // Nothing is that old: --older-than keeps both.
+    let out = util::run(&env, &["journals", "forget", "--older-than", "1d"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::path::Path::new(&path).exists());
+    // A path that is not one of them is refused, and nothing goes.
+    let out = util::run(&env, &["journals", "forget", "/etc/passwd"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let out = util::run(&env, &["journals", "forget", &path]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!std::path::Path::new(&path).exists());
+    assert!(!std::path::Path::new(&format!("{path}.lock")).exists());
+    let out = util::run(&env, &["journals"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains(&path) && text.contains("volume 1889578498228068352"),
+        "{text}"
+    );
+}
