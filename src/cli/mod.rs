@@ -186,8 +186,10 @@ pub enum TaskAction {
         /// Only tasks in these states (1 running, 2 pausing, 3 paused, 4 completed).
         #[arg(long)]
         status: Vec<i64>,
+        /// The page to show, from 1.
         #[arg(long, default_value_t = 1)]
         page: u64,
+        /// Tasks per page.
         #[arg(long, default_value_t = 20)]
         page_size: u64,
         /// Sort by end_at, created_at or updated_at.
@@ -198,36 +200,51 @@ pub enum TaskAction {
         desc: bool,
     },
     /// Show one task (GET /task/get).
-    Get { task_id: String },
+    Get {
+        /// The task's id.
+        task_id: String,
+    },
     /// List a task's files and their ingestion state (GET /task/files).
     Files {
+        /// The task's id (as `task list` shows it).
         task_id: String,
         /// Only files in these states (1 waiting, 2 uploading, 3 paused, 4 failed, 5 success, 6 retrying).
         #[arg(long)]
         status: Vec<i64>,
+        /// The page to show, from 1.
         #[arg(long, default_value_t = 1)]
         page: u64,
+        /// Files per page.
         #[arg(long, default_value_t = 100)]
         page_size: u64,
     },
     /// Load failed files of a task again (POST /task/retry).
     Retry {
+        /// The task's id (as `task list` shows it).
         task_id: String,
         /// The file ids to retry.
         #[arg(required = true)]
         file_ids: Vec<String>,
     },
     /// Pause a task (POST /task/pause).
-    Pause { task_id: String },
+    Pause {
+        /// The task's id.
+        task_id: String,
+    },
     /// Resume a paused task (POST /task/resume).
-    Resume { task_id: String },
+    Resume {
+        /// The task's id.
+        task_id: String,
+    },
     /// Load files from a connector into a volume (POST /task).
     #[command(
         after_help = "Example:\n  moi-ingest task create --connector 100004 --volume 1889578498228068352 \\\n      --uri reports/2024.pdf --uri notes.md --interval-type daily"
     )]
     Create {
+        /// The connector whose source holds the files (as `connector list` shows it).
         #[arg(long)]
         connector: Option<String>,
+        /// The volume the files are loaded into.
         #[arg(long)]
         volume: Option<String>,
         /// A file or folder of the source to load (repeatable).
@@ -236,6 +253,8 @@ pub enum TaskAction {
         /// once, daily, hourly or minutely.
         #[arg(long, default_value = "once")]
         interval_type: String,
+        /// How many of --interval-type's units between loads (with daily, hourly or
+        /// minutely).
         #[arg(long)]
         interval: Option<i64>,
         #[command(flatten)]
@@ -243,12 +262,16 @@ pub enum TaskAction {
     },
     /// Change a load task's schedule or files (POST /task/update).
     Update {
+        /// The task's id (as `task list` shows it).
         task_id: String,
+        /// The files or folders of the source the task loads, replacing its list
+        /// (repeatable).
         #[arg(long = "uri")]
         uris: Vec<String>,
         /// once, daily, hourly or minutely.
         #[arg(long)]
         interval_type: Option<String>,
+        /// How many of --interval-type's units between loads.
         #[arg(long)]
         interval: Option<i64>,
         #[command(flatten)]
@@ -256,6 +279,7 @@ pub enum TaskAction {
     },
     /// Delete a task (POST /task/delete). Asks first on a terminal.
     Delete {
+        /// The task's id (as `task list` shows it).
         task_id: String,
         /// Do not ask for confirmation.
         #[arg(long, short)]
@@ -306,6 +330,7 @@ pub struct JournalArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Retries and follow-through")]
 pub struct FollowArgs {
     /// Retries asked through /task/retry per file before its ingestion failure is final.
     #[arg(long, default_value_t = 3)]
@@ -329,111 +354,137 @@ pub struct UploadArgs {
     /// Target volume id.
     #[arg(long, env = "MOI_VOLUME")]
     pub volume: String,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    /// Uploads in flight at once: a number, or auto to adapt to the service (back off on
-    /// 429/503/timeouts, grow while answers stay fast; up to --max-concurrency).
-    #[arg(long, default_value = "8", value_name = "N|auto")]
-    pub concurrency: String,
-    /// The ceiling of --concurrency auto.
-    #[arg(long, default_value_t = 64)]
-    pub max_concurrency: usize,
-    /// Upload only; the next run or `status --follow` follows ingestion.
-    #[arg(long)]
-    pub no_wait: bool,
     /// List what would be uploaded, and why; send nothing, change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Also compare content (SHA-256), not only size and modification time. Reads every
     /// file. Files confirmed before --checksum was first used get their hash recorded
     /// without being sent again, when size and modification time still match.
-    #[arg(long)]
+    #[arg(help_heading = "What to send", long)]
     pub checksum: bool,
     /// Upload only the files this list names, one path below DIR per line (`-`: standard
     /// input), instead of walking DIR (rclone's --files-from).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "What to send", long, value_name = "FILE")]
     pub files_from: Option<PathBuf>,
     /// Only files matching this glob (repeatable; `*.pdf` matches at any depth, `a/**` by path).
-    #[arg(long, value_name = "GLOB")]
+    #[arg(help_heading = "What to send", long, value_name = "GLOB")]
     pub include: Vec<String>,
     /// Leave out files and folders matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    #[arg(help_heading = "What to send", long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Only files with these extensions (repeatable or comma-separated: --ext pdf,docx).
-    #[arg(long, value_name = "EXT", value_delimiter = ',')]
+    #[arg(
+        help_heading = "What to send",
+        long,
+        value_name = "EXT",
+        value_delimiter = ','
+    )]
     pub ext: Vec<String>,
     /// Skip files larger than this (e.g. 500M, 2G).
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    #[arg(help_heading = "What to send", long, value_parser = parse_size, value_name = "SIZE")]
     pub max_file_size: Option<u64>,
     /// Include hidden files and folders (names starting with '.').
-    #[arg(long)]
+    #[arg(help_heading = "What to send", long)]
     pub hidden: bool,
     /// Follow symbolic links (loops are detected and skipped).
-    #[arg(long)]
+    #[arg(help_heading = "What to send", long)]
     pub follow_symlinks: bool,
     /// Send only the file's base name instead of its path below DIR (names may collide).
-    #[arg(long)]
+    #[arg(help_heading = "What to send", long)]
     pub base_names: bool,
     /// A folder in the volume that every file goes under (e.g. nightly/papers).
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "What to send", long, value_name = "PATH")]
     pub prefix: Option<String>,
+    /// Uploads in flight at once: a number, or auto to adapt to the service (back off on
+    /// 429/503/timeouts, grow while answers stay fast; up to --max-concurrency).
+    #[arg(
+        help_heading = "How to send",
+        long,
+        default_value = "8",
+        value_name = "N|auto"
+    )]
+    pub concurrency: String,
+    /// The ceiling of --concurrency auto.
+    #[arg(help_heading = "How to send", long, default_value_t = 64)]
+    pub max_concurrency: usize,
     /// What the upload's dedup part asks: auto replaces a file's earlier version at the
     /// same path and never risks another file; replace/skip send that strategy on every
     /// request; off sends no dedup part (for a service that refuses it).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(help_heading = "How to send", long, value_enum, default_value = "auto")]
     pub dedup: DedupMode,
     /// dedup.by for --dedup replace|skip: name (the path in the volume), md5, or both.
-    #[arg(long, value_name = "BY", value_delimiter = ',', default_value = "name")]
+    #[arg(
+        help_heading = "How to send",
+        long,
+        value_name = "BY",
+        value_delimiter = ',',
+        default_value = "name"
+    )]
     pub dedup_by: Vec<String>,
-    /// Attempts per file on transient failures (timeouts, 429, 5xx), the first included.
-    #[arg(long, default_value_t = 5)]
-    pub attempts: u32,
-    /// Passes over the files that failed only transiently, the first included: a file that
-    /// used up its --attempts waits, and is sent again after the rest (rclone's --retries).
-    #[arg(long, default_value_t = 3)]
-    pub retries: u32,
-    /// A service that answered, then answers nothing (refused, reset, timed out) for this
-    /// long, stops the run with exit 7 and every file not confirmed pending. Until then
-    /// the files wait for it without spending their --attempts.
-    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "D")]
-    pub unreachable_timeout: Duration,
-    /// Transient-failure retries the whole run may spend.
-    #[arg(long, default_value_t = 10_000)]
-    pub retry_budget: u64,
-    /// First backoff delay after a transient failure (grows exponentially, full jitter).
-    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
-    pub retry_delay: Duration,
     /// Files per upload request; small files travel together, each journaled on its own
     /// (1: one file per request).
-    #[arg(long, default_value_t = crate::pipeline::DEFAULT_BATCH_FILES)]
+    #[arg(help_heading = "How to send", long, default_value_t = crate::pipeline::DEFAULT_BATCH_FILES)]
     pub batch_files: usize,
     /// Largest total size of a multi-file request; a larger file goes alone.
-    #[arg(long, value_parser = parse_size, default_value = "4M")]
+    #[arg(help_heading = "How to send", long, value_parser = parse_size, default_value = "4M")]
     pub batch_bytes: u64,
     /// Cap the upload bandwidth of the whole run: 2M = 2 MiB/s (binary units as rclone; a
     /// bare number is KiB/s), off, or a timetable "08:00,512K 19:00,off" (local time).
-    #[arg(long, value_name = "RATE")]
+    #[arg(help_heading = "How to send", long, value_name = "RATE")]
     pub bwlimit: Option<String>,
     /// At most N upload requests start per second, across all workers.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "How to send", long, value_name = "N")]
     pub tps_limit: Option<f64>,
     /// Take only the files whose path hashes to shard K of N (0-based; consistent hashing,
     /// so changing N moves about 1/N of the files). K may be "env" for
     /// $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). Each shard has its own journal.
-    #[arg(long, value_name = "K/N")]
+    #[arg(
+        help_heading = "The nightly window and the fleet",
+        long,
+        value_name = "K/N"
+    )]
     pub shard: Option<String>,
     /// Write Prometheus metrics for node_exporter's textfile collector to this file, at the
     /// end of the run and every 30 s during it (atomically).
-    #[arg(long, value_name = "PATH")]
+    #[arg(
+        help_heading = "The nightly window and the fleet",
+        long,
+        value_name = "PATH"
+    )]
     pub metrics_file: Option<PathBuf>,
     /// The cut-off: after this long (e.g. 45m) no new upload starts, those in flight drain
     /// (--drain-timeout), and the run exits 6; the next run continues. Following ingestion
     /// has its own --wait-timeout.
-    #[arg(long, value_parser = parse_duration, value_name = "D")]
+    #[arg(help_heading = "The nightly window and the fleet", long, value_parser = parse_duration, value_name = "D")]
     pub max_duration: Option<Duration>,
     /// After Ctrl-C (or the cut-off), how long uploads in flight may take to finish.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    #[arg(help_heading = "The nightly window and the fleet", long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
+    /// Upload only; the next run or `status --follow` follows ingestion.
+    #[arg(help_heading = "Retries and follow-through", long)]
+    pub no_wait: bool,
+    /// Attempts per file on transient failures (timeouts, 429, 5xx), the first included.
+    #[arg(help_heading = "Retries and follow-through", long, default_value_t = 5)]
+    pub attempts: u32,
+    /// Passes over the files that failed only transiently, the first included: a file that
+    /// used up its --attempts waits, and is sent again after the rest (rclone's --retries).
+    #[arg(help_heading = "Retries and follow-through", long, default_value_t = 3)]
+    pub retries: u32,
+    /// A service that answered, then answers nothing (refused, reset, timed out) for this
+    /// long, stops the run with exit 7 and every file not confirmed pending. Until then
+    /// the files wait for it without spending their --attempts.
+    #[arg(help_heading = "Retries and follow-through", long, value_parser = parse_duration, default_value = "10m", value_name = "D")]
+    pub unreachable_timeout: Duration,
+    /// Transient-failure retries the whole run may spend.
+    #[arg(
+        help_heading = "Retries and follow-through",
+        long,
+        default_value_t = 10_000
+    )]
+    pub retry_budget: u64,
+    /// First backoff delay after a transient failure (grows exponentially, full jitter).
+    #[arg(help_heading = "Retries and follow-through", long, value_parser = parse_duration, default_value = "500ms")]
+    pub retry_delay: Duration,
     /// Mirror the folder: once the night's uploads are confirmed, delete from the volume
     /// the files this journal put there whose source is gone, and rename in the volume the
     /// files and folders renamed here (rsync's and aws s3 sync's flag). Never touches a
@@ -455,6 +506,8 @@ pub struct UploadArgs {
     /// recorded as there, not sent again.
     #[arg(long, help_heading = "Mirroring")]
     pub adopt: bool,
+    #[command(flatten)]
+    pub journal: JournalArgs,
     #[command(flatten)]
     pub follow: FollowArgs,
     #[command(flatten)]
@@ -657,5 +710,33 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// `--help` teaches: every argument and flag of every command says what it is.
+    #[test]
+    fn every_argument_is_described() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "moi-ingest", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:#?}"
+        );
     }
 }

@@ -120,8 +120,10 @@ pub enum ConnectorAction {
         /// Only this source type (oss, s3, hdfs, mo, dify, or its number).
         #[arg(long = "type", value_name = "TYPE")]
         source_type: Option<String>,
+        /// The page to show, from 1.
         #[arg(long, default_value_t = 1)]
         page: u64,
+        /// Connectors per page.
         #[arg(long, default_value_t = 10)]
         page_size: u64,
         /// Every page, not only --page.
@@ -130,7 +132,9 @@ pub enum ConnectorAction {
     },
     /// Change a connector's name or settings (PUT /connectors/{id}).
     Update {
+        /// The connector's id (as `connector list` shows it).
         id: String,
+        /// A new name for the connector.
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -140,12 +144,15 @@ pub enum ConnectorAction {
     },
     /// Delete a connector (DELETE /connectors/{id}). Asks first on a terminal.
     Delete {
+        /// The connector's id.
         id: String,
+        /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
     },
     /// The files a connector's source holds (GET /connectors/files/list).
     Files {
+        /// The connector's id.
         id: String,
         /// Only these file types (e.g. 2,10: PDF and folders).
         #[arg(long, value_delimiter = ',')]
@@ -174,23 +181,28 @@ pub enum ExportAction {
         after_help = "Example:\n  moi-ingest export create --name to-dify --connector 1 --type dify \\\n      --dataset-id ds_123 --file file_456=data/documents/test.pdf"
     )]
     Create {
+        /// A name for the export task.
         #[arg(long)]
         name: Option<String>,
         /// The target connector's id.
         #[arg(long)]
         connector: Option<String>,
+        /// The target connector's name (instead of, or beside, --connector).
         #[arg(long)]
         connector_name: Option<String>,
         /// Where to: dify, s3 (also OSS) or mo.
         #[arg(long = "type", value_name = "TYPE")]
         export_type: Option<String>,
+        /// Who the task is recorded as created by.
         #[arg(long, default_value = "moi-ingest")]
         creator: String,
         /// Dify: the dataset.
         #[arg(long)]
         dataset_id: Option<String>,
+        /// Dify: the dataset's name.
         #[arg(long)]
         dataset_name: Option<String>,
+        /// Dify: the embedding model the dataset uses.
         #[arg(long)]
         embedding_model: Option<String>,
         /// S3/OSS: the target path.
@@ -202,8 +214,10 @@ pub enum ExportAction {
         /// MatrixOne: database and table (with --new-table to create it).
         #[arg(long)]
         database: Option<String>,
+        /// MatrixOne: the table.
         #[arg(long)]
         table: Option<String>,
+        /// MatrixOne: create the table.
         #[arg(long)]
         new_table: bool,
         /// A file to export, as FILE_ID=path/in/volume (repeatable).
@@ -214,14 +228,21 @@ pub enum ExportAction {
     },
     /// List export tasks (POST /export/task/list).
     List {
-        #[arg(long)]
+        /// Only tasks in this state (repeatable): 1 pending, 2 running, 3 completed,
+        /// 4 failed (the documents name the states, not their numbers; these are the
+        /// emulator's, and the service's own numbers are passed through as given).
+        #[arg(long, value_name = "N")]
         status: Vec<i64>,
-        #[arg(long)]
+        /// Only tasks created by this user.
+        #[arg(long, value_name = "USER")]
         creator: Option<String>,
-        #[arg(long)]
+        /// Only tasks that export through the connector of this name.
+        #[arg(long, value_name = "NAME")]
         connector_name: Option<String>,
+        /// Tasks to pass over first (paging).
         #[arg(long, default_value_t = 0)]
         offset: u64,
+        /// Tasks per page.
         #[arg(long, default_value_t = 10)]
         limit: u64,
         /// Every page.
@@ -229,14 +250,22 @@ pub enum ExportAction {
         all: bool,
     },
     /// One export task with its file counts (POST /export/task/info).
-    Info { id: String },
+    Info {
+        /// The export task's id.
+        id: String,
+    },
     /// An export task's files and their states (POST /export/task/files).
     Files {
+        /// The export task's id.
         id: String,
-        #[arg(long)]
+        /// Only files in this state (repeatable): 1 pending, 2 running, 3 completed,
+        /// 4 failed (the emulator's numbers; see `export list --status`).
+        #[arg(long, value_name = "N")]
         status: Vec<i64>,
+        /// Files to pass over first (paging).
         #[arg(long, default_value_t = 0)]
         offset: u64,
+        /// Files per page.
         #[arg(long, default_value_t = 50)]
         limit: u64,
         /// Every page.
@@ -244,10 +273,15 @@ pub enum ExportAction {
         all: bool,
     },
     /// Export an export task's failed files again (POST /export/task/{id}/rerun).
-    Rerun { id: String },
+    Rerun {
+        /// The export task's id.
+        id: String,
+    },
     /// Delete an export task (POST /export/task/delete). Asks first on a terminal.
     Delete {
+        /// The export task's id.
         id: String,
+        /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
     },
