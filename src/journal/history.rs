@@ -46,10 +46,8 @@ pub(super) fn check_identity(
     path: &Path,
     id: &Identity,
 ) -> Result<(), JournalError> {
-    let write_err = |e: rusqlite::Error| JournalError::Write {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
+    let write_err =
+        |e: rusqlite::Error| super::failed(path.to_path_buf(), e.to_string(), super::is_damage(&e));
     for (field, value) in [
         ("endpoint", &id.endpoint),
         ("volume", &id.volume),

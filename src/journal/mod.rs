@@ -73,8 +73,31 @@ pub enum JournalError {
          was recorded before stays recorded"
     )]
     Write { path: PathBuf, detail: String },
+    #[error(
+        "the journal {path} is damaged ({detail}); nothing more was recorded. Move it aside \
+         (keep it for a look) and run again with --adopt: the files the volume already holds \
+         are recorded without being sent again"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("the journal {0} was closed while the run still needed it")]
     Closed(PathBuf),
+}
+
+/// A write or read that failed: a damaged file is told as such, anything else as a write
+/// that could not be made (a full disk, permissions).
+pub(crate) fn failed(path: PathBuf, detail: String, damaged: bool) -> JournalError {
+    if damaged || detail.contains("malformed") || detail.contains("not a database") {
+        JournalError::Damaged { path, detail }
+    } else {
+        JournalError::Write { path, detail }
+    }
+}
+
+pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// The id in column `i`: an integer since schema 3, digits as text before it (a journal a
@@ -239,11 +262,8 @@ impl Journal {
             let delivery: Delivery = Box::new(move |commit: Result<(), String>| {
                 let answer = match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
-                    (Err(e), _) => Err(JournalError::Write {
-                        path,
-                        detail: e.to_string(),
-                    }),
-                    (Ok(_), Err(detail)) => Err(JournalError::Write { path, detail }),
+                    (Err(e), _) => Err(failed(path, e.to_string(), is_damage(&e))),
+                    (Ok(_), Err(detail)) => Err(failed(path, detail, false)),
                 };
                 let _ = tx.send(answer);
             });

@@ -312,3 +312,36 @@ async fn journals_lists_the_state_folder_and_forgets_what_it_is_told() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_journal_says_so_and_adopt_is_the_remedy() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 300, 10);
+    let out = util::upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sent = env.emu.stats().files_accepted;
+    // Rows damaged mid-file: the header and schema pages are left, the middle is not.
+    let mut bytes = std::fs::read(env.journal()).unwrap();
+    let (from, to) = (bytes.len() * 2 / 5, bytes.len() * 3 / 5);
+    bytes[from..to].fill(0xA5);
+    std::fs::write(env.journal(), &bytes).unwrap();
+
+    // Found as the run opens it, before anything starts: exit 2, as a foreign journal.
+    let out = util::upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is damaged") && err.contains("--adopt"),
+        "{err}"
+    );
+    assert!(!err.contains("free space"), "{err}");
+
+    // The remedy the message gives: aside, then --adopt. Nothing is sent twice.
+    std::fs::rename(env.journal(), env.path("damaged.sqlite")).unwrap();
+    let out = util::upload(&env, &src, &["--no-wait", "--adopt"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(util::summary(&out)["adopted"], 300);
+    assert_eq!(env.emu.stats().files_accepted, sent);
+    util::assert_once_per_path(&env, &names);
+}
