@@ -2,7 +2,7 @@
 //! files' attempts, given up after `--unreachable-timeout`.
 //!
 //! After a working start, a request that gets no answer at all (refused, reset, timed out)
-//! starts an outage. Its first failure is a warning naming the endpoint and the error, and
+//! while nothing has been answered for a while ([`grace`]) starts an outage. Its first failure is a warning naming the endpoint and the error, and
 //! a line follows every minute while it lasts; the files wait for the service instead of
 //! failing. When no request has been answered for the timeout, the run stops with exit 7
 //! and every file not confirmed stays pending, as when the service is unreachable from the
@@ -29,6 +29,9 @@ pub struct State {
 /// What a failure without an answer means now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Others were answered a moment ago: a passing fault (a dropped connection among
+    /// good ones), retried as any transient failure, with the file's attempts.
+    Ordinary,
     /// The outage began: say so, then wait and try again.
     Began,
     /// It goes on, and a minute has passed since it was last told: say so again.
@@ -39,8 +42,18 @@ pub enum Step {
     GiveUp(Duration),
 }
 
+/// How long the service must have been silent before a failure without an answer is an
+/// outage: a tenth of the timeout, at most 10 s. Shorter silences happen on any busy
+/// night (a dropped connection while others are answered) and are not told.
+pub fn grace(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_secs(10))
+}
+
 pub fn decide(state: &mut State, now: Instant, timeout: Duration) -> Step {
     let silent = now.saturating_duration_since(state.last_answer);
+    if state.since.is_none() && silent < grace(timeout) {
+        return Step::Ordinary;
+    }
     let began = *state.since.get_or_insert(now);
     if silent >= timeout {
         return Step::GiveUp(silent);
@@ -120,10 +133,12 @@ mod tests {
         };
         let timeout = Duration::from_secs(600);
         let at = |secs| t0 + Duration::from_secs(secs);
-        assert_eq!(decide(&mut s, at(5), timeout), Step::Began);
+        // A failure right after an answer is a passing fault, not an outage.
+        assert_eq!(decide(&mut s, at(5), timeout), Step::Ordinary);
+        assert_eq!(decide(&mut s, at(10), timeout), Step::Began);
         assert_eq!(decide(&mut s, at(30), timeout), Step::Wait);
         assert_eq!(
-            decide(&mut s, at(66), timeout),
+            decide(&mut s, at(71), timeout),
             Step::Remind(Duration::from_secs(61))
         );
         assert_eq!(decide(&mut s, at(100), timeout), Step::Wait);

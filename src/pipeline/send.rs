@@ -165,9 +165,16 @@ impl Ctx {
 
     /// One failure without an answer after a working start: told, then waited out.
     /// `Some` ends the unit (the run stops, or the outage outlived the timeout).
-    async fn ride_out(&self, unit: &Unit, e: &ApiError, wait: &mut Duration) -> Option<UnitEnd> {
+    async fn ride_out(
+        &self,
+        step: Step,
+        unit: &Unit,
+        e: &ApiError,
+        wait: &mut Duration,
+    ) -> Option<UnitEnd> {
         let endpoint = self.client.endpoint();
-        match self.outage.failed() {
+        match step {
+            Step::Ordinary => {}
             Step::Began => tracing::warn!(
                 "{endpoint} stopped answering: {e}. Uploads wait and are tried again; the run \
                  stops if nothing is answered for {} (--unreachable-timeout)",
@@ -295,20 +302,19 @@ impl Ctx {
                     drop(slot);
                     break a;
                 }
-                // After a working start, no answer at all is an outage: it spends no
-                // attempt, and the run gives up only after --unreachable-timeout.
-                Err(e)
-                    if e.is_transient()
-                        && e.status.is_none()
-                        && self.answered.load(Ordering::Relaxed) =>
-                {
-                    drop(slot);
-                    if let Some(end) = self.ride_out(&unit, &e, &mut outage_wait).await {
-                        return end;
-                    }
-                }
                 Err(e) if e.is_transient() => {
                     drop(slot);
+                    // After a working start, a silent service is an outage: it spends no
+                    // attempt, and the run gives up only after --unreachable-timeout.
+                    if e.status.is_none() && self.answered.load(Ordering::Relaxed) {
+                        let step = self.outage.failed();
+                        if step != Step::Ordinary {
+                            match self.ride_out(step, &unit, &e, &mut outage_wait).await {
+                                Some(end) => return end,
+                                None => continue,
+                            }
+                        }
+                    }
                     let Some(delay) = delays.next() else {
                         if e.status.is_none() && !self.answered.load(Ordering::Relaxed) {
                             return self.unreachable(&unit, e).await;
