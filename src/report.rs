@@ -73,6 +73,15 @@ counters!(
     adopted,
     /// Extra copies at a path the night sent, deleted so that one version remains.
     copies_removed,
+    /// Skipped, by reason (they add up to `skipped`, with `walk_errors`): left out by
+    /// --include/--exclude/--ext, hidden, symlinks not followed, FIFOs, sockets and
+    /// devices, over --max-file-size, names MOI cannot take.
+    skipped_filtered,
+    skipped_hidden,
+    skipped_symlinks,
+    skipped_special,
+    skipped_too_large,
+    skipped_bad_names,
     /// Refused for good by the service in this run (counted in `failed` too).
     refused,
     /// Refused in an earlier run and unchanged since: not sent, not a failure tonight.
@@ -338,18 +347,56 @@ impl Summary {
     /// A few human lines for the end of a run.
     pub fn human(&self) -> String {
         let c = &self.counts;
-        let mut out = format!(
-            "{}: {} files seen, {} unchanged, {} uploaded ({}), {} failed, {} skipped in {:.1}s ({}/s)",
-            self.command,
-            c.seen,
-            c.unchanged,
-            c.uploaded,
-            human_bytes(c.uploaded_bytes),
-            c.failed,
-            c.skipped,
-            self.duration_s,
-            human_bytes(self.load_file_throughput as u64),
-        );
+        let mut out = if self.command == "retry" {
+            // A retry walks nothing: what it sent again is what there is to say.
+            if c.to_upload == 0 {
+                format!(
+                    "retry: no failed upload to send again ({:.1}s)",
+                    self.duration_s
+                )
+            } else {
+                format!(
+                    "retry: {} files sent again: {} uploaded ({}), {} failed in {:.1}s",
+                    c.to_upload,
+                    c.uploaded,
+                    human_bytes(c.uploaded_bytes),
+                    c.failed,
+                    self.duration_s
+                )
+            }
+        } else {
+            format!(
+                "{}: {} files seen, {} unchanged, {} uploaded ({}), {} failed, {} skipped in {:.1}s ({}/s)",
+                self.command,
+                c.seen,
+                c.unchanged,
+                c.uploaded,
+                human_bytes(c.uploaded_bytes),
+                c.failed,
+                c.skipped,
+                self.duration_s,
+                human_bytes(self.load_file_throughput as u64),
+            )
+        };
+        let skipped: Vec<String> = [
+            (
+                c.skipped_symlinks,
+                "symlinks not followed (--follow-symlinks)",
+            ),
+            (c.skipped_hidden, "hidden (--hidden)"),
+            (c.skipped_filtered, "left out by the filters"),
+            (c.skipped_too_large, "over --max-file-size"),
+            (c.skipped_special, "FIFOs, sockets or devices"),
+            (c.skipped_bad_names, "with names MOI cannot take"),
+            (c.walk_errors, "unreadable"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !skipped.is_empty() {
+            out.push_str(&format!("\nskipped: {}", skipped.join(", ")));
+        }
         if c.ingested + c.ingest_failed + c.ingest_pending > 0 {
             out.push_str(&format!(
                 "\ningestion: {} ingested, {} failed, {} still pending ({} retries asked)",

@@ -71,13 +71,45 @@ pub enum SkipKind {
     Unreadable,
 }
 
+/// Why a file was left out, for the summary's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipWhy {
+    /// `--include`, `--exclude`, `--ext`.
+    Filtered,
+    /// A name starting with `.` (without `--hidden`).
+    Hidden,
+    /// A symlink, not followed (without `--follow-symlinks`), or a symlink loop.
+    Symlink,
+    /// A FIFO, socket or device: never opened.
+    Special,
+    /// Over `--max-file-size`.
+    TooLarge,
+    /// Could not be read.
+    Unreadable,
+    /// A name MOI cannot take (not UTF-8, a control character), or a `--files-from` line
+    /// that is not a file below the folder.
+    BadName,
+}
+
+impl SkipWhy {
+    pub fn kind(self) -> SkipKind {
+        match self {
+            SkipWhy::Filtered | SkipWhy::Hidden | SkipWhy::Symlink | SkipWhy::TooLarge => {
+                SkipKind::Filtered
+            }
+            SkipWhy::Special | SkipWhy::BadName => SkipKind::Unusable,
+            SkipWhy::Unreadable => SkipKind::Unreadable,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum WalkEvent {
     File(WalkedFile),
     Skipped {
         path: PathBuf,
         reason: String,
-        kind: SkipKind,
+        why: SkipWhy,
     },
 }
 
@@ -243,7 +275,7 @@ fn unusable(path: &Path, reason: &str) -> WalkEvent {
     WalkEvent::Skipped {
         path: path.to_path_buf(),
         reason: reason.to_string(),
-        kind: SkipKind::Unusable,
+        why: SkipWhy::BadName,
     }
 }
 
@@ -312,7 +344,7 @@ fn unreadable(path: PathBuf, e: &std::io::Error) -> WalkEvent {
     WalkEvent::Skipped {
         path,
         reason: format!("cannot be read: {e}"),
-        kind: SkipKind::Unreadable,
+        why: SkipWhy::Unreadable,
     }
 }
 
@@ -392,19 +424,19 @@ fn walk_following(root: &Path, filters: &Filters, tx: &mpsc::Sender<WalkEvent>) 
                     .path()
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| root.to_path_buf());
-                let (reason, kind) = if e.loop_ancestor().is_some() {
+                let (reason, why) = if e.loop_ancestor().is_some() {
                     (
                         "symlink loop: it points back to a folder above it".to_string(),
-                        SkipKind::Unusable,
+                        SkipWhy::Symlink,
                     )
                 } else {
                     (
                         e.io_error()
                             .map_or_else(|| e.to_string(), |io| format!("cannot be read: {io}")),
-                        SkipKind::Unreadable,
+                        SkipWhy::Unreadable,
                     )
                 };
-                Some(WalkEvent::Skipped { path, reason, kind })
+                Some(WalkEvent::Skipped { path, reason, why })
             }
             Ok(e) if e.file_type().is_dir() => None,
             Ok(e) => classify(
@@ -434,11 +466,11 @@ fn classify(
         exclude,
         extensions,
     } = filters;
-    let skip = |reason: &str, kind| {
+    let skip = |reason: &str, why| {
         Some(WalkEvent::Skipped {
             path: path.to_path_buf(),
             reason: reason.to_string(),
-            kind,
+            why,
         })
     };
     if options
@@ -451,19 +483,19 @@ fn classify(
     let Some(rel) = rel_path(root, path) else {
         return skip(
             "its name is not valid UTF-8, and MOI file names are text; rename it to upload it",
-            SkipKind::Unusable,
+            SkipWhy::BadName,
         );
     };
     if let Some(why) = unusable_name(&rel) {
-        return skip(why, SkipKind::Unusable);
+        return skip(why, SkipWhy::BadName);
     }
     if !options.hidden && is_hidden(&rel) {
-        return skip("hidden (use --hidden to include)", SkipKind::Filtered);
+        return skip("hidden (use --hidden to include)", SkipWhy::Hidden);
     }
     if ft.is_symlink() {
         return skip(
             "symlink, not followed (use --follow-symlinks)",
-            SkipKind::Filtered,
+            SkipWhy::Symlink,
         );
     }
     if !ft.is_file() {
@@ -476,13 +508,13 @@ fn classify(
         } else {
             "not a regular file"
         };
-        return skip(&format!("{what}, not uploaded"), SkipKind::Unusable);
+        return skip(&format!("{what}, not uploaded"), SkipWhy::Special);
     }
     if exclude.any && exclude.matches(&rel) {
-        return skip("excluded by --exclude", SkipKind::Filtered);
+        return skip("excluded by --exclude", SkipWhy::Filtered);
     }
     if include.any && !include.matches(&rel) {
-        return skip("not matched by --include", SkipKind::Filtered);
+        return skip("not matched by --include", SkipWhy::Filtered);
     }
     if !extensions.is_empty() {
         let ext = rel
@@ -491,19 +523,19 @@ fn classify(
             .and_then(|n| n.rsplit_once('.'))
             .map(|(_, x)| x.to_ascii_lowercase());
         if !ext.is_some_and(|x| extensions.contains(&x)) {
-            return skip("extension not listed in --ext", SkipKind::Filtered);
+            return skip("extension not listed in --ext", SkipWhy::Filtered);
         }
     }
     let meta = match metadata() {
         Ok(m) => m,
-        Err(err) => return skip(&format!("cannot be read: {err}"), SkipKind::Unreadable),
+        Err(err) => return skip(&format!("cannot be read: {err}"), SkipWhy::Unreadable),
     };
     if let Some(max) = options.max_size
         && meta.len() > max
     {
         return skip(
             &format!("{} bytes, larger than --max-file-size", meta.len()),
-            SkipKind::Filtered,
+            SkipWhy::TooLarge,
         );
     }
     Some(WalkEvent::File(WalkedFile {

@@ -114,12 +114,10 @@ impl JournalLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let note = format!(
-            "pid {} on {} since unix time {}",
-            std::process::id(),
-            hostname(),
-            super::now_secs()
-        );
+        // Shown as it is by the next run's refusal and by `status`: a local date, as a
+        // person reads it.
+        let since = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S %Z");
+        let note = format!("pid {} on {} since {since}", std::process::id(), hostname());
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         file.write_all(note.as_bytes()).map_err(io)?;

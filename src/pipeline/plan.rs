@@ -17,7 +17,7 @@ use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed, REFUS
 use crate::mirror::adopt::Adopter;
 use crate::mirror::scan::NightScan;
 use crate::report::{RunStats, shown};
-use crate::walk::{SkipKind, WalkEvent, WalkedFile};
+use crate::walk::{SkipKind, SkipWhy, WalkEvent, WalkedFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -299,9 +299,22 @@ pub async fn run(
                     RunStats::add(&c.seen_bytes, f.size);
                     files.push(f);
                 }
-                WalkEvent::Skipped { path, reason, kind } => {
+                WalkEvent::Skipped { path, reason, why } => {
                     RunStats::add(&c.skipped, 1);
-                    match kind {
+                    let by_reason = match why {
+                        SkipWhy::Filtered => Some(&c.skipped_filtered),
+                        SkipWhy::Hidden => Some(&c.skipped_hidden),
+                        SkipWhy::Symlink => Some(&c.skipped_symlinks),
+                        SkipWhy::Special => Some(&c.skipped_special),
+                        SkipWhy::TooLarge => Some(&c.skipped_too_large),
+                        SkipWhy::BadName => Some(&c.skipped_bad_names),
+                        // Counted as a walk error below.
+                        SkipWhy::Unreadable => None,
+                    };
+                    if let Some(counter) = by_reason {
+                        RunStats::add(counter, 1);
+                    }
+                    match why.kind() {
                         SkipKind::Unreadable => {
                             let what = format!("{}: {reason}", shown(&path.display().to_string()));
                             tracing::warn!("skipped {what}");

@@ -345,3 +345,54 @@ async fn a_damaged_journal_says_so_and_adopt_is_the_remedy() {
     assert_eq!(env.emu.stats().files_accepted, sent);
     util::assert_once_per_path(&env, &names);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_says_why_files_were_skipped_and_retry_what_it_sent() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    util::small_files(&src, 3, 10);
+    std::os::unix::fs::symlink(src.join("d0/f0000.txt"), src.join("link.txt")).unwrap();
+    std::fs::write(src.join(".hidden"), "h").unwrap();
+    std::fs::write(src.join("notes.tmp"), "t").unwrap();
+    std::fs::write(src.join("big.bin"), vec![0u8; 5000]).unwrap();
+    let fifo = src.join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = util::upload(
+        &env,
+        &src,
+        &["--exclude", "*.tmp", "--max-file-size", "1K", "--no-wait"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = util::summary(&out);
+    let by = |k: &str| s[k].as_u64().unwrap();
+    assert_eq!(
+        [
+            by("skipped"),
+            by("skipped_symlinks"),
+            by("skipped_hidden"),
+            by("skipped_filtered"),
+            by("skipped_too_large"),
+            by("skipped_special")
+        ],
+        [5, 1, 1, 1, 1, 1],
+        "{s}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("skipped: 1 symlinks not followed (--follow-symlinks), 1 hidden (--hidden), 1 left out by the filters, 1 over --max-file-size, 1 FIFOs, sockets or devices"), "{err}");
+
+    let out = util::run(&env, &["retry", "--journal", &env.journal(), "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("retry: no failed upload to send again"),
+        "{err}"
+    );
+    assert!(!err.contains("files seen"), "{err}");
+}
