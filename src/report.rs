@@ -63,6 +63,8 @@ counters!(
     ingest_retries,
     poll_requests,
     follow_rounds,
+    /// Transient answers (503, 429, timeouts) while following ingestion, waited out.
+    follow_transient,
     /// Folders or files the walk could not read (a night with one deletes nothing).
     walk_errors,
     /// Removed from the volume because their source is gone (`--delete`).
@@ -402,6 +404,12 @@ impl Summary {
                 "\ningestion: {} ingested, {} failed, {} still pending ({} retries asked)",
                 c.ingested, c.ingest_failed, c.ingest_pending, c.ingest_retries
             ));
+            if c.follow_transient > 0 {
+                out.push_str(&format!(
+                    "; {} busy answers (503, 429) waited out",
+                    c.follow_transient
+                ));
+            }
         }
         if c.refused_earlier > 0 {
             out.push_str(&format!(

@@ -161,10 +161,16 @@ async fn poll_task(
                 if e.kind == ErrorKind::Auth {
                     return Err(e.into());
                 }
-                tracing::warn!(
-                    "asking task {task} to retry {} files failed: {e}",
-                    ids.len()
-                );
+                if e.is_transient() {
+                    // A busy service (503, 429): counted, and asked again next round.
+                    RunStats::add(&c.follow_transient, 1);
+                    tracing::debug!("asking task {task} to retry {} files: {e}", ids.len());
+                } else {
+                    tracing::warn!(
+                        "asking task {task} to retry {} files failed: {e}",
+                        ids.len()
+                    );
+                }
                 // Not retried after all: they are seen failed again next round.
                 for u in updates.iter_mut().filter(|u| ids.contains(&u.file_id)) {
                     u.retried = false;
@@ -213,6 +219,10 @@ pub async fn run(
                 Err(RoundError::Journal(e)) => return Err(Stop::from_journal(&e)),
                 Err(RoundError::Api(e)) if e.kind == ErrorKind::Auth => {
                     return Err(Stop::from_api(&e));
+                }
+                Err(RoundError::Api(e)) if e.is_transient() => {
+                    RunStats::add(&c.follow_transient, 1);
+                    tracing::debug!("following ingestion: {e}; trying again next round")
                 }
                 Err(RoundError::Api(e)) => {
                     tracing::warn!("following ingestion: {e}; trying again next round")

@@ -396,3 +396,23 @@ async fn the_summary_says_why_files_were_skipped_and_retry_what_it_sent() {
     );
     assert!(!err.contains("files seen"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_answers_while_following_are_counted_not_logged_one_by_one() {
+    let env = util::emulator_with(|c| {
+        c.faults.seed = 9;
+        c.faults.unavailable = 0.4;
+    })
+    .await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 30, 10);
+    let out = util::upload(&env, &src, &["--batch-files", "2"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = util::summary(&out);
+    assert!(s["follow_transient"].as_u64().unwrap() > 0, "{s}");
+    let err = stderr(&out);
+    assert!(!err.contains("following ingestion:"), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    assert!(err.contains("busy answers (503, 429) waited out"), "{err}");
+    util::assert_once_per_path(&env, &names);
+}
