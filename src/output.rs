@@ -214,44 +214,58 @@ async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
         } else {
             Phase::Walking
         };
+        // Where the bar stands in this phase: (length, position, message).
+        let (len, pos, msg) = match now {
+            Phase::Walking => (
+                None,
+                0,
+                format!(
+                    "{} files found ({}), {} to upload, {} uploaded",
+                    c.seen,
+                    human_bytes(c.seen_bytes),
+                    c.to_upload,
+                    c.uploaded
+                ),
+            ),
+            Phase::Sending => (
+                Some(c.to_upload_bytes.max(1)),
+                stats
+                    .wire_bytes
+                    .load(Ordering::Relaxed)
+                    .min(c.to_upload_bytes),
+                format!("{}/{} files", c.uploaded, c.to_upload),
+            ),
+            Phase::Following => (
+                Some(c.to_follow.max(1)),
+                (c.ingested + c.ingest_failed).min(c.to_follow),
+                format!(
+                    "{} failed, {} retries asked",
+                    c.ingest_failed, c.ingest_retries
+                ),
+            ),
+        };
         if phase.as_ref() != Some(&now) {
+            // Parked at zero while the style changes, then moved to where this phase
+            // stands, then the rate and ETA start afresh: otherwise the jump (the bytes
+            // sent while walking, or bytes under a file count) reads as a speed of GiB/s.
             bar.set_message("");
+            bar.set_position(0);
             bar.set_style(match now {
                 Phase::Walking => walking.clone(),
                 Phase::Sending => sending.clone(),
                 Phase::Following => following.clone(),
             });
-            // The ETA starts from this phase, not from the run's start.
+            if let Some(len) = len {
+                bar.set_length(len);
+            }
+            bar.set_position(pos);
             bar.reset_eta();
             phase = Some(now);
+        } else if let Some(len) = len {
+            bar.set_length(len);
+            bar.set_position(pos);
         }
-        match phase {
-            Some(Phase::Walking) => bar.set_message(format!(
-                "{} files found ({}), {} to upload, {} uploaded",
-                c.seen,
-                human_bytes(c.seen_bytes),
-                c.to_upload,
-                c.uploaded
-            )),
-            Some(Phase::Sending) => {
-                bar.set_length(c.to_upload_bytes.max(1));
-                bar.set_position(
-                    stats
-                        .wire_bytes
-                        .load(Ordering::Relaxed)
-                        .min(c.to_upload_bytes),
-                );
-                bar.set_message(format!("{}/{} files", c.uploaded, c.to_upload));
-            }
-            _ => {
-                bar.set_length(c.to_follow.max(1));
-                bar.set_position((c.ingested + c.ingest_failed).min(c.to_follow));
-                bar.set_message(format!(
-                    "{} failed, {} retries asked",
-                    c.ingest_failed, c.ingest_retries
-                ));
-            }
-        }
+        bar.set_message(msg);
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
