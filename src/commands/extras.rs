@@ -11,7 +11,20 @@ pub fn completions(args: &CompletionsArgs) -> CommandResult {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "moi-ingest", &mut buf);
+    if args.shell == clap_complete::Shell::Bash {
+        buf = bash_fixed(&buf);
+    }
     write_stdout(&buf)
+}
+
+/// clap_complete names the bash script's case arms for a hyphenated binary
+/// `moi__subcmd__ingest__...` while its dispatcher sets `moi__ingest__...`, so no option of
+/// any subcommand was ever offered (`moi-ingest upload --con<TAB>`). The arms take the
+/// dispatcher's names.
+fn bash_fixed(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("moi__subcmd__ingest", "moi__ingest")
+        .into_bytes()
 }
 
 pub fn man() -> CommandResult {

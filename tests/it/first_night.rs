@@ -585,6 +585,29 @@ async fn help_completions_and_man_page() {
     let out = util::run(&env, &["completions", "bash"]).await;
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("complete -F _moi__ingest"));
+    // Options complete, as bash drives the function: `moi-ingest upload --con<TAB>`.
+    let script = env.path("moi-ingest.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let offered = |words: &str, cur: &str, prev: &str| {
+        let n = words.split(' ').count() - 1;
+        let line = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={n}; _moi__ingest moi-ingest '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let got = offered("moi-ingest upload --con", "--con", "upload");
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        ["--concurrency", "--connect-timeout"],
+        "{got}"
+    );
+    let got = offered("moi-ingest upload --del", "--del", "upload");
+    assert!(got.lines().any(|l| l == "--delete"), "{got}");
     let out = util::run(&env, &["man"]).await;
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH moi-ingest"));
