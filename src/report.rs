@@ -380,7 +380,7 @@ impl Summary {
                 human_bytes(self.load_file_throughput as u64),
             )
         };
-        let skipped: Vec<String> = [
+        if let Some(skipped) = counted(&[
             (
                 c.skipped_symlinks,
                 "symlinks not followed (--follow-symlinks)",
@@ -391,13 +391,8 @@ impl Summary {
             (c.skipped_special, "FIFOs, sockets or devices"),
             (c.skipped_bad_names, "with names MOI cannot take"),
             (c.walk_errors, "unreadable"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        if !skipped.is_empty() {
-            out.push_str(&format!("\nskipped: {}", skipped.join(", ")));
+        ]) {
+            out.push_str(&format!("\nskipped: {skipped}"));
         }
         if c.ingested + c.ingest_failed + c.ingest_pending > 0 {
             out.push_str(&format!(
@@ -418,22 +413,17 @@ impl Summary {
                 c.refused_earlier
             ));
         }
-        let mirrored: Vec<String> = [
+        if let Some(volume) = counted(&[
             (c.deleted, "deleted (source gone)"),
             (c.renamed, "renamed in the volume"),
             (c.adopted, "adopted from the volume"),
             (c.copies_removed, "extra copies removed"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        if !mirrored.is_empty() {
-            out.push_str(&format!("\nvolume: {}", mirrored.join(", ")));
+        ]) {
+            out.push_str(&format!("\nvolume: {volume}"));
         }
         if c.resent_after_interrupt > 0 {
             out.push_str(&format!(
-                "\n{} files were being sent when a previous run stopped and were sent again (possible duplicates at MOI)",
+                "\n{} files were being sent when a previous run stopped and were sent again (a second copy one left at its path is removed once the path is confirmed, where the service has the catalog calls)",
                 c.resent_after_interrupt
             ));
         }
@@ -522,6 +512,16 @@ pub fn shown(path: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// `"3 this, 1 that"` of the counts that are not zero; `None` when all are.
+fn counted(counts: &[(u64, &str)]) -> Option<String> {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 pub fn human_bytes(n: u64) -> String {

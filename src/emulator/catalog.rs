@@ -214,34 +214,37 @@ fn info(s: &AppState, req: IdRequest) -> Result<Value, EmuError> {
     Ok(entry_json(&row, &volume_name(s, &row.volume)))
 }
 
+/// A change to one catalog object: its volume looked up first (for the bytes on disk),
+/// then `change` made in the store, then answered.
+fn change_entry(
+    s: &AppState,
+    raw: &RawId,
+    change: impl FnOnce(&mut super::store::Store, i64) -> rusqlite::Result<Changed>,
+) -> Result<Value, EmuError> {
+    let id = id_of(raw)?;
+    let mut store = s.store();
+    let volume = store.catalog_entry(id)?.map(|r| r.volume);
+    let changed = change(&mut store, id)?;
+    drop(store);
+    apply(s, raw, changed, volume.as_deref())
+}
+
 fn delete_file(s: &AppState, req: IdRequest) -> Result<Value, EmuError> {
-    let id = id_of(&req.id)?;
-    let volume = s.store().catalog_entry(id)?.map(|r| r.volume);
-    let changed = s.store().delete_file(id)?;
-    apply(s, &req.id, changed, volume.as_deref())
+    change_entry(s, &req.id, |store, id| store.delete_file(id))
 }
 
 fn rename_file(s: &AppState, req: RenameRequest) -> Result<Value, EmuError> {
     check_name(&req.name)?;
-    let id = id_of(&req.id)?;
-    let volume = s.store().catalog_entry(id)?.map(|r| r.volume);
-    let changed = s.store().rename_file(id, &req.name)?;
-    apply(s, &req.id, changed, volume.as_deref())
+    change_entry(s, &req.id, |store, id| store.rename_file(id, &req.name))
 }
 
 fn rename_folder(s: &AppState, req: RenameRequest) -> Result<Value, EmuError> {
     check_name(&req.name)?;
-    let id = id_of(&req.id)?;
-    let volume = s.store().catalog_entry(id)?.map(|r| r.volume);
-    let changed = s.store().rename_folder(id, &req.name)?;
-    apply(s, &req.id, changed, volume.as_deref())
+    change_entry(s, &req.id, |store, id| store.rename_folder(id, &req.name))
 }
 
 fn delete_folder(s: &AppState, req: IdRequest) -> Result<Value, EmuError> {
-    let id = id_of(&req.id)?;
-    let volume = s.store().catalog_entry(id)?.map(|r| r.volume);
-    let changed = s.store().delete_folder(id)?;
-    apply(s, &req.id, changed, volume.as_deref())
+    change_entry(s, &req.id, |store, id| store.delete_folder(id))
 }
 
 fn create_folder(s: &AppState, req: FolderCreateRequest) -> Result<Value, EmuError> {

@@ -122,9 +122,7 @@ async fn deletes_propagate_and_never_touch_other_files() {
     assert!(!env.stored().join("d1/f01.txt").exists());
 
     // The journal keeps them as deletions; the next night has nothing to do.
-    let out = run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
-    let status: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let status = util::status_json(&env).await;
     assert_eq!(status["counts"]["deleted"], 2, "{status}");
     let out = upload(&env, &src, &["--delete"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -217,12 +215,8 @@ async fn renames_send_nothing_and_a_move_sends_once_and_deletes_once() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let s = summary(&out);
     assert_eq!(
-        (
-            s["renamed"].as_u64(),
-            s["uploaded"].as_u64(),
-            s["deleted"].as_u64()
-        ),
-        (Some(7), Some(1), Some(1)),
+        util::counts(&s, &["renamed", "uploaded", "deleted"]),
+        [7, 1, 1],
         "{s}"
     );
     assert_eq!(
@@ -246,12 +240,8 @@ async fn renames_send_nothing_and_a_move_sends_once_and_deletes_once() {
     let out = upload(&env, &src, &["--delete"]).await;
     let s = summary(&out);
     assert_eq!(
-        (
-            s["uploaded"].as_u64(),
-            s["deleted"].as_u64(),
-            s["renamed"].as_u64()
-        ),
-        (Some(0), Some(0), Some(0)),
+        util::counts(&s, &["uploaded", "deleted", "renamed"]),
+        [0, 0, 0],
         "{s}"
     );
 }

@@ -227,6 +227,24 @@ pub fn summary(out: &Output) -> serde_json::Value {
     })
 }
 
+/// Several counts of a summary at once, for one assertion: `counts(&s, &["a", "b"])`.
+pub fn counts(summary: &serde_json::Value, keys: &[&str]) -> Vec<u64> {
+    keys.iter()
+        .map(|k| {
+            summary[*k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no count {k}: {summary}"))
+        })
+        .collect()
+}
+
+/// `moi-ingest status --journal J --json`, read.
+pub async fn status_json(env: &Env) -> serde_json::Value {
+    let out = run(env, &["status", "--journal", &env.journal(), "--json"]).await;
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", stderr(&out)))
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

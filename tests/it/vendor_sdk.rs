@@ -18,8 +18,11 @@ fn sdk_python() -> Option<PathBuf> {
     venv.is_file().then_some(venv)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
+/// Runs the fixture `script` (in tests/fixtures) with the vendor's SDK against a fresh
+/// emulator whose volume has a UUID-like id, as the SDK's examples do; returns the
+/// emulator and the JSON the script printed. `None`: the SDK is not installed (a failure
+/// in CI).
+async fn run_fixture(script: &str) -> Option<(util::Env, serde_json::Value)> {
     let Some(python) = sdk_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -30,7 +33,7 @@ async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
              python3 -m venv target/vendor-sdk-venv && \
              target/vendor-sdk-venv/bin/pip install moi-python-sdk==0.1.1.dev0"
         );
-        return;
+        return None;
     };
     let env = util::emulator_with(|c| {
         c.volumes = vec![(UUID_VOLUME.into(), "sdk-volume".into())];
@@ -38,11 +41,11 @@ async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
     .await;
     let work = env.path("local");
     std::fs::create_dir_all(&work).unwrap();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(script);
     let out = tokio::process::Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/vendor_sdk.py"
-        ))
+        .arg(fixture)
         .args([
             &env.emu.url(),
             KEY,
@@ -58,7 +61,15 @@ async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let answer = serde_json::from_str(stdout.trim()).unwrap();
+    Some((env, answer))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
+    let Some((env, answer)) = run_fixture("vendor_sdk.py").await else {
+        return;
+    };
     assert_eq!(answer["wrong_key"], "HTTPError", "{answer}");
     assert_eq!(answer["task"]["volume_id"], UUID_VOLUME);
     assert!(
@@ -95,41 +106,9 @@ async fn the_vendors_python_sdk_uploads_and_reads_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendors_python_sdk_lists_renames_and_deletes_in_the_catalog() {
-    let Some(python) = sdk_python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the vendor SDK test: .ci/run installs it into target/vendor-sdk-venv"
-        );
-        eprintln!("skipped: the vendor SDK is not installed (see the test above)");
+    let Some((env, a)) = run_fixture("vendor_catalog.py").await else {
         return;
     };
-    let env = util::emulator_with(|c| {
-        c.volumes = vec![(UUID_VOLUME.into(), "sdk-volume".into())];
-    })
-    .await;
-    let work = env.path("local");
-    std::fs::create_dir_all(&work).unwrap();
-    let out = tokio::process::Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/vendor_catalog.py"
-        ))
-        .args([
-            &env.emu.url(),
-            KEY,
-            UUID_VOLUME,
-            &work.display().to_string(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let a: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(a["found"], serde_json::json!(["top.txt"]), "{a}");
     assert_eq!(a["root"], serde_json::json!(["docs", "top.txt"]), "{a}");
     assert_eq!(a["root_total"], 2, "{a}");

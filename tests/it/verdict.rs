@@ -57,9 +57,7 @@ async fn without_the_catalog_the_breaker_counts_files_and_fails_none() {
         "199 files in requests of 32 should stop at the first refusals: {:?}",
         env.emu.stats()
     );
-    let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
-    let status: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&status.stdout).trim()).unwrap();
+    let status = util::status_json(&env).await;
     assert_eq!(status["counts"]["failed"], 0, "{status}");
 }
 
@@ -136,9 +134,7 @@ async fn a_service_that_dies_mid_run_is_told_and_stops_the_run_with_every_file_p
         .await
         .unwrap();
     let env = util::Env { dir, emu, volume };
-    let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
-    let status: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&status.stdout).trim()).unwrap();
+    let status = util::status_json(&env).await;
     assert_eq!(status["counts"]["failed"], 0, "{status}");
     assert!(
         status["counts"]["pending"].as_u64().unwrap() > 0,
