@@ -19,12 +19,10 @@ pub mod volume;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 
-use crate::api::catalog::{Call, FileDelete, FileRename, FolderDelete, FolderRename, is_not_found};
+use crate::api::catalog::{FileDelete, FileRename, FolderDelete, FolderRename, is_not_found};
 use crate::api::{ApiError, Client, Id};
 use crate::journal::{Held, Journal, JournalError};
 use crate::report::RunStats;
@@ -32,7 +30,7 @@ use crate::walk::WalkedFile;
 
 use decide::{MaxDelete, Shape, within_cap};
 use scan::{NightScan, Renamed, gone_from_disk};
-use volume::{VolumeView, base, join, parent};
+use volume::{VolumeView, base, join, parent, retrying};
 
 /// Deletes and renames in flight at once.
 const CONCURRENCY: usize = 8;
@@ -386,20 +384,6 @@ fn missing(path: &str) -> ApiError {
         "POST /catalog/file/list",
         format!("the volume does not list exactly one entry at {path}"),
     )
-}
-
-/// A catalog call with retries on transient failures (backoff with jitter, 5 attempts).
-async fn retrying<C: Call>(client: &Client, req: &C) -> Result<C::Answer, ApiError> {
-    (|| client.send(req))
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(300))
-                .with_max_delay(Duration::from_secs(20))
-                .with_max_times(4)
-                .with_jitter(),
-        )
-        .when(ApiError::is_transient)
-        .await
 }
 
 /// The deletes of [`prepare`]'s plan, after every upload of the night was confirmed;

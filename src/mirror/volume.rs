@@ -3,9 +3,30 @@
 //! changes. Nothing is acted on from a listing that was not read to the end.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use crate::api::catalog::{CatalogEntry, VolumeInfo};
+use backon::{ExponentialBuilder, Retryable};
+
+use crate::api::catalog::{Call, CatalogEntry, VolumeInfo};
 use crate::api::{ApiError, Client, ErrorKind};
+
+/// Backoff for the catalog calls: transient failures (429, 503, timeouts) are tried again,
+/// with jitter, five times in all; the catalog is read and changed on a busy service too.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(300))
+        .with_max_delay(Duration::from_secs(20))
+        .with_max_times(4)
+        .with_jitter()
+}
+
+/// A catalog call, with retries on transient failures.
+pub async fn retrying<C: Call>(client: &Client, req: &C) -> Result<C::Answer, ApiError> {
+    (|| client.send(req))
+        .retry(backoff())
+        .when(ApiError::is_transient)
+        .await
+}
 
 pub struct VolumeView<'a> {
     client: &'a Client,
@@ -57,13 +78,10 @@ impl<'a> VolumeView<'a> {
     /// Whether the service has the catalog calls: `/catalog/volume/info` answers, or
     /// answers that the volume does not exist (an error the caller should hear).
     pub async fn catalog_available(&self) -> Result<bool, ApiError> {
-        match self
-            .client
-            .send(&VolumeInfo {
-                id: self.volume.clone(),
-            })
-            .await
-        {
+        let probe = VolumeInfo {
+            id: self.volume.clone(),
+        };
+        match retrying(self.client, &probe).await {
             Ok(_) => Ok(true),
             Err(e) if no_such_call(&e) => Ok(false),
             Err(e) => Err(e),
@@ -73,7 +91,11 @@ impl<'a> VolumeView<'a> {
     /// The entries of the folder with id `folder_id`.
     pub async fn children(&mut self, folder_id: &str) -> Result<&[CatalogEntry], ApiError> {
         if !self.listings.contains_key(folder_id) {
-            let list = self.client.list_children(&self.volume, folder_id).await?;
+            let (client, volume) = (self.client, self.volume.as_str());
+            let list = (|| client.list_children(volume, folder_id))
+                .retry(backoff())
+                .when(ApiError::is_transient)
+                .await?;
             self.listings.insert(folder_id.to_string(), list);
         }
         Ok(self

@@ -72,8 +72,9 @@ async fn files_that_always_fail_end_the_run_with_exit_1_and_their_reason() {
     assert_eq!(env.emu.stats().retried_files, 4);
 
     // `status` lists them from the journal; `retry` re-drives them without walking.
+    // It exits 1: the journal holds failed files.
     let status = util::run(&env, &["status", "--journal", &env.journal(), "--json"]).await;
-    assert_eq!(code(&status), 0, "{}", stderr(&status));
+    assert_eq!(code(&status), 1, "{}", stderr(&status));
     let st = summary(&status);
     assert_eq!(st["counts"]["failed"], 2);
     assert_eq!(st["counts"]["ingested"], 4);
