@@ -382,6 +382,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             hidden: args.hidden,
             follow_symlinks: args.follow_symlinks,
             never,
+            checkers: args.checkers,
         },
         send: SendSettings {
             volume,

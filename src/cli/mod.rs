@@ -404,6 +404,15 @@ pub struct UploadArgs {
         value_name = "N|auto"
     )]
     pub concurrency: String,
+    /// Folders listed and files looked at in parallel while walking (rclone's
+    /// --checkers): on a network share each is a round trip. 1 walks on one thread.
+    #[arg(
+        help_heading = "How to send",
+        long,
+        default_value_t = 8,
+        value_name = "N"
+    )]
+    pub checkers: usize,
     /// The ceiling of --concurrency auto.
     #[arg(help_heading = "How to send", long, default_value_t = 64)]
     pub max_concurrency: usize,

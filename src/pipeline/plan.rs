@@ -304,7 +304,7 @@ pub async fn run(
                     let by_reason = match why {
                         SkipWhy::Filtered => Some(&c.skipped_filtered),
                         SkipWhy::Hidden => Some(&c.skipped_hidden),
-                        SkipWhy::Symlink => Some(&c.skipped_symlinks),
+                        SkipWhy::Symlink | SkipWhy::SymlinkLoop => Some(&c.skipped_symlinks),
                         SkipWhy::Special => Some(&c.skipped_special),
                         SkipWhy::TooLarge => Some(&c.skipped_too_large),
                         SkipWhy::BadName => Some(&c.skipped_bad_names),
