@@ -409,7 +409,7 @@ pub struct UploadArgs {
     #[arg(
         help_heading = "How to send",
         long,
-        default_value_t = 8,
+        default_value_t = 16,
         value_name = "N"
     )]
     pub checkers: usize,
