@@ -122,6 +122,22 @@ impl Client {
         dedup: Option<&Dedup>,
         sent: Arc<AtomicU64>,
     ) -> Result<UploadAnswer, ApiError> {
+        self.upload_with(volume, files, dedup, move |n| {
+            sent.fetch_add(n, Ordering::Relaxed);
+        })
+        .await
+    }
+
+    /// As [`Client::upload`], telling `on_sent` of the files' bytes as they leave (a
+    /// caller that must know whether one request's body left whole counts them itself).
+    pub async fn upload_with<S: Borrow<UploadSource> + Sync>(
+        &self,
+        volume: &VolumeId,
+        files: &[S],
+        dedup: Option<&Dedup>,
+        on_sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<UploadAnswer, ApiError> {
+        let on_sent = Arc::new(on_sent);
         let meta_json = meta_json(files)?;
         let dedup_json = dedup
             .map(serde_json::to_string)
@@ -134,7 +150,7 @@ impl Client {
         let build = || {
             activity.touch();
             let activity = activity.clone();
-            let sent = sent.clone();
+            let on_sent = on_sent.clone();
             off_the_runtime(|| {
                 upload_body(
                     volume,
@@ -144,7 +160,7 @@ impl Client {
                     self.options.body_pace.clone(),
                     move |n| {
                         activity.touch();
-                        sent.fetch_add(n as u64, Ordering::Relaxed);
+                        on_sent(n as u64);
                     },
                 )
             })

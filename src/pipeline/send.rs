@@ -258,10 +258,32 @@ impl Ctx {
             first_attempt = false;
             RunStats::add(&c.requests, 1);
             started = Instant::now();
+            // This attempt's file bytes that left, beside the run's total: a body cut off
+            // before it left whole cannot have been stored.
+            let body_sent = Arc::new(AtomicU64::new(0));
+            let on_sent = {
+                let (run, this) = (self.stats.wire_bytes.clone(), body_sent.clone());
+                move |n: u64| {
+                    run.fetch_add(n, Ordering::Relaxed);
+                    this.fetch_add(n, Ordering::Relaxed);
+                }
+            };
             let attempt = tokio::select! {
-                r = self.client.upload(&s.volume, &sources, dedup.as_ref(), self.stats.wire_bytes.clone()) => r,
+                r = self.client.upload_with(&s.volume, &sources, dedup.as_ref(), on_sent) => r,
                 _ = self.cancel.hard.cancelled() => {
-                    // Left in flight on purpose: the next run counts it as a possible duplicate.
+                    let whole: u64 = unit.files.iter().map(|f| f.listed.size).sum();
+                    if body_sent.load(Ordering::Relaxed) < whole {
+                        let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
+                        return self
+                            .leave_pending(
+                                paths,
+                                "cut off before its body was sent whole, so it was not stored",
+                            )
+                            .await;
+                    }
+                    // The body left whole and no answer came: it may be stored. Left in
+                    // flight on purpose, for the next run to count, and for the copies
+                    // check once it is sent again.
                     return UnitEnd::Left;
                 }
             };

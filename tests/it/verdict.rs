@@ -412,3 +412,49 @@ async fn busy_answers_while_following_are_counted_not_logged_one_by_one() {
     assert!(err.contains("busy answers (503, 429) waited out"), "{err}");
     util::assert_once_per_path(&env, &names);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_off_by_the_window_is_known_not_stored() {
+    let env = util::emulator().await;
+    let src = env.path("src");
+    let names: Vec<String> = (0..3)
+        .map(|i| {
+            let rel = format!("big{i}.bin");
+            std::fs::create_dir_all(&src).unwrap();
+            std::fs::write(src.join(&rel), vec![i as u8; 3 << 20]).unwrap();
+            rel
+        })
+        .collect();
+    let out = util::upload(
+        &env,
+        &src,
+        &[
+            "--max-duration",
+            "1s",
+            "--drain-timeout",
+            "1s",
+            "--bwlimit",
+            "256K",
+            "--batch-files",
+            "1",
+            "--concurrency",
+            "3",
+            "--no-wait",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_eq!(util::summary(&out)["uploaded"], 0);
+    assert_eq!(env.emu.stats().files_accepted, 0);
+
+    // The next night sends them as files never stored, with no word of duplicates.
+    let out = util::upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(util::summary(&out)["resent_after_interrupt"], 0);
+    assert!(
+        !stderr(&out).contains("previous run stopped"),
+        "{}",
+        stderr(&out)
+    );
+    util::assert_once_per_path(&env, &names);
+}
