@@ -49,6 +49,9 @@ pub struct UploadBody {
     /// Exact, so the request carries a `Content-Length` (never chunked).
     pub length: u64,
     pub body: Body,
+    /// File bytes of a body held whole in memory: they are told as sent once an answer
+    /// shows the body arrived (a streamed body tells its bytes as they leave).
+    pub sent_on_answer: u64,
 }
 
 impl std::fmt::Debug for UploadBody {
@@ -297,11 +300,11 @@ pub fn upload_body<S: Borrow<UploadSource>>(
     length += pending.len() as u64;
     let content_type = format!("multipart/form-data; boundary={boundary}");
     if segments.is_empty() && pace.is_none() {
-        on_chunk(content as usize);
         return Ok(UploadBody {
             content_type,
             length,
             body: Body::from(pending),
+            sent_on_answer: content,
         });
     }
     segments.push(Segment::Bytes(Bytes::from(pending), content));
@@ -339,6 +342,7 @@ pub fn upload_body<S: Borrow<UploadSource>>(
         content_type,
         length,
         body: Body::wrap_stream(stream),
+        sent_on_answer: 0,
     })
 }
 

@@ -147,11 +147,13 @@ impl Client {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
+        // Bytes of a body held in memory, told once an answer shows it arrived.
+        let on_answer = AtomicU64::new(0);
         let build = || {
             activity.touch();
             let activity = activity.clone();
             let on_sent = on_sent.clone();
-            off_the_runtime(|| {
+            let body = off_the_runtime(|| {
                 upload_body(
                     volume,
                     files,
@@ -163,7 +165,9 @@ impl Client {
                         on_sent(n as u64);
                     },
                 )
-            })
+            })?;
+            on_answer.store(body.sent_on_answer, Ordering::Relaxed);
+            Ok(body)
         };
         let request = async {
             match &self.direct {
@@ -192,7 +196,13 @@ impl Client {
             }
         };
         let answer = tokio::select! {
-            r = request => r?,
+            r = request => {
+                // Any answer, a refusal too, means the body arrived: its bytes left.
+                if r.as_ref().map_or_else(|e| e.status.is_some(), |_| true) {
+                    on_sent(on_answer.load(Ordering::Relaxed));
+                }
+                r?
+            }
             _ = watchdog => {
                 return Err(ApiError::new(
                     ErrorKind::Transient,

@@ -271,8 +271,11 @@ impl Ctx {
             let attempt = tokio::select! {
                 r = self.client.upload_with(&s.volume, &sources, dedup.as_ref(), on_sent) => r,
                 _ = self.cancel.hard.cancelled() => {
+                    // Only a streamed body tells its bytes as they leave; one held in
+                    // memory may have arrived whole before the cut, so it may be stored.
+                    let streamed = unit.files.iter().all(|f| !f.source.read_whole());
                     let whole: u64 = unit.files.iter().map(|f| f.listed.size).sum();
-                    if body_sent.load(Ordering::Relaxed) < whole {
+                    if streamed && body_sent.load(Ordering::Relaxed) < whole {
                         let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
                         return self
                             .leave_pending(

@@ -125,6 +125,8 @@ async fn a_service_that_dies_mid_run_is_told_and_stops_the_run_with_every_file_p
     assert!(err.contains("nothing was answered for"), "{err}");
     let s = util::summary(&out);
     assert_eq!(s["failed"], 0, "{s}");
+    // Retries that reached nobody sent nothing: every byte counted as sent arrived.
+    assert_eq!(s["sent_bytes"], s["uploaded_bytes"], "{s}");
 
     // The service is back (same address, same data): the next night finishes, once each.
     let mut cfg = moi_ingest::emulator::EmulatorConfig::new(dir.path().join("emulator"));
