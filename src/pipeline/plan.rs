@@ -442,11 +442,12 @@ pub async fn run(
                 .await?;
             for (p, shared) in planned.iter_mut().zip(shared) {
                 if shared && p.reason != Reason::New {
-                    tracing::warn!(
+                    // The old version is removed by id once this one is confirmed (the
+                    // copies check, where the service has the catalog calls).
+                    tracing::debug!(
                         "{} is sent again without a dedup part: another path has the same \
-                         base name, and a service that reads dedup names as base names would \
-                         replace that file. The volume may now hold two versions of it \
-                         (--dedup replace if your service reads names as paths)",
+                         base name, which a service that reads dedup names as base names \
+                         would replace",
                         p.listed.path
                     );
                 }

@@ -60,10 +60,10 @@ async fn answers_lost_after_storing_leave_one_copy_per_path() {
 async fn kills_mid_night_leave_one_copy_per_path() {
     let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(20)).await;
     let src = env.path("src");
-    let names = repeated_names(&src, 240);
+    let names = repeated_names(&src, 600);
     let d = src.display().to_string();
     let mut kills = 0;
-    for round in 0..6 {
+    for round in 0..15 {
         let before = env.emu.stats().upload_requests;
         let mut child = util::command(&env)
             .args(util::upload_args(
@@ -86,7 +86,10 @@ async fn kills_mid_night_leave_one_copy_per_path() {
         }
         let _ = child.wait().await;
     }
-    assert!(kills >= 3, "the runs ended before they could be killed");
+    assert!(
+        kills >= 10,
+        "the runs ended before they could be killed: {kills}"
+    );
     env.emu.set_faults(Faults::default());
     let out = upload(&env, &src, &[]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -112,6 +115,65 @@ async fn garbled_answers_among_good_ones_are_tried_again_in_the_same_night() {
     let stats = env.emu.stats();
     assert!(stats.injected_garbled >= 4, "{stats:?}");
     assert_eq!(summary(&out)["failed"], 0);
+    util::assert_once_per_path(&env, &names);
+    util::assert_same_tree(&src, &env.stored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_mid_night_is_ridden_out_with_one_copy_per_path() {
+    let util::Env { dir, emu, volume } =
+        util::emulator_with(|c| c.faults.latency = Duration::from_millis(30)).await;
+    let addr = emu.addr;
+    let env = util::Env { dir, emu, volume };
+    let src = env.path("src");
+    let names = repeated_names(&src, 150);
+    let out = upload(&env, &src, &["--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Every file changes, so the night sends them all with no dedup part (their base
+    // names repeat), and the service goes away mid-night with answers in flight.
+    for n in &names {
+        std::fs::write(src.join(n), format!("second version of {n}\n")).unwrap();
+    }
+    let d = src.display().to_string();
+    let before = env.emu.stats().upload_requests;
+    let child = util::command(&env)
+        .args(util::upload_args(
+            &env,
+            &d,
+            &[
+                "--batch-files",
+                "2",
+                "--concurrency",
+                "4",
+                "--no-wait",
+                "--unreachable-timeout",
+                "20s",
+            ],
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    util::wait_until("uploads arrive", || {
+        env.emu.stats().upload_requests >= before + 10
+    })
+    .await;
+    let util::Env { dir, emu, volume } = env;
+    emu.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut cfg = moi_ingest::emulator::EmulatorConfig::new(dir.path().join("emulator"));
+    cfg.api_key = Some(moi_ingest::secret::Secret::new(util::KEY));
+    let emu = moi_ingest::emulator::start(cfg, &addr.to_string())
+        .await
+        .unwrap();
+    let env = util::Env { dir, emu, volume };
+    let out = util::finish(child).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("stopped answering") && err.contains("answers again"),
+        "{err}"
+    );
     util::assert_once_per_path(&env, &names);
     util::assert_same_tree(&src, &env.stored());
 }
