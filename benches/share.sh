@@ -49,7 +49,8 @@ rss_kib=0
 peak() { # runs a command under /usr/bin/time when present, keeping the largest RSS seen
   if [ -x /usr/bin/time ]; then
     /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>&1 || true
-    local r; r=$(tail -n 1 "$work/rss"); [ "$r" -gt "$rss_kib" ] && rss_kib=$r
+    local r; r=$(tail -n 1 "$work/rss")
+    if [ "$r" -gt "$rss_kib" ]; then rss_kib=$r; fi
   else "$@" >/dev/null 2>&1 || true; fi
 }
 
@@ -95,7 +96,7 @@ if n:
     print(f"first night: moi-ingest {med(n):.1f} s, rclone copy --transfers 8 {med(c):.1f} s")
     print(f"  first night / rclone copy: {ratio(n, c):.2f} (target <= 1.0)")
 PY
-  [ "$rss_kib" -gt 0 ] && echo "  peak RSS of a rerun: $((rss_kib / 1024)) MiB (target <= 64)"
+  if [ "$rss_kib" -gt 0 ]; then echo "  peak RSS of a rerun: $((rss_kib / 1024)) MiB (target <= 64)"; fi
   fusermount -u "$mnt"
   sleep 0.5
 done
