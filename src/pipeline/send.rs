@@ -344,6 +344,12 @@ impl Ctx {
                         if e.status.is_none() && !self.answered.load(Ordering::Relaxed) {
                             return self.unreachable(&unit, e).await;
                         }
+                        // A later pass sends it again: its attempts may have been
+                        // stored, so it is a retry there (dedup replace under auto).
+                        let mut unit = unit;
+                        if unit.dedup == DedupClass::OnRetry {
+                            unit.dedup = DedupClass::Always;
+                        }
                         return UnitEnd::Transient(unit, e);
                     };
                     if !self.take_retry() {

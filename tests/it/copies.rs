@@ -177,3 +177,41 @@ async fn an_outage_mid_night_is_ridden_out_with_one_copy_per_path() {
     util::assert_once_per_path(&env, &names);
     util::assert_same_tree(&src, &env.stored());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_pass_is_a_retry_even_without_the_catalog() {
+    // The 2025 dialect: no catalog calls, so only the upload's dedup part can keep one
+    // copy per path; a pass after the first must send it.
+    let env = util::emulator_with(|c| {
+        c.dialect = moi_ingest::emulator::Dialect::Seed;
+        c.faults = Faults {
+            seed: 4,
+            lost_answer: 0.15,
+            ..Faults::default()
+        };
+    })
+    .await;
+    let src = env.path("src");
+    let names = util::small_files(&src, 40, 10);
+    let out = upload(
+        &env,
+        &src,
+        &[
+            "--attempts",
+            "1",
+            "--retries",
+            "5",
+            "--batch-files",
+            "1",
+            "--concurrency",
+            "1",
+            "--no-wait",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stats = env.emu.stats();
+    assert!(stats.injected_lost_answer > 0, "{stats:?}");
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    util::assert_once_per_path(&env, &names);
+}
