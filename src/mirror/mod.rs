@@ -121,32 +121,10 @@ pub async fn prepare(
         plan.resend = files;
         plan
     };
-    let files_of = |r: Vec<Renamed>| r.into_iter().map(|r| r.to).collect::<Vec<_>>();
     let mut view = VolumeView::new(scope.client, scope.volume);
-    match view.catalog_available().await {
-        Ok(true) => {}
-        Ok(false) => {
-            let why = format!(
-                "{} has no catalog calls (/catalog/volume/info answered 404), so --delete \
-                 cannot see what the volume holds; nothing was deleted. Run without --delete \
-                 against this service",
-                scope.client.endpoint()
-            );
-            return Ok((withhold(plan, why, files_of(renamed)), trouble));
-        }
-        Err(e) => {
-            let why = format!("the volume cannot be looked at ({e}); nothing was deleted");
-            return Ok((withhold(plan, why, files_of(renamed)), trouble));
-        }
-    }
-    let errors = scope.stats.counters.snapshot().walk_errors;
-    if errors > 0 {
-        let why = format!(
-            "the walk met {errors} errors, so what the folder holds is not known and nothing \
-             was deleted (first: {}). Fix them and the next night deletes",
-            scan.walk_errors().join("; ")
-        );
-        return Ok((withhold(plan, why, files_of(renamed)), trouble));
+    if let Some(why) = first_rails(scope, scan, &view).await {
+        let files = renamed.into_iter().map(|r| r.to).collect();
+        return Ok((withhold(plan, why, files), trouble));
     }
     let renamed_from: BTreeSet<String> = renamed.iter().map(|r| r.from.clone()).collect();
     let held = scope.journal.count_in_volume().await?;
@@ -160,27 +138,14 @@ pub async fn prepare(
     let (renames, resend) = plan_renames(scope, &mut view, renamed).await?;
     let resend_olds: Vec<Held> = resend.iter().map(|r| r.0.clone()).collect();
     let deletes: Vec<Held> = gone.into_iter().chain(resend_olds).collect();
-    if scan.seen_count() == 0 && held > 0 && settings.max_delete != MaxDelete::Off {
-        let why = format!(
-            "the folder {} holds no files, but the volume holds {held} from it: is the share \
-             mounted? Nothing was deleted. If the folder really is empty now, run once with \
-             --max-delete off",
-            scope.root.display()
-        );
-        return Ok((withhold(plan, why, moved_files(&renames, &resend)), trouble));
-    }
-    if let Err(why) = within_cap(deletes.len() as u64, held, settings.max_delete) {
-        // The count stopped once past the cap: say so rather than give it as exact.
-        let why = if gone_capped {
-            why.replacen(" of the ", " or more of the ", 1)
-        } else {
-            why
-        };
-        let why = format!(
-            "{why}; nothing was deleted. If that many files really went, run once with a \
-             higher --max-delete (or off); check first with --dry-run"
-        );
-        return Ok((withhold(plan, why, moved_files(&renames, &resend)), trouble));
+    let count = DeleteCount {
+        deletes: deletes.len() as u64,
+        held,
+        capped: gone_capped,
+    };
+    if let Some(why) = delete_rails(scope, settings, scan, count) {
+        let files = moved_files(&renames, &resend);
+        return Ok((withhold(plan, why, files), trouble));
     }
     plan.changes
         .extend(renames.iter().map(|r| r.change.clone()));
@@ -198,6 +163,77 @@ pub async fn prepare(
         }
     }
     Ok((plan, trouble))
+}
+
+/// The rails checked before anything is counted: a service without the catalog, and a
+/// walk that met errors. `Some` says why nothing is deleted tonight.
+async fn first_rails(scope: &Scope<'_>, scan: &NightScan, view: &VolumeView<'_>) -> Option<String> {
+    match view.catalog_available().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Some(format!(
+                "{} has no catalog calls (/catalog/volume/info answered 404), so --delete \
+                 cannot see what the volume holds; nothing was deleted. Run without --delete \
+                 against this service",
+                scope.client.endpoint()
+            ));
+        }
+        Err(e) => {
+            return Some(format!(
+                "the volume cannot be looked at ({e}); nothing was deleted"
+            ));
+        }
+    }
+    let errors = scope.stats.counters.snapshot().walk_errors;
+    (errors > 0).then(|| {
+        format!(
+            "the walk met {errors} errors, so what the folder holds is not known and nothing \
+             was deleted (first: {}). Fix them and the next night deletes",
+            scan.walk_errors().join("; ")
+        )
+    })
+}
+
+/// How many the night would delete, of how many the volume holds for this folder.
+#[derive(Clone, Copy)]
+struct DeleteCount {
+    deletes: u64,
+    held: u64,
+    /// The count stopped once past the cap: it is a lower bound.
+    capped: bool,
+}
+
+/// The rails on the count: an emptied folder, and `--max-delete`. `Some` says why nothing
+/// is deleted tonight.
+fn delete_rails(
+    scope: &Scope<'_>,
+    settings: &MirrorSettings,
+    scan: &NightScan,
+    count: DeleteCount,
+) -> Option<String> {
+    let DeleteCount {
+        deletes,
+        held,
+        capped,
+    } = count;
+    if scan.seen_count() == 0 && held > 0 && settings.max_delete != MaxDelete::Off {
+        return Some(format!(
+            "the folder {} holds no files, but the volume holds {held} from it: is the share \
+             mounted? Nothing was deleted. If the folder really is empty now, run once with \
+             --max-delete off",
+            scope.root.display()
+        ));
+    }
+    let why = within_cap(deletes, held, settings.max_delete).err()?;
+    let why = if capped {
+        why.replacen(" of the ", " or more of the ", 1)
+    } else {
+        why
+    };
+    Some(format!(
+        "{why}; nothing was deleted. If that many files really went, run once with a higher \
+         --max-delete (or off); check first with --dry-run"
+    ))
 }
 
 /// Files the journal holds in the volume whose source is gone, up to one past `limit`

@@ -412,35 +412,10 @@ pub async fn run_stages(
             )),
         );
     }
-    let c = stats.counters.snapshot();
-    let mut upload_exit = if c.failed > 0 || c.changed > 0 {
-        Exit::Failures
-    } else {
-        Exit::Success
+    let (upload_exit, notes) = match after_uploads(settings, &run, &scan).await {
+        Ok(end) => end,
+        Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
     };
-    let mut notes: Vec<String> = Vec::new();
-    if upload_exit == Exit::Success {
-        // An unreadable folder fails the night as an unreadable file does; with --delete,
-        // the rail that withholds the deletes says so more precisely (exit 8).
-        if c.walk_errors > 0 {
-            upload_exit = Exit::Failures;
-        }
-        match mirror_night(settings, &run, &scan).await {
-            Ok(MirrorEnd { exit, notes: n }) => {
-                if exit != Exit::Success {
-                    upload_exit = exit;
-                }
-                notes = n;
-            }
-            Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
-        }
-    } else if settings.mirror.delete {
-        notes.push(
-            "some uploads failed, so nothing was deleted tonight; the next night that \
-             uploads everything deletes"
-                .into(),
-        );
-    }
     let mut outcome = if settings.no_wait {
         RunOutcome::new(upload_exit, None)
     } else {
@@ -462,6 +437,37 @@ pub async fn run_stages(
         outcome.stopped = Some(all);
     }
     outcome
+}
+
+/// The night's upload verdict, then (when every upload went through) the mirror: its
+/// exit before following ingestion, and what the summary should add.
+async fn after_uploads(
+    settings: &UploadSettings,
+    run: &RunContext,
+    scan: &NightScan,
+) -> Result<(Exit, Vec<String>), Stop> {
+    let c = run.stats.counters.snapshot();
+    if c.failed > 0 || c.changed > 0 {
+        let notes = if settings.mirror.delete {
+            vec![
+                "some uploads failed, so nothing was deleted tonight; the next night that \
+                 uploads everything deletes"
+                    .to_string(),
+            ]
+        } else {
+            Vec::new()
+        };
+        return Ok((Exit::Failures, notes));
+    }
+    // An unreadable folder fails the night as an unreadable file does; with --delete, the
+    // rail that withholds the deletes says so more precisely (exit 8).
+    let walked = if c.walk_errors > 0 {
+        Exit::Failures
+    } else {
+        Exit::Success
+    };
+    let MirrorEnd { exit, notes } = mirror_night(settings, run, scan).await?;
+    Ok((if exit != Exit::Success { exit } else { walked }, notes))
 }
 
 /// Plan and send: the planner on its own task, the sender here, until the source ends.
