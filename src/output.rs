@@ -72,12 +72,29 @@ pub fn stderr_is_terminal() -> bool {
     *TERMINAL.get_or_init(|| std::io::stderr().is_terminal())
 }
 
+/// The one timestamp every log line starts with: RFC 3339 in UTC, to the millisecond
+/// (`2026-12-06T20:46:41.362Z`), for our own lines and tracing's alike.
+fn now_stamp() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// tracing's lines take the same stamp as [`stderr_line`]'s.
+struct LogTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&now_stamp())
+    }
+}
+
 /// A line for the person or the log on stderr. In a log (stderr not a terminal) every line
 /// starts with an RFC 3339 timestamp, as the log lines do, so it can be read the morning
 /// after; multi-line text gets one on each line.
 pub fn stderr_line(text: impl std::fmt::Display) {
     let text = text.to_string();
-    let stamp = (!stderr_is_terminal()).then(|| jiff::Timestamp::now().to_string());
+    let stamp = (!stderr_is_terminal()).then(now_stamp);
     let mut buf = String::with_capacity(text.len() + 64);
     for line in text.lines() {
         if let Some(t) = &stamp {
@@ -105,6 +122,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(StderrAroundBar)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .with_timer(LogTime)
         .try_init();
 }
 

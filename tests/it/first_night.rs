@@ -31,9 +31,11 @@ pub(crate) fn fresh(env: &Env, cwd: &Path) -> tokio::process::Command {
 /// What cron leaves in a log: every line starts with an RFC 3339 timestamp.
 fn assert_every_line_timestamped(err: &str) {
     for line in err.lines() {
+        // One format for every line, ours and tracing's: 2026-12-06T20:46:41.362Z.
+        let b = line.as_bytes();
         assert!(
-            line.len() > 20 && line.as_bytes()[4] == b'-' && line.as_bytes()[10] == b'T',
-            "not timestamped: {line:?}"
+            line.len() > 25 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z',
+            "not timestamped as 2026-12-06T20:46:41.362Z: {line:?}"
         );
     }
 }
