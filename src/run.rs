@@ -31,6 +31,9 @@ pub struct RunPlan {
     pub identity: Option<Identity>,
     pub connection: Connection,
     pub dry_run: bool,
+    /// A client the command already made for this connection (and may have logged in
+    /// with): the run takes it instead of making a second one.
+    pub client: Option<Arc<Client>>,
 }
 
 /// The settings an upload recorded, for the commands that go on with its files.
@@ -72,13 +75,16 @@ impl Run {
                 Journal::open(&plan.journal, plan.identity.as_ref()).map_err(Failure::usage)?;
             (Some(lock), journal)
         };
-        let client = Client::new(
-            &plan.connection.endpoint,
-            plan.connection.credentials.clone(),
-            plan.connection.options.clone(),
-        )
-        .map(Arc::new)
-        .map_err(Failure::usage)?;
+        let client = match plan.client {
+            Some(client) => client,
+            None => Client::new(
+                &plan.connection.endpoint,
+                plan.connection.credentials.clone(),
+                plan.connection.options.clone(),
+            )
+            .map(Arc::new)
+            .map_err(Failure::usage)?,
+        };
         let run_id = if plan.dry_run {
             0
         } else {

@@ -47,6 +47,7 @@ pub async fn retry(
             identity: None,
             connection,
             dry_run: false,
+            client: None,
         },
         cancel,
     )

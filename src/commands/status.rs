@@ -187,6 +187,7 @@ async fn follow_through(
             identity: None,
             connection,
             dry_run: false,
+            client: None,
         },
         cancel,
     )

@@ -28,7 +28,7 @@ pub async fn run_upload(
     command: &str,
 ) -> CommandResult {
     let dry_run = plan.settings.dry_run;
-    check_volume(&plan).await?;
+    let client = check_volume(&plan).await?;
     let run = Run::start(
         RunPlan {
             command: command.to_string(),
@@ -36,6 +36,7 @@ pub async fn run_upload(
             identity: Some(plan.identity.clone()),
             connection: plan.connection.clone(),
             dry_run,
+            client: Some(client),
         },
         cancel,
     )
@@ -146,12 +147,13 @@ fn count_changes(changes: &[Change]) -> (usize, usize) {
 /// taken? A refused run leaves no journal and marks no file failed. A service without
 /// `/catalog/volume/info` (a 404 for the call), or a credential that may upload but not
 /// read the volume (403), goes on: the first upload tells.
-async fn check_volume(plan: &UploadPlan) -> Result<(), Failure> {
+async fn check_volume(plan: &UploadPlan) -> Result<Arc<Client>, Failure> {
     let c = &plan.connection;
     let client = Client::new(&c.endpoint, c.credentials.clone(), c.options.clone())
+        .map(Arc::new)
         .map_err(Failure::usage)?;
     let volume = plan.settings.send.volume.as_str();
-    match client
+    let checked = match client
         .send(&VolumeInfo {
             id: volume.to_string(),
         })
@@ -173,5 +175,6 @@ async fn check_volume(plan: &UploadPlan) -> Result<(), Failure> {
             tracing::debug!("the volume could not be checked before the run: {e}");
             Ok(())
         }
-    }
+    };
+    checked.map(|()| client)
 }

@@ -63,10 +63,6 @@ impl NightScan {
         }
     }
 
-    pub fn mirrors(&self) -> bool {
-        self.mirror
-    }
-
     pub fn saw(&self, files: &[WalkedFile]) {
         if !self.mirror {
             return;

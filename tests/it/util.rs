@@ -227,6 +227,15 @@ pub fn summary(out: &Output) -> serde_json::Value {
     })
 }
 
+/// A FIFO at `path` (the walk must never open one).
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// Several counts of a summary at once, for one assertion: `counts(&s, &["a", "b"])`.
 pub fn counts(summary: &serde_json::Value, keys: &[&str]) -> Vec<u64> {
     keys.iter()

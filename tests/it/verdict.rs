@@ -5,11 +5,12 @@ use moi_ingest::emulator::Dialect;
 
 use crate::util::{self, code, stderr};
 
-fn with_volume(env: &util::Env, dir: &str, volume: &str) -> Vec<String> {
-    let mut args = util::upload_args(env, dir, &[]);
+/// An upload of `dir` to `volume` instead of the emulator's own.
+async fn upload_to(env: &util::Env, dir: &std::path::Path, volume: &str) -> std::process::Output {
+    let mut args = util::upload_args(env, &dir.display().to_string(), &[]);
     let at = args.iter().position(|a| a == "--volume").unwrap() + 1;
     args[at] = volume.into();
-    args
+    util::command(env).args(&args).output().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,12 +18,7 @@ async fn a_wrong_volume_exits_2_fails_no_file_and_leaves_no_journal() {
     let env = util::emulator().await;
     let src = env.path("src");
     util::small_files(&src, 199, 10);
-    let d = src.display().to_string();
-    let out = util::command(&env)
-        .args(with_volume(&env, &d, "123"))
-        .output()
-        .await
-        .unwrap();
+    let out = upload_to(&env, &src, "123").await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("volume 123 does not exist"),
@@ -43,12 +39,7 @@ async fn without_the_catalog_the_breaker_counts_files_and_fails_none() {
     let env = util::emulator_with(|c| c.dialect = Dialect::Seed).await;
     let src = env.path("src");
     util::small_files(&src, 199, 10);
-    let d = src.display().to_string();
-    let out = util::command(&env)
-        .args(with_volume(&env, &d, "123"))
-        .output()
-        .await
-        .unwrap();
+    let out = upload_to(&env, &src, "123").await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     let s = util::summary(&out);
     assert_eq!(s["failed"], 0, "{s}");
@@ -354,13 +345,7 @@ async fn the_summary_says_why_files_were_skipped_and_retry_what_it_sent() {
     std::fs::write(src.join("notes.tmp"), "t").unwrap();
     std::fs::write(src.join("big.bin"), vec![0u8; 5000]).unwrap();
     let fifo = src.join("pipe");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    util::mkfifo(&fifo);
     let out = util::upload(
         &env,
         &src,
