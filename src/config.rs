@@ -303,6 +303,29 @@ pub struct UploadPlan {
     pub settings: UploadSettings,
     /// `--metrics-file`: where to write Prometheus text for node_exporter.
     pub metrics_file: Option<PathBuf>,
+    /// `--metrics-push`: the Pushgateway to push the same metrics to.
+    pub metrics_push: Option<url::Url>,
+}
+
+/// `--metrics-push URL`: an http(s) URL of a Pushgateway, without a path of its own.
+fn metrics_push(raw: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
+        ConfigError(format!(
+            "--metrics-push '{raw}' is not a URL ({e}); give the Pushgateway's address, \
+             e.g. --metrics-push http://pushgateway:9091"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return err(
+            "--metrics-push must be an http:// or https:// address of a Pushgateway, e.g. http://pushgateway:9091",
+        );
+    }
+    if url.path().trim_matches('/').contains("metrics") {
+        return err(
+            "--metrics-push takes the Pushgateway's address alone (http://pushgateway:9091); moi-ingest adds /metrics/job/moi-ingest/... itself",
+        );
+    }
+    Ok(url)
 }
 
 pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
@@ -425,6 +448,7 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         journal,
         settings,
         metrics_file: args.metrics_file.as_ref().map(|p| absolute(p)),
+        metrics_push: args.metrics_push.as_deref().map(metrics_push).transpose()?,
     })
 }
 

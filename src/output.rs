@@ -2,7 +2,8 @@
 //!
 //! On a terminal, an indicatif bar (files, bytes, rate, ETA) redrawn a few times a second;
 //! log lines are printed above it. When stderr is not a terminal (cron), no bar: one log
-//! line every `LOG_EVERY` and the final summary. `--quiet` leaves errors only.
+//! line every `LOG_EVERY` and the final summary. `--quiet` leaves errors only. Under
+//! systemd, lines carry syslog priorities instead of timestamps ([`LogStyle`]).
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
@@ -72,6 +73,85 @@ pub fn stderr_is_terminal() -> bool {
     *TERMINAL.get_or_init(|| std::io::stderr().is_terminal())
 }
 
+/// How a line on stderr is dressed, decided once per process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogStyle {
+    /// A person at a terminal: the text alone.
+    Terminal,
+    /// A file or cron's mail: each line starts with a timestamp, to be read the morning
+    /// after.
+    Stamped,
+    /// systemd's journal, which stamps lines itself: each line starts with a syslog
+    /// priority (`<3>`), so `journalctl -p warning` shows what went wrong.
+    Journal,
+}
+
+/// The syslog priorities our lines carry under systemd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    Error = 3,
+    Warning = 4,
+    Info = 6,
+    Debug = 7,
+}
+
+impl LogStyle {
+    fn get() -> LogStyle {
+        static STYLE: OnceLock<LogStyle> = OnceLock::new();
+        *STYLE.get_or_init(|| {
+            if stderr_is_journal() {
+                LogStyle::Journal
+            } else if stderr_is_terminal() {
+                LogStyle::Terminal
+            } else {
+                LogStyle::Stamped
+            }
+        })
+    }
+
+    /// `text` as the lines this style writes, each ending in a newline. `stamp` is called
+    /// once, and only by the style that shows it.
+    pub fn lines(self, priority: Priority, text: &str, stamp: impl FnOnce() -> String) -> String {
+        let prefix = match self {
+            LogStyle::Terminal => String::new(),
+            LogStyle::Stamped => format!("{} ", stamp()),
+            LogStyle::Journal => format!("<{}>", priority as u8),
+        };
+        let mut buf = String::with_capacity(text.len() + 64);
+        for line in text.lines() {
+            buf.push_str(&prefix);
+            buf.push_str(line);
+            buf.push('\n');
+        }
+        buf
+    }
+}
+
+/// Whether stderr is systemd's journal: `JOURNAL_STREAM` names the device and inode of the
+/// stream systemd connected, and it must be stderr's own, since a child inherits the
+/// variable even when its stderr was sent elsewhere (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = std::env::var("JOURNAL_STREAM")
+        .ok()
+        .and_then(|v| parse_journal_stream(&v))
+    else {
+        return false;
+    };
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+/// `JOURNAL_STREAM`'s `DEVICE:INODE`, both decimal.
+fn parse_journal_stream(value: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = value.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
 /// The one timestamp every log line starts with: RFC 3339 in UTC, to the millisecond
 /// (`2026-12-06T20:46:41.362Z`), for our own lines and tracing's alike.
 fn now_stamp() -> String {
@@ -89,21 +169,41 @@ impl tracing_subscriber::fmt::time::FormatTime for LogTime {
     }
 }
 
-/// A line for the person or the log on stderr. In a log (stderr not a terminal) every line
-/// starts with an RFC 3339 timestamp, as the log lines do, so it can be read the morning
-/// after; multi-line text gets one on each line.
-pub fn stderr_line(text: impl std::fmt::Display) {
-    let text = text.to_string();
-    let stamp = (!stderr_is_terminal()).then(now_stamp);
-    let mut buf = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        if let Some(t) = &stamp {
-            buf.push_str(t);
-            buf.push(' ');
-        }
-        buf.push_str(line);
-        buf.push('\n');
+/// tracing's lines under systemd: the priority of the event's level, then its message.
+struct JournalFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JournalFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => Priority::Error,
+            tracing::Level::WARN => Priority::Warning,
+            tracing::Level::INFO => Priority::Info,
+            _ => Priority::Debug,
+        };
+        write!(writer, "<{}>", priority as u8)?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
+}
+
+/// A line for the person or the log on stderr, dressed as [`LogStyle`] says: stamped in a
+/// log (multi-line text gets a stamp on each line), with a priority under systemd.
+pub fn stderr_line(text: impl std::fmt::Display) {
+    stderr_line_at(Priority::Info, text);
+}
+
+/// [`stderr_line`] for what went wrong: under systemd it carries `priority`.
+pub fn stderr_line_at(priority: Priority, text: impl std::fmt::Display) {
+    let buf = LogStyle::get().lines(priority, &text.to_string(), now_stamp);
     let _ = LineWriter.write_all(buf.as_bytes());
 }
 
@@ -117,13 +217,15 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::new(format!("warn,moi_ingest={level}"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(StderrAroundBar)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .with_timer(LogTime)
-        .try_init();
+        .with_ansi(LogStyle::get() == LogStyle::Terminal)
+        .with_target(false);
+    let _ = match LogStyle::get() {
+        LogStyle::Journal => builder.event_format(JournalFormat).try_init(),
+        _ => builder.with_timer(LogTime).try_init(),
+    };
 }
 
 /// Shows a run's progress until dropped or stopped.
@@ -298,6 +400,35 @@ async fn bar_loop(stats: Arc<RunStats>, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_style_dresses_every_line_of_a_text() {
+        let stamp = || "2026-12-06T20:46:41.362Z".to_string();
+        let text = "upload ended with exit 1\n  a.pdf: refused";
+        assert_eq!(
+            LogStyle::Journal.lines(Priority::Error, text, stamp),
+            "<3>upload ended with exit 1\n<3>  a.pdf: refused\n"
+        );
+        assert_eq!(
+            LogStyle::Stamped.lines(Priority::Error, text, stamp),
+            "2026-12-06T20:46:41.362Z upload ended with exit 1\n2026-12-06T20:46:41.362Z   a.pdf: refused\n"
+        );
+        assert_eq!(
+            LogStyle::Terminal.lines(Priority::Info, "x", || unreachable!()),
+            "x\n"
+        );
+        assert_eq!(
+            LogStyle::Journal.lines(Priority::Warning, "w", stamp),
+            "<4>w\n"
+        );
+    }
+
+    #[test]
+    fn journal_stream_is_device_colon_inode() {
+        assert_eq!(parse_journal_stream("8:1234"), Some((8, 1234)));
+        assert_eq!(parse_journal_stream("8"), None);
+        assert_eq!(parse_journal_stream("a:1"), None);
+    }
 
     /// A large file on its way: nothing confirmed yet, bytes moving. The log line must not
     /// say 0 B/s beside what was sent.

@@ -8,6 +8,7 @@ mod answer;
 mod auth;
 pub mod catalog;
 mod client;
+pub(crate) use client::error_chain;
 mod direct;
 pub mod endpoints;
 mod error;

@@ -30,7 +30,12 @@ Start here: `moi-ingest demo` runs the whole pipeline against a built-in MOI emu
 /// a SQLite journal so an interrupted run resumes where it stopped, then follows each
 /// file's ingestion and retries failed loads.
 #[derive(Debug, Parser)]
-#[command(name = "moi-ingest", version, after_help = AFTER_HELP)]
+#[command(
+    name = "moi-ingest",
+    version,
+    long_version = env!("MOI_INGEST_LONG_VERSION"),
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,7 +72,9 @@ impl Cli {
             Command::Connector(a) => a.output,
             Command::Export(a) => a.output,
             Command::Login(a) => a.output,
-            Command::Emulator(_) | Command::Completions(_) | Command::Man => OutputArgs::default(),
+            Command::Emulator(_) | Command::Completions(_) | Command::Man(_) => {
+                OutputArgs::default()
+            }
         }
     }
 }
@@ -118,8 +125,19 @@ pub enum Command {
         after_help = "Install, e.g.:\n  moi-ingest completions bash > ~/.local/share/bash-completion/completions/moi-ingest\n  moi-ingest completions zsh > \"${fpath[1]}/_moi-ingest\"\n  moi-ingest completions fish > ~/.config/fish/completions/moi-ingest.fish"
     )]
     Completions(CompletionsArgs),
-    /// Print the man page (roff): `moi-ingest man > ~/.local/share/man/man1/moi-ingest.1`.
-    Man,
+    /// Print the man page (roff), or with --dir write one page per command.
+    #[command(
+        after_help = "Install, e.g.:\n  moi-ingest man --dir ~/.local/share/man/man1\n  man moi-ingest-upload"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write moi-ingest.1 and a page for every command (moi-ingest-upload.1, ...) into this
+    /// folder, instead of printing the top-level page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -461,6 +479,17 @@ pub struct UploadArgs {
         value_name = "PATH"
     )]
     pub metrics_file: Option<PathBuf>,
+    /// Push the same metrics to a Prometheus Pushgateway at this address (e.g.
+    /// http://pushgateway:9091), at the end of the run and every 30 s during it, grouped by
+    /// job="moi-ingest", volume and shard. A gateway that is down is a warning, never a
+    /// failed night.
+    #[arg(
+        help_heading = "The nightly window and the fleet",
+        long,
+        env = "MOI_METRICS_PUSH",
+        value_name = "URL"
+    )]
+    pub metrics_push: Option<String>,
     /// The cut-off: after this long (e.g. 45m) no new upload starts, those in flight drain
     /// (--drain-timeout), and the run exits 6; the next run continues. Following ingestion
     /// has its own --wait-timeout.

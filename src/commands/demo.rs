@@ -110,6 +110,7 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
         identity: identity.clone(),
         journal: work.path().join("journal.sqlite"),
         metrics_file: None,
+        metrics_push: None,
         settings: {
             let mut s = UploadSettings::new(root.clone(), volume.clone());
             s.send.concurrency = 4;

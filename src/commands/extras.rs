@@ -1,10 +1,10 @@
-//! `moi-ingest completions SHELL` and `moi-ingest man`: generated from the same clap
+//! `moi-ingest completions SHELL` and `moi-ingest man [--dir DIR]`: generated from the same clap
 //! definitions as `--help`, so they cannot drift from it.
 
 use clap::CommandFactory;
 
 use super::CommandResult;
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::report::{Exit, Failure};
 
 pub fn completions(args: &CompletionsArgs) -> CommandResult {
@@ -27,7 +27,18 @@ fn bash_fixed(script: &[u8]) -> Vec<u8> {
         .into_bytes()
 }
 
-pub fn man() -> CommandResult {
+pub fn man(args: &ManArgs) -> CommandResult {
+    if let Some(dir) = &args.dir {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("cannot write the man pages into {}: {e}", dir.display()),
+                )
+            })?;
+        return Ok(0);
+    }
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)

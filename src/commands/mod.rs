@@ -19,7 +19,7 @@ mod verify;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::{Cli, Command};
-use crate::output::{stderr_line, stdout_line};
+use crate::output::{Priority, stderr_line, stderr_line_at, stdout_line};
 use crate::pipeline::{Cancel, StopReason};
 use crate::report::{Failure, Summary};
 
@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Export(args) => export::export(&args, out).await,
         Command::Login(args) => sources::login(&args, out).await,
         Command::Completions(args) => extras::completions(&args),
-        Command::Man => extras::man(),
+        Command::Man(args) => extras::man(&args),
     };
     if let Some(s) = signals {
         s.abort();
@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {
-            stderr_line(format!("moi-ingest: error: {}", f.message));
+            stderr_line_at(Priority::Error, format!("moi-ingest: error: {}", f.message));
             f.exit.code()
         }
     }
@@ -106,9 +106,15 @@ pub(crate) fn print_summary(summary: &Summary, out: Output) {
     if out.json {
         stdout_line(serde_json::to_string(summary).unwrap_or_default());
     }
+    // Under systemd, `journalctl -p warning` shows a night that went wrong.
+    let priority = match summary.exit_code {
+        0 | 5 | 6 => Priority::Info,
+        8 => Priority::Warning,
+        _ => Priority::Error,
+    };
     if !out.quiet {
-        stderr_line(summary.human());
+        stderr_line_at(priority, summary.human());
     } else if let Some(lines) = summary.quiet_lines() {
-        stderr_line(lines);
+        stderr_line_at(priority, lines);
     }
 }

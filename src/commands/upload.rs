@@ -10,7 +10,7 @@ use crate::config::{self, UploadPlan};
 use crate::metrics;
 use crate::mirror::Change;
 use crate::mirror::volume::no_such_call;
-use crate::output::{Progress, stderr_line, stdout_line};
+use crate::output::{Progress, stdout_line};
 use crate::pipeline::{self, Cancel, DryRunSink};
 use crate::report::{Exit, Failure, human_bytes, shown};
 use crate::run::{Run, RunPlan};
@@ -50,15 +50,35 @@ pub async fn run_upload(
         plan.journal.display()
     );
     let progress = Progress::start(run.stats().clone(), out.quiet || dry_run);
-    let labels = metrics::Labels {
-        volume: plan.settings.send.volume.to_string(),
-        shard: plan.settings.send.shard,
+    let publisher = (!dry_run)
+        .then(|| {
+            let labels = metrics::Labels {
+                volume: plan.settings.send.volume.to_string(),
+                shard: plan.settings.send.shard,
+            };
+            metrics::Publisher::new(
+                plan.metrics_file.clone(),
+                plan.metrics_push.as_ref(),
+                labels,
+            )
+        })
+        .flatten()
+        .map(Arc::new);
+    let mut facts = metrics::Facts {
+        started_at: metrics::unix_now(),
+        window: plan
+            .settings
+            .max_duration
+            .map(|d| d + plan.settings.drain_timeout),
+        ..metrics::Facts::default()
     };
-    let metrics_file = plan.metrics_file.clone().filter(|_| !dry_run);
-    let last_success = run.journal().last_success().await.ok().flatten();
-    let writer = metrics_file
+    if publisher.is_some() {
+        facts.last_success = run.journal().last_success().await.ok().flatten();
+        facts.first_run = run.journal().first_run().await.ok().flatten();
+    }
+    let writer = publisher
         .clone()
-        .map(|path| metrics::spawn_writer(path, labels.clone(), run.stats().clone(), last_success));
+        .map(|p| p.spawn(run.stats().clone(), facts));
     let sink: Option<DryRunSink> = dry_run.then(|| {
         Arc::new(|path: &str, size: u64, reason: &str| {
             stdout_line(format_args!(
@@ -79,18 +99,14 @@ pub async fn run_upload(
     let stats = run.stats().clone();
     let journal = run.journal().clone();
     let summary = run.finish(outcome).await;
-    if let Some(path) = &metrics_file {
-        let last_success = journal.last_success().await.ok().flatten();
+    if let Some(publisher) = &publisher {
+        facts.last_success = journal.last_success().await.ok().flatten();
+        facts.cutoffs_in_a_row = journal.cutoffs_in_a_row(command).await.ok();
         let state = metrics::RunState::Ended {
             exit_code: summary.exit_code,
         };
-        let text = metrics::render(&stats, &labels, state, last_success);
-        if let Err(e) = metrics::write_atomic(path, &text) {
-            stderr_line(format!(
-                "moi-ingest: cannot write the metrics file {}: {e}",
-                path.display()
-            ));
-        }
+        let text = metrics::render(&stats, publisher.labels(), state, &facts);
+        publisher.publish(&text).await;
     }
     if dry_run {
         let c = &summary.counts;

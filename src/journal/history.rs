@@ -142,14 +142,43 @@ impl Journal {
             .await
     }
 
-    /// When the last run that exited 0 ended (Unix seconds).
+    /// When the last run that sent everything ended (Unix seconds): exit 0, or 5, where
+    /// only ingestion was still pending and the next run follows it.
     pub async fn last_success(&self) -> Result<Option<i64>, JournalError> {
         self.run(|c| {
             c.query_row(
-                "SELECT max(ended_at) FROM runs WHERE exit_code = 0",
+                "SELECT max(ended_at) FROM runs WHERE exit_code IN (0, 5)",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
+        })
+        .await
+    }
+
+    /// When this journal's first run started (Unix seconds).
+    pub async fn first_run(&self) -> Result<Option<i64>, JournalError> {
+        self.run(|c| c.query_row("SELECT min(started_at) FROM runs", [], |r| r.get(0)))
+            .await
+    }
+
+    /// How many of the latest ended runs of `command`, newest first, stopped at the
+    /// cut-off (exit 6) before one that did not.
+    pub async fn cutoffs_in_a_row(&self, command: &str) -> Result<u32, JournalError> {
+        let command = command.to_string();
+        self.run(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT exit_code FROM runs WHERE command = ?1 AND ended_at IS NOT NULL \
+                 ORDER BY id DESC LIMIT 100",
+            )?;
+            let codes = stmt.query_map([command], |r| r.get::<_, Option<i64>>(0))?;
+            let mut n = 0;
+            for code in codes {
+                if code? != Some(6) {
+                    break;
+                }
+                n += 1;
+            }
+            Ok(n)
         })
         .await
     }

@@ -13,6 +13,7 @@ mod journal_checks;
 mod mirror;
 mod networks;
 mod sources;
+mod system;
 mod task_cli;
 mod upload_run;
 mod util;
