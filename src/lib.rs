@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod journal;
 pub mod metrics;

@@ -65,6 +65,7 @@ impl Cli {
             Command::Status(a) => a.output,
             Command::Retry(a) => a.output,
             Command::Verify(a) => a.output,
+            #[cfg(feature = "emulator")]
             Command::Demo(a) => a.output,
             Command::Ls(a) => a.output,
             Command::Journals(a) => a.output,
@@ -72,9 +73,11 @@ impl Cli {
             Command::Connector(a) => a.output,
             Command::Export(a) => a.output,
             Command::Login(a) => a.output,
-            Command::Emulator(_) | Command::Completions(_) | Command::Man(_) => {
-                OutputArgs::default()
-            }
+            #[cfg(feature = "emulator")]
+            Command::Emulator(_) => OutputArgs::default(),
+            #[cfg(not(feature = "emulator"))]
+            Command::Emulator(_) | Command::Demo(_) => OutputArgs::default(),
+            Command::Completions(_) | Command::Man(_) => OutputArgs::default(),
         }
     }
 }
@@ -109,9 +112,18 @@ pub enum Command {
     )]
     Journals(JournalsArgs),
     /// Run the real pipeline against a built-in emulator (no MOI account needed).
+    #[cfg(feature = "emulator")]
     Demo(DemoArgs),
     /// Run a local MOI-compatible server for trying and testing.
+    #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
+    /// A build without the emulator still knows the command, to say so.
+    #[cfg(not(feature = "emulator"))]
+    #[command(hide = true)]
+    Demo(NotBuiltIn),
+    #[cfg(not(feature = "emulator"))]
+    #[command(hide = true)]
+    Emulator(NotBuiltIn),
     /// Look at and steer the service's load tasks (list, get, files, retry, pause, ...).
     Task(TaskArgs),
     /// Connectors to OSS, S3, HDFS, MatrixOne and Dify sources (create, list, files, ...).
@@ -614,6 +626,15 @@ pub struct RetryArgs {
     pub output: OutputArgs,
 }
 
+/// Whatever follows a command this build leaves out.
+#[cfg(not(feature = "emulator"))]
+#[derive(Debug, Args, Clone)]
+pub struct NotBuiltIn {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[cfg(feature = "emulator")]
 #[derive(Debug, Args, Clone)]
 pub struct DemoArgs {
     /// A folder to upload; default: a generated sample with nested folders, non-ASCII
@@ -626,6 +647,7 @@ pub struct DemoArgs {
     pub output: OutputArgs,
 }
 
+#[cfg(feature = "emulator")]
 #[derive(Debug, Args, Clone)]
 pub struct EmulatorArgs {
     /// Address to listen on (port 0 picks a free port; the URL is printed).

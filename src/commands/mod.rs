@@ -2,7 +2,9 @@
 //! a [`Failure`]. This layer is the only one that prints: results on stdout (a closed pipe
 //! ends them quietly), people's lines on stderr (timestamped in a log).
 
+#[cfg(feature = "emulator")]
 mod demo;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod export;
 mod extras;
@@ -55,10 +57,16 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Status(args) => status::status(&args, out, cancel).await,
         Command::Retry(args) => retry::retry(&args, out, cancel).await,
         Command::Verify(args) => verify::verify(&args, out).await,
+        #[cfg(feature = "emulator")]
         Command::Demo(args) => demo::demo(&args, out, cancel).await,
+        #[cfg(not(feature = "emulator"))]
+        Command::Demo(_) => Err(not_built_in("demo")),
         Command::Ls(args) => ls::ls(&args, out).await,
         Command::Journals(args) => journals::journals(&args, out).await,
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::emulator(&args, cancel).await,
+        #[cfg(not(feature = "emulator"))]
+        Command::Emulator(_) => Err(not_built_in("emulator")),
         Command::Task(args) => task::task(&args, out).await,
         Command::Connector(args) => sources::connector(&args, out).await,
         Command::Export(args) => export::export(&args, out).await,
@@ -76,6 +84,19 @@ pub async fn run(cli: Cli) -> i32 {
             f.exit.code()
         }
     }
+}
+
+/// What a build without the emulator says to `moi-ingest emulator` or `demo`.
+#[cfg(not(feature = "emulator"))]
+fn not_built_in(command: &str) -> Failure {
+    Failure::new(
+        crate::report::Exit::Usage,
+        format!(
+            "`moi-ingest {command}` is not in this build: the packaged binary leaves the local \
+             emulator out, so the nightly job links no server. For the emulator, build the \
+             default features: cargo install --locked --path . (or git URL)"
+        ),
+    )
 }
 
 /// First SIGINT/SIGTERM: start nothing new, let in-flight uploads finish. Second: stop now.

@@ -1,6 +1,7 @@
 //! The deployment examples under `deploy/` are checked, not just shipped: the Kubernetes
 //! manifests parse and shard as they say, every command line in them parses with the real
-//! CLI, and the systemd units pass `systemd-analyze verify` where that tool exists.
+//! CLI, and the systemd template units pass `systemd-analyze verify` (and keep an exposure
+//! of at most 2.0) where that tool exists.
 
 use std::path::{Path, PathBuf};
 
@@ -146,22 +147,72 @@ fn unit_value(text: &str, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `KEY=value` lines of an environment file, as systemd reads them.
+fn env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
 #[test]
-fn the_systemd_units_and_the_crontab_hold_up() {
-    let service = std::fs::read_to_string(deploy("systemd/moi-ingest.service")).unwrap();
-    let timer = std::fs::read_to_string(deploy("systemd/moi-ingest.timer")).unwrap();
+fn the_systemd_template_units_and_the_crontab_hold_up() {
+    let service = std::fs::read_to_string(deploy("systemd/moi-ingest@.service")).unwrap();
+    let timer = std::fs::read_to_string(deploy("systemd/moi-ingest@.timer")).unwrap();
+    let example = std::fs::read_to_string(deploy("systemd/example.env")).unwrap();
     assert_eq!(unit_value(&timer, "Persistent").as_deref(), Some("true"));
     assert!(unit_value(&timer, "RandomizedDelaySec").is_some());
     assert_eq!(
         unit_value(&service, "EnvironmentFile").as_deref(),
-        Some("/etc/moi-ingest/env")
+        Some("/etc/moi-ingest/%i.env")
     );
+    for (key, want) in [
+        ("SuccessExitStatus", "5 6"),
+        ("DynamicUser", "yes"),
+        ("StateDirectory", "moi-ingest"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "read-only"),
+        ("NoNewPrivileges", "yes"),
+        ("PrivateTmp", "yes"),
+        ("KillSignal", "SIGINT"),
+    ] {
+        assert_eq!(unit_value(&service, key).as_deref(), Some(want), "{key}");
+    }
+    // Longer than the default drain (30 s), so a stopped night flushes its journal.
+    let stop: u64 = unit_value(&service, "TimeoutStopSec")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stop > 30, "TimeoutStopSec={stop}");
+    // The job's command line, with the example's settings as systemd expands them: ${VAR}
+    // as one word, $VAR split on spaces; --volume comes from MOI_VOLUME.
+    let vars = env_file(&example);
+    let var = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    for key in ["MOI_KEY", "MOI_ENDPOINT", "MOI_VOLUME"] {
+        var(key);
+    }
     let exec = unit_value(&service, "ExecStart").unwrap();
-    let argv: Vec<String> = exec
-        .split_whitespace()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
+    let mut argv: Vec<String> = Vec::new();
+    for word in exec.split_whitespace().skip(1) {
+        match word {
+            "${MOI_INGEST_FOLDER}" => argv.push(var("MOI_INGEST_FOLDER")),
+            "$MOI_INGEST_FLAGS" => argv.extend(
+                var("MOI_INGEST_FLAGS")
+                    .split_whitespace()
+                    .map(str::to_string),
+            ),
+            w => argv.push(w.to_string()),
+        }
+    }
+    argv.extend(["--volume".to_string(), "1889578498228068352".to_string()]);
     assert_parses(&argv);
     let cron = std::fs::read_to_string(deploy("cron/moi-ingest.cron")).unwrap();
     let line = cron.lines().find(|l| l.starts_with("15 ")).unwrap();
@@ -172,7 +223,8 @@ fn the_systemd_units_and_the_crontab_hold_up() {
     let cmd = line.split("/usr/local/bin/moi-ingest ").nth(1).unwrap();
     assert_cron_command_parses(cmd);
 
-    // systemd's own check, where the tool exists, with ExecStart pointed at this build.
+    // systemd's own check, where the tool exists, on an instance of each template with
+    // ExecStart pointed at this build.
     let Ok(probe) = std::process::Command::new("systemd-analyze")
         .arg("--version")
         .output()
@@ -182,25 +234,33 @@ fn the_systemd_units_and_the_crontab_hold_up() {
     };
     assert!(probe.status.success());
     let dir = tempfile::tempdir().unwrap();
+    let instance = dir.path().join("moi-ingest@papers.service");
     std::fs::write(
-        dir.path().join("moi-ingest.service"),
-        service.replace(
-            "/usr/local/bin/moi-ingest",
-            env!("CARGO_BIN_EXE_moi-ingest"),
-        ),
+        &instance,
+        service.replace("/usr/bin/moi-ingest", env!("CARGO_BIN_EXE_moi-ingest")),
     )
     .unwrap();
-    std::fs::write(dir.path().join("moi-ingest.timer"), &timer).unwrap();
+    std::fs::write(dir.path().join("moi-ingest@papers.timer"), &timer).unwrap();
     let out = std::process::Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(dir.path().join("moi-ingest.service"))
-        .arg(dir.path().join("moi-ingest.timer"))
+        .args(["verify", "--man=no"])
+        .arg(&instance)
+        .arg(dir.path().join("moi-ingest@papers.timer"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
         "systemd-analyze verify: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--threshold=20"])
+        .arg(&instance)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze security: exposure above 2.0:\n{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }
 
