@@ -502,6 +502,18 @@ pub struct UploadArgs {
         value_name = "URL"
     )]
     pub metrics_push: Option<String>,
+    /// Exit 0 instead of these codes (e.g. 5,6), for schedulers that know no other success,
+    /// as systemd's SuccessExitStatus= does: a Kubernetes Job reruns a pod that exits 6. The
+    /// summary, the journal and the metrics keep the real code.
+    #[arg(
+        help_heading = "The nightly window and the fleet",
+        long,
+        env = "MOI_SUCCESS_EXIT_STATUS",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u8).range(1..),
+        value_name = "CODES"
+    )]
+    pub success_exit_status: Vec<u8>,
     /// The cut-off: after this long (e.g. 45m) no new upload starts, those in flight drain
     /// (--drain-timeout), and the run exits 6; the next run continues. Following ingestion
     /// has its own --wait-timeout.

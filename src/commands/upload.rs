@@ -17,7 +17,18 @@ use crate::run::{Run, RunPlan};
 
 pub async fn upload(args: &UploadArgs, out: Output, cancel: Cancel) -> CommandResult {
     let plan = config::upload(args)?;
-    run_upload(plan, out, cancel, "upload").await
+    let code = run_upload(plan, out, cancel, "upload").await?;
+    Ok(reported_exit(code, &args.success_exit_status))
+}
+
+/// The code the process exits with: 0 for a code `--success-exit-status` lists.
+fn reported_exit(code: i32, success: &[u8]) -> i32 {
+    if success.iter().any(|&s| i32::from(s) == code) {
+        tracing::info!("exit {code} reported as 0 (--success-exit-status)");
+        0
+    } else {
+        code
+    }
 }
 
 /// Runs one upload job end to end; also what the demo runs.

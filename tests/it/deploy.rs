@@ -103,6 +103,45 @@ fn check_indexed_job(spec: &Yaml) {
             .is_some(),
         "journals live on a PersistentVolumeClaim"
     );
+    // Exits 5 and 6 are nights as planned: reported as 0, and never failed by the policy.
+    let ok_at = args
+        .iter()
+        .position(|a| a == "--success-exit-status")
+        .expect("--success-exit-status");
+    assert_eq!(args[ok_at + 1], "5,6");
+    let rules = spec["podFailurePolicy"]["rules"].as_vec().unwrap();
+    assert!(
+        rules.iter().all(|r| {
+            r["onExitCodes"]["values"]
+                .as_vec()
+                .is_none_or(|v| v.iter().all(|c| !matches!(c.as_i64(), Some(0 | 5 | 6))))
+        }),
+        "the policy fails no night that went as planned"
+    );
+    assert_eq!(
+        rules[0]["onExitCodes"]["containerName"].as_str(),
+        c["name"].as_str()
+    );
+    // Non-root, a read-only root file system, no privileges.
+    let pod_sec = &pod["securityContext"];
+    assert_eq!(pod_sec["runAsNonRoot"].as_bool(), Some(true));
+    assert!(pod_sec["runAsUser"].as_i64().unwrap() > 0);
+    let sec = &c["securityContext"];
+    assert_eq!(sec["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(sec["allowPrivilegeEscalation"].as_bool(), Some(false));
+    // Metrics are pushed; nothing is written where nobody reads it.
+    assert!(args.iter().any(|a| a == "--metrics-push"));
+    assert!(!args.iter().any(|a| a == "--metrics-file"));
+    // The image is the Containerfile's.
+    let image = c["image"].as_str().unwrap();
+    let containerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Containerfile"))
+            .unwrap();
+    assert!(image.ends_with("/moi-ingest:0.1.0"), "{image}");
+    assert!(
+        containerfile.contains(&format!("-t {image}")),
+        "the Containerfile says how to build {image}"
+    );
 }
 
 #[test]
@@ -118,6 +157,11 @@ fn the_kubernetes_manifests_shard_as_they_say() {
         .iter()
         .find(|d| d["kind"].as_str() == Some("PersistentVolumeClaim"))
         .unwrap();
+    // SQLite's WAL needs one host: block storage one node mounts.
+    assert_eq!(
+        pvc["spec"]["accessModes"][0].as_str(),
+        Some("ReadWriteOnce")
+    );
     assert_eq!(
         pvc["metadata"]["name"].as_str(),
         job["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"]["claimName"]
@@ -264,13 +308,16 @@ fn the_systemd_template_units_and_the_crontab_hold_up() {
     );
 }
 
-/// The README's cron line works under cron: cron runs jobs with `PATH=/usr/bin:/bin`, where
-/// `cargo install` does not put the binary, so the line names it by the full path that the
-/// README's install section puts it at, and what follows is a command line the CLI accepts.
+/// The README's install and first night work as written: the package is installed with
+/// dpkg and puts the binary at /usr/bin (where the cron line and the unit name it), the three
+/// commands of a templated job name the files the package ships, and the cron line is a
+/// command line the CLI accepts. cron runs jobs with `PATH=/usr/bin:/bin`, so the line
+/// names the binary by its full path.
 #[test]
-fn the_readmes_cron_line_names_the_installed_binary() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn the_readmes_install_and_first_night_name_what_the_package_ships() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     // The first code block fenced with `fence` after `heading`.
     let block = |heading: &str, fence: &str| -> String {
         let at = readme
@@ -281,10 +328,27 @@ fn the_readmes_cron_line_names_the_installed_binary() {
         body[..body.find("```").unwrap()].to_string()
     };
     let install = block("## Install", "```sh\n");
-    let installed = "/usr/local/bin/moi-ingest";
+    assert!(install.starts_with("sudo dpkg -i moi-ingest_"), "{install}");
+    let installed = "/usr/bin/moi-ingest";
     assert!(
-        install.contains("install -m 0755") && install.contains("/usr/local/bin/"),
-        "the install section does not put the binary at {installed}: {install}"
+        cargo.contains(r#"["target/release/moi-ingest", "usr/bin/", "755"]"#),
+        "the package does not put the binary at {installed}"
+    );
+    let first = block("## First night", "```sh\n");
+    let commands: Vec<&str> = first.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(commands.len(), 3, "{first}");
+    assert!(commands[0].starts_with("sudo dpkg -i "));
+    assert!(
+        commands[1].contains("/etc/moi-ingest/example.env")
+            && commands[1].contains("/etc/moi-ingest/papers.env")
+    );
+    assert!(cargo.contains(r#"["deploy/systemd/example.env", "etc/moi-ingest/", "600"]"#));
+    assert_eq!(
+        commands[2],
+        "sudo systemctl enable --now moi-ingest@papers.timer"
+    );
+    assert!(
+        cargo.contains(r#"["deploy/systemd/moi-ingest@.timer", "lib/systemd/system/", "644"]"#)
     );
     let cron = block("## First night", "```cron\n");
     let line = cron.lines().find(|l| l.starts_with("15 ")).unwrap();

@@ -594,3 +594,40 @@ async fn the_dashboard_is_json_and_names_only_metrics_a_run_writes() {
     }
     assert!(named >= 6, "{named}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_exit_status_turns_a_cut_off_into_0_and_keeps_the_real_code_elsewhere() {
+    let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(300)).await;
+    let src = env.path("src");
+    util::small_files(&src, 20, 10);
+    let window = [
+        "--max-duration",
+        "500ms",
+        "--drain-timeout",
+        "100ms",
+        "--concurrency",
+        "1",
+        "--batch-files",
+        "1",
+    ];
+    let mut extra = window.to_vec();
+    extra.extend(["--success-exit-status", "5,6"]);
+    let (exit, metrics) = night(&env, &src, &extra).await;
+    assert_eq!(exit, 0, "a cut-off reported as 0");
+    let code = |m: &BTreeMap<String, f64>| {
+        m.iter()
+            .find(|(s, _)| s.starts_with("moi_ingest_last_exit_code"))
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(code(&metrics), Some(6.0), "the metrics keep the real code");
+    let status = util::status_json(&env).await;
+    assert_eq!(status["runs"][0]["exit_code"], 6, "{status}");
+    // Without the flag, the same night exits 6.
+    let (exit, _) = night(&env, &src, &window).await;
+    assert_eq!(exit, 6);
+    // A code the flag does not list passes through.
+    let mut extra = window.to_vec();
+    extra.extend(["--success-exit-status", "5"]);
+    let (exit, _) = night(&env, &src, &extra).await;
+    assert_eq!(exit, 6);
+}
