@@ -131,7 +131,9 @@ pub struct Identity {
 
 type Delivery = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job returns whether it succeeded (a failed one is undone) and how to answer.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Delivery) + Send>;
+/// A job runs on the connection inside the transaction it assumes, or, given `Err(why)`
+/// when that transaction could not be opened, not at all: it then only answers `why`.
+type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Delivery) + Send>;
 
 /// A handle to the journal's thread. Cheap to clone.
 #[derive(Clone)]
@@ -257,6 +259,15 @@ impl Journal {
         let (tx, rx) = oneshot::channel();
         let path = self.path.clone();
         let work: Job = Box::new(move |conn| {
+            let conn = match conn {
+                Ok(conn) => conn,
+                Err(why) => {
+                    let delivery: Delivery = Box::new(move |_| {
+                        let _ = tx.send(Err(failed(path, why, false)));
+                    });
+                    return (false, delivery);
+                }
+            };
             let result = f(conn);
             let ok = result.is_ok();
             let delivery: Delivery = Box::new(move |commit: Result<(), String>| {
@@ -289,9 +300,14 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        // Deferred: a batch of lookups takes no write lock; the first write upgrades it
-        // (this process is the journal's only writer: the run lock sees to that).
-        let began = statement(&conn, "BEGIN");
+        if let Err(e) = begin(&conn) {
+            // Nothing runs outside the transaction it assumes: every job answers the error.
+            let why = format!("cannot begin a transaction: {e}");
+            for job in batch {
+                job(Err(why.clone())).1(Err(why.clone()));
+            }
+            continue;
+        }
         // A job alone in its transaction needs no savepoint: if it fails, the whole
         // transaction is rolled back instead.
         let alone = batch.len() == 1;
@@ -300,7 +316,7 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             .into_iter()
             .map(|job| {
                 if alone {
-                    let (ok, delivery) = job(&conn);
+                    let (ok, delivery) = job(Ok(&conn));
                     undo_all = !ok;
                     delivery
                 } else {
@@ -311,7 +327,7 @@ fn serve(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let commit = if undo_all {
             statement(&conn, "ROLLBACK")
         } else {
-            began.and_then(|()| statement(&conn, "COMMIT"))
+            statement(&conn, "COMMIT")
         };
         if commit.is_err() {
             let _ = statement(&conn, "ROLLBACK");
@@ -330,14 +346,79 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn run_in_savepoint(conn: &Connection, job: Job) -> Delivery {
-    if statement(conn, "SAVEPOINT job").is_err() {
-        return job(conn).1;
+/// Opens a batch's transaction. Deferred: a batch of lookups takes no write lock; the
+/// first write upgrades it (this process is the journal's only writer: the run lock sees
+/// to that).
+fn begin(conn: &Connection) -> Result<(), String> {
+    #[cfg(test)]
+    if tests::FAIL_BEGINS
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok()
+    {
+        return Err("injected by a test".into());
     }
-    let (ok, delivery) = job(conn);
+    statement(conn, "BEGIN")
+}
+
+fn run_in_savepoint(conn: &Connection, job: Job) -> Delivery {
+    if let Err(e) = statement(conn, "SAVEPOINT job") {
+        // The job would run unprotected from its neighbours: it does not run.
+        return job(Err(format!("cannot open a savepoint: {e}"))).1;
+    }
+    let (ok, delivery) = job(Ok(conn));
     if !ok {
         let _ = statement(conn, "ROLLBACK TO job");
     }
     let _ = statement(conn, "RELEASE job");
     delivery
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use rusqlite::OptionalExtension;
+
+    use super::*;
+
+    /// How many of the next BEGINs fail, across every journal of the test process.
+    pub(super) static FAIL_BEGINS: AtomicU32 = AtomicU32::new(0);
+
+    #[tokio::test]
+    async fn a_job_whose_transaction_cannot_begin_does_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.sqlite"), None).unwrap();
+        let write = |v: &'static str| {
+            move |c: &Connection| {
+                c.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('probe', ?1)",
+                    [v],
+                )
+            }
+        };
+        FAIL_BEGINS.store(1, Ordering::SeqCst);
+        let refused = journal.run(write("outside")).await;
+        let err = refused.expect_err("a job without its transaction answers an error");
+        assert!(
+            err.to_string().contains("cannot begin a transaction"),
+            "{err}"
+        );
+        let read = |c: &Connection| {
+            c.query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+        };
+        assert_eq!(
+            journal.run(read).await.unwrap(),
+            None,
+            "the job ran without its transaction"
+        );
+        journal.run(write("inside")).await.unwrap();
+        assert_eq!(journal.run(read).await.unwrap().as_deref(), Some("inside"));
+    }
 }
