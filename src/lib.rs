@@ -2,15 +2,21 @@
 //!
 //! A file's life in one run is the architecture: [`walk`] lists the folder, the
 //! [`pipeline`] plans each file against the [`journal`], uploads it through the [`api`],
-//! records the answer, follows its ingestion and reports. The [`emulator`] is a local MOI
-//! server for demos and tests; it shares the api's wire types but never the pipeline.
+//! records the answer, follows its ingestion and reports.
+//!
+//! The crates under `crates/` hold what the worker builds on, and cannot reach back into
+//! it: `moi-client` ([`api`], [`secret`]) is the only place that knows HTTP and the wire
+//! format; `moi-emulator` ([`emulator`], the default feature `emulator`) is a local MOI
+//! server for demos and tests, which never sees the pipeline.
 
-pub mod api;
+pub use moi_client as api;
+pub use moi_client::secret;
+#[cfg(feature = "emulator")]
+pub use moi_emulator as emulator;
+
 pub mod cli;
 pub mod commands;
 pub mod config;
-#[cfg(feature = "emulator")]
-pub mod emulator;
 pub mod journal;
 pub mod metrics;
 pub mod mirror;
@@ -18,6 +24,5 @@ pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod run;
-pub mod secret;
 pub mod verify;
 pub mod walk;

@@ -496,6 +496,16 @@ pub fn local_time(secs: i64) -> String {
     }
 }
 
+/// A time the service gave, as a person reads it: a local date for Unix seconds, the text
+/// as the service wrote it otherwise, `-` when unset.
+pub fn stamp(t: &crate::api::lenient::Stamp) -> String {
+    match t {
+        crate::api::lenient::Stamp::Unix(0) => "-".to_string(),
+        crate::api::lenient::Stamp::Unix(n) => local_time(*n),
+        crate::api::lenient::Stamp::Text(t) => t.clone(),
+    }
+}
+
 /// A path as a line of output shows it: control characters (a newline or tab in a file
 /// name) escaped as `\n`, `\t`, `\u{1b}`, so that one file stays on one line and a
 /// tab-separated line keeps its columns; everything else, Chinese included, as it is.

@@ -18,13 +18,7 @@ mod parallel;
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
-/// Modification time of `meta` in nanoseconds since the epoch (0 when unknown).
-pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
-}
+pub use crate::api::mtime_ns;
 
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v cargo-deb >/dev/null || cargo install --locked cargo-deb@3.8.0
-cargo build --release --locked --no-default-features
+cargo build --release --locked -p moi-ingest --no-default-features
 bin=target/release/moi-ingest
 assets=target/deb-assets
 rm -rf "$assets"
@@ -16,4 +16,4 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions bash > "$assets/completions/moi-ingest"
 "$bin" completions zsh > "$assets/completions/_moi-ingest"
 "$bin" completions fish > "$assets/completions/moi-ingest.fish"
-cargo deb --no-build --locked
+cargo deb --no-build --locked -p moi-ingest

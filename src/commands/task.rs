@@ -87,13 +87,13 @@ fn describe_task(t: &crate::api::model::Task) -> String {
     if !t.creator.is_empty() {
         lines.push(format!("creator: {}", t.creator));
     }
-    lines.push(format!("created: {}", t.created_at));
-    lines.push(format!("updated: {}", t.updated_at));
+    lines.push(format!("created: {}", crate::report::stamp(&t.created_at)));
+    lines.push(format!("updated: {}", crate::report::stamp(&t.updated_at)));
     if !t.start_at.is_unset() {
-        lines.push(format!("started: {}", t.start_at));
+        lines.push(format!("started: {}", crate::report::stamp(&t.start_at)));
     }
     if !t.end_at.is_unset() {
-        lines.push(format!("ended: {}", t.end_at));
+        lines.push(format!("ended: {}", crate::report::stamp(&t.end_at)));
     }
     if let Some(uris) = t.source_config["common_file_task_config"]["uris"].as_array() {
         lines.push(format!("files: {}", uris.len()));

@@ -152,10 +152,7 @@ async fn the_readmes_cron_line_runs_as_cron_runs_it() {
             "MOI_ENDPOINT=https://...",
             &format!("MOI_ENDPOINT={}", env.emu.url()),
         )
-        .replace(
-            "/usr/local/bin/moi-ingest",
-            env!("CARGO_BIN_EXE_moi-ingest"),
-        )
+        .replace("/usr/bin/moi-ingest", env!("CARGO_BIN_EXE_moi-ingest"))
         .replace("/data/papers", &papers.display().to_string())
         .replace("1889578498228068352", &env.volume);
     let home = env.path("cron-home");

@@ -165,16 +165,6 @@ impl Stamp {
     }
 }
 
-impl fmt::Display for Stamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stamp::Unix(0) => f.write_str("-"),
-            Stamp::Unix(n) => f.write_str(&crate::report::local_time(*n)),
-            Stamp::Text(t) => f.write_str(t),
-        }
-    }
-}
-
 impl Serialize for Stamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

@@ -20,8 +20,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::Body;
 
-use crate::walk::mtime_ns;
-
 use super::error::{ApiError, ErrorKind};
 use super::id::VolumeId;
 use super::upload::{BodyPace, UPLOAD_CALL, UploadSource};
@@ -344,6 +342,15 @@ pub fn upload_body<S: Borrow<UploadSource>>(
         body: Body::wrap_stream(stream),
         sent_on_answer: 0,
     })
+}
+
+/// Modification time of `meta` in nanoseconds since the epoch (0 when unknown): how a file
+/// is known to have changed while it was sent.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::store::file_type_of;
 use super::{AppState, EmuError, admit, json_body, ok_empty, ok_json};
-use crate::api::model::{CreateConnector, SourceConfigs, UpdateConnector, source_type};
+use moi_client::model::{CreateConnector, SourceConfigs, UpdateConnector, source_type};
 
 type St = State<Arc<AppState>>;
 

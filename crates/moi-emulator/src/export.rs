@@ -17,7 +17,7 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::{AppState, EmuError, admit, json_body, ok_lower};
-use crate::api::model::{ExportCreate, ExportFilesQuery, ExportListQuery, ExportRef};
+use moi_client::model::{ExportCreate, ExportFilesQuery, ExportListQuery, ExportRef};
 
 type St = State<Arc<AppState>>;
 

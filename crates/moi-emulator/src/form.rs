@@ -8,7 +8,7 @@ use super::store::file_type_of;
 use super::upload::{ReceivedFile, bad};
 use super::volume::DedupRule;
 use super::{AppState, faults::Stats, refuse};
-use crate::api::model::{UploadMeta, default_mime};
+use moi_client::model::{UploadMeta, default_mime};
 
 /// Checks a `file_name` before it becomes a path under the volume folder.
 pub fn check_name(name: &str) -> Result<(), String> {

@@ -45,7 +45,7 @@ pub use faults::{Faults, Stats, StatsSnapshot};
 use store::Store;
 pub use store::{ListedFile, file_type_of};
 
-use crate::secret::Secret;
+use moi_client::secret::Secret;
 
 /// The volume the emulator has when none is named (the id of the vendor's examples).
 pub const DEFAULT_VOLUME: &str = "1889578498228068352";

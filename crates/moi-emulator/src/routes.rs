@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use super::faults::Stats;
 use super::store::RetryOutcome;
 use super::{AppState, Dialect, Session, ok_empty, ok_json, refuse};
-use crate::api::Id;
-use crate::api::model::{
+use moi_client::Id;
+use moi_client::model::{
     CreateTask, LoginAnswer, LoginRequest, RetryFiles, Task, TaskRef, UpdateTask, task_status,
 };
 

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::api::model::{Task, TaskFile, file_status, task_status};
-use crate::api::{Id, VolumeId};
+use moi_client::model::{Task, TaskFile, file_status, task_status};
+use moi_client::{Id, VolumeId};
 
 /// First id handed out: ids above 2^53, as the service's are, so clients must keep digits.
 const FIRST_ID: i64 = 1_889_613_340_219_121_664;

@@ -21,7 +21,7 @@ use super::faults::{InFlight, Stats};
 use super::form::{Checked, Form, check_request};
 use super::store::NewFile;
 use super::{AppState, ConnectionKill, Dialect, create_private_dir, ok_json, refuse};
-use crate::api::model::UploadFileResult;
+use moi_client::model::UploadFileResult;
 
 /// Temp files of one request, removed unless they were moved into the volume.
 struct TempFiles(Vec<PathBuf>);
