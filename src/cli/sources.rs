@@ -53,9 +53,9 @@ pub struct SourceFlags {
     /// HDFS address (host:port).
     #[arg(long)]
     pub address: Option<String>,
-    /// HDFS authentication type.
-    #[arg(long, default_value_t = 1)]
-    pub auth_type: i64,
+    /// HDFS authentication type (1 when a connector is created without it).
+    #[arg(long)]
+    pub auth_type: Option<i64>,
     /// HDFS path.
     #[arg(long)]
     pub file_path: Option<String>,
@@ -248,6 +248,8 @@ pub enum ExportAction {
         /// Every page.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        body: BodyArg,
     },
     /// One export task with its file counts (POST /export/task/info).
     Info {

@@ -1,9 +1,9 @@
 //! `moi-ingest export ...`: export tasks that push processed files to Dify, S3/OSS or
 //! MatrixOne, from friendly flags or the documented body (`--body FILE`).
 
-use super::sources::{api_failure, client_for, id, print, read_body};
+use super::sources::{api_failure, client_for, from_flags, id, print, read_body};
 use super::{CommandResult, Output};
-use crate::api::endpoints::Query;
+use crate::api::endpoints::{self, Query};
 use crate::api::model::*;
 use crate::cli::{BodyArg, ExportAction, ExportArgs};
 use crate::report::Failure;
@@ -119,13 +119,13 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             body: BodyArg { body },
             ..
         } => {
-            let req: ExportCreate = match body {
-                Some(p) => read_body(p, "POST /export/task/create")?,
-                None => export_from_flags(a)?,
+            let (req, wire) = match body {
+                Some(p) => read_body::<ExportCreate>(p, "POST /export/task/create")?,
+                None => from_flags(export_from_flags(a)?),
             };
             req.check().map_err(Failure::usage)?;
             client
-                .export_create(None, &q, Some(&req))
+                .call::<_, serde_json::Value>(&endpoints::EXPORT_CREATE, None, &q, Some(&wire))
                 .await
                 .map_err(api_failure)?;
             print(
@@ -148,10 +148,24 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             offset,
             limit,
             all,
+            body: BodyArg { body },
         } => {
             let mut list = ExportList::default();
             let mut off = *offset;
+            // A body of the user's own is sent once, as written; the flags page.
+            let written = body
+                .as_deref()
+                .map(|p| read_body::<ExportListQuery>(p, "POST /export/task/list"))
+                .transpose()?;
             loop {
+                if let Some((_, wire)) = &written {
+                    list = client
+                        .call(&endpoints::EXPORT_LIST, None, &q, Some(wire))
+                        .await
+                        .map_err(api_failure)?
+                        .unwrap_or_default();
+                    break;
+                }
                 let body = ExportListQuery {
                     offset: Some(off),
                     limit: Some(*limit),

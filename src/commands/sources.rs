@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{CommandResult, Output};
-use crate::api::endpoints::Query;
+use crate::api::endpoints::{self, Query};
 use crate::api::model::*;
 use crate::api::{ApiError, Client, Credentials, ErrorKind, Id};
 use crate::cli::{ConnectorAction, ConnectorArgs, LoginArgs, SourceFlags};
@@ -34,9 +34,14 @@ pub(super) fn client_for(args: &crate::cli::ConnectionArgs) -> Result<Client, Fa
     Client::new(&conn.endpoint, conn.credentials, conn.options).map_err(Failure::usage)
 }
 
-/// `--body FILE` (`-`: stdin), parsed as `T` so that a wrong body is refused here, with
-/// the reason, rather than by the service.
-pub(super) fn read_body<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure> {
+/// `--body FILE` (`-`: stdin) parsed as `T` so that a wrong body is refused here, with
+/// the reason, rather than by the service; and the body as the user wrote it, which is
+/// what is sent: no field the file does not have is added (a `PUT` with a default value
+/// would blank a stored setting).
+pub(super) fn read_body<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<(T, Value), Failure> {
     let mut text = String::new();
     let read = if path.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).map(drop)
@@ -44,12 +49,21 @@ pub(super) fn read_body<T: DeserializeOwned>(path: &Path, what: &str) -> Result<
         std::fs::read_to_string(path).map(|t| text = t)
     };
     read.map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let refused = |e: serde_json::Error| {
         Failure::usage(format!(
             "--body {} is not the documented {what} body: {e}",
             path.display()
         ))
-    })
+    };
+    let written: Value = serde_json::from_str(&text).map_err(refused)?;
+    let typed = T::deserialize(&written).map_err(refused)?;
+    Ok((typed, written))
+}
+
+/// A body built from flags, with the JSON it is sent as.
+pub(super) fn from_flags<T: Serialize>(typed: T) -> (T, Value) {
+    let wire = serde_json::to_value(&typed).unwrap_or_default();
+    (typed, wire)
 }
 
 /// Prints `data`: JSON with `--json`, else the human lines; secrets masked unless shown.
@@ -144,7 +158,7 @@ fn configs_from_flags(f: &SourceFlags) -> Result<(i64, SourceConfigs), Failure> 
         source_type::HDFS => {
             c.hdfs = Some(HdfsConfig {
                 address: need(&f.address, "--address", kind)?,
-                auth_type: f.auth_type,
+                auth_type: f.auth_type.unwrap_or(1),
                 username: f.source_user.clone().unwrap_or_default(),
                 file_path: f.file_path.clone().unwrap_or_default(),
             })
@@ -161,6 +175,144 @@ fn configs_from_flags(f: &SourceFlags) -> Result<(i64, SourceConfigs), Failure> 
         }
     }
     Ok((t, c))
+}
+
+/// The settings fields the flags give for a `kind` connector (`s3`, ...), by their names
+/// in its settings object: only what was given.
+fn given_settings(f: &SourceFlags, kind: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |field: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(field.to_string(), v);
+        }
+    };
+    let text = |v: &Option<String>| v.clone().map(Value::from);
+    match kind {
+        "oss" | "s3" => {
+            put("endpoint", text(&f.source_endpoint));
+            put("access_key_id", text(&f.access_key_id));
+            put("bucket_name", text(&f.bucket));
+            if kind == "s3" {
+                put("region", text(&f.region));
+                put("path_style", f.path_style.then_some(Value::Bool(true)));
+            }
+        }
+        "dify" => put("api_url", text(&f.api_url)),
+        "hdfs" => {
+            put("address", text(&f.address));
+            put("auth_type", f.auth_type.map(Value::from));
+            put("username", text(&f.source_user));
+            put("file_path", text(&f.file_path));
+        }
+        _ => {
+            put("host", text(&f.host));
+            put("port", f.port.map(Value::from));
+            put("username", text(&f.source_user));
+        }
+    }
+    m
+}
+
+/// The field of a `kind` connector's settings that holds its secret, and what to call it.
+fn secret_field(kind: &str) -> Option<(&'static str, &'static str)> {
+    match kind {
+        "oss" => Some(("access_key_secret", "access key secret")),
+        "s3" => Some(("access_key_secret", "secret access key")),
+        "dify" => Some(("api_key", "Dify API key")),
+        "mo" => Some(("password", "database password")),
+        _ => None,
+    }
+}
+
+/// `connector update` from flags: `--name` alone changes the name; settings flags change
+/// only those settings. The service's `PUT` replaces a connector's settings object whole,
+/// so the stored one is read (from the listing, which returns it) and sent back with the
+/// given fields changed. A new `--type` takes all of its settings, as `create` does.
+async fn update_from_flags(
+    client: &Client,
+    cid: &str,
+    name: Option<&str>,
+    f: &SourceFlags,
+) -> Result<Value, Failure> {
+    let mut wire = Map::new();
+    if let Some(n) = name {
+        wire.insert("name".into(), n.into());
+    }
+    let touches_settings = f.source_type.is_some()
+        || ["oss", "s3", "dify", "hdfs", "mo"]
+            .iter()
+            .any(|k| !given_settings(f, k).is_empty());
+    if !touches_settings {
+        return Ok(Value::Object(wire));
+    }
+    let current = find_connector(client, cid).await?;
+    let stored = current
+        .source_type
+        .num()
+        .and_then(source_type::key)
+        .unwrap_or("");
+    let wanted = match &f.source_type {
+        Some(raw) => source_type::key(source_type_of(raw)?).unwrap_or(""),
+        None => stored,
+    };
+    if wanted != stored {
+        let (_, configs) = configs_from_flags(f)?;
+        if let Value::Object(c) = serde_json::to_value(configs).unwrap_or_default() {
+            wire.extend(c);
+        }
+        return Ok(Value::Object(wire));
+    }
+    let mut settings = current
+        .config
+        .get(stored)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    settings.extend(given_settings(f, stored));
+    if let Some((field, what)) = secret_field(stored) {
+        match std::env::var("MOI_SOURCE_SECRET") {
+            Ok(secret) if !secret.is_empty() => {
+                settings.insert(field.into(), secret.into());
+            }
+            _ if settings
+                .get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty) =>
+            {
+                return Err(Failure::usage(format!(
+                    "the service did not return connector {cid}'s stored {what}, and a change \
+                     of its settings replaces them whole: set MOI_SOURCE_SECRET to the {what} \
+                     so that it is sent again"
+                )));
+            }
+            _ => {}
+        }
+    }
+    wire.insert(stored.into(), Value::Object(settings));
+    Ok(Value::Object(wire))
+}
+
+/// A connector by id, from the listing (the service has no call for one connector).
+async fn find_connector(client: &Client, cid: &str) -> Result<Connector, Failure> {
+    let mut page = 1u64;
+    loop {
+        let q: Query = vec![("page", page.to_string()), ("page_size", "100".to_string())];
+        let got = client
+            .connector_list(None, &q, None)
+            .await
+            .map_err(api_failure)?
+            .unwrap_or_default();
+        let n = got.connectors.len() as u64;
+        if let Some(c) = got.connectors.into_iter().find(|c| c.id.to_string() == cid) {
+            return Ok(c);
+        }
+        if n == 0 || page * 100 >= got.total {
+            return Err(Failure::usage(format!(
+                "no connector {cid}: `moi-ingest connector list` shows their ids"
+            )));
+        }
+        page += 1;
+    }
 }
 
 /// Every secret in a body the user gave: scrubbed from the client's error messages too.
@@ -181,24 +333,29 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             usage_type,
             body,
         } => {
-            let req: CreateConnector = match &body.body {
-                Some(p) => read_body(p, "POST /connectors")?,
+            let (req, wire) = match &body.body {
+                Some(p) => read_body::<CreateConnector>(p, "POST /connectors")?,
                 None => {
                     let (source_type, config) = configs_from_flags(source)?;
-                    CreateConnector {
+                    from_flags(CreateConnector {
                         name: name
                             .clone()
                             .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
                         source_type,
                         config,
                         usage_type: (!usage_type.is_empty()).then(|| usage_type.clone()),
-                    }
+                    })
                 }
             };
             req.check().map_err(Failure::usage)?;
-            guard_secrets(&client, &req);
+            guard_secrets(&client, &wire);
             client
-                .connector_create(None, &Query::new(), Some(&req))
+                .call::<_, Value>(
+                    &endpoints::CONNECTOR_CREATE,
+                    None,
+                    &Query::new(),
+                    Some(&wire),
+                )
                 .await
                 .map_err(api_failure)?;
             print(out, show, &serde_json::json!({"created": req.name}), |_| {
@@ -214,7 +371,7 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             body,
         } => {
             let req: Value = match (&body.body, cid) {
-                (Some(p), _) => read_body(p, "POST /connectors/validate")?,
+                (Some(p), _) => read_body::<Value>(p, "POST /connectors/validate")?.1,
                 (None, Some(cid)) => serde_json::json!({"connector_id": id(cid, "connector id")?}),
                 (None, None) => {
                     let (t, c) = configs_from_flags(source)?;
@@ -294,29 +451,24 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             body,
         } => {
             let cid = id(cid, "connector id")?.to_string();
-            let req: UpdateConnector = match &body.body {
-                Some(p) => read_body(p, "PUT /connectors/{id}")?,
-                None => {
-                    let config = if source.source_type.is_some() {
-                        configs_from_flags(source)?.1
-                    } else {
-                        SourceConfigs::default()
-                    };
-                    UpdateConnector {
-                        name: name.clone(),
-                        config,
-                        usage_type: None,
-                    }
-                }
+            let wire = match &body.body {
+                Some(p) => read_body::<UpdateConnector>(p, "PUT /connectors/{id}")?.1,
+                None => update_from_flags(&client, &cid, name.as_deref(), source).await?,
             };
-            if req == UpdateConnector::default() {
+            if wire.as_object().is_none_or(|o| o.is_empty()) {
                 return Err(Failure::usage(
-                    "nothing to change: give --name, --type with its settings, or --body FILE",
+                    "nothing to change: give --name, settings (--bucket, --type with its \
+                     settings, ...), or --body FILE",
                 ));
             }
-            guard_secrets(&client, &req);
+            guard_secrets(&client, &wire);
             client
-                .connector_update(Some(&cid), &Query::new(), Some(&req))
+                .call::<_, Value>(
+                    &endpoints::CONNECTOR_UPDATE,
+                    Some(&cid),
+                    &Query::new(),
+                    Some(&wire),
+                )
                 .await
                 .map_err(api_failure)?;
             print(out, show, &serde_json::json!({"updated": cid}), |_| {

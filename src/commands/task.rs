@@ -42,7 +42,7 @@ pub(super) fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-use super::sources::{api_failure, read_body};
+use super::sources::{api_failure, from_flags, read_body};
 
 fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
     if out.json {
@@ -117,10 +117,11 @@ fn interval_type(raw: &str) -> Result<i64, Failure> {
 }
 
 async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
-    use crate::api::endpoints::Query;
+    use crate::api::endpoints::{self, Query};
     use crate::api::model::{
         CommonFileTaskConfig, CreateTask, LoadModeConfig, SourceConfig, UpdateTask,
     };
+    use serde_json::Value;
     match action {
         TaskAction::Create {
             connector,
@@ -130,9 +131,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             interval,
             body,
         } => {
-            let req: CreateTask = match &body.body {
-                Some(p) => read_body(p, "POST /task")?,
-                None => CreateTask {
+            let (req, wire) = match &body.body {
+                Some(p) => read_body::<CreateTask>(p, "POST /task")?,
+                None => from_flags(CreateTask {
                     source_connector_id: id(
                         connector.as_deref().ok_or_else(|| {
                             Failure::usage("--connector is needed, or --body FILE")
@@ -154,7 +155,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                         },
                     },
                     config_type: 1,
-                },
+                }),
             };
             if req.source_config.common_file_task_config.uris.is_empty() {
                 return Err(Failure::usage(
@@ -162,7 +163,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 ));
             }
             client
-                .task_create(None, &Query::new(), Some(&req))
+                .call::<_, Value>(&endpoints::TASK_CREATE, None, &Query::new(), Some(&wire))
                 .await
                 .map_err(api_failure)?;
             print(out, &serde_json::json!({"created": true}), || {
@@ -180,9 +181,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             interval,
             body,
         } => {
-            let req: UpdateTask = match &body.body {
-                Some(p) => read_body(p, "POST /task/update")?,
-                None => UpdateTask {
+            let (req, wire) = match &body.body {
+                Some(p) => read_body::<UpdateTask>(p, "POST /task/update")?,
+                None => from_flags(UpdateTask {
                     task_id: id(task_id, "task id")?,
                     load_mode_config: it
                         .as_deref()
@@ -194,10 +195,10 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                         })
                         .transpose()?,
                     uris: (!uris.is_empty()).then(|| uris.clone()),
-                },
+                }),
             };
             client
-                .task_update(None, &Query::new(), Some(&req))
+                .call::<_, Value>(&endpoints::TASK_UPDATE, None, &Query::new(), Some(&wire))
                 .await
                 .map_err(api_failure)?;
             print(out, &serde_json::json!({"updated": req.task_id}), || {

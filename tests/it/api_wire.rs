@@ -12,15 +12,15 @@ use moi_ingest::secret::Secret;
 use moi_ingest::walk::mtime_ns;
 use tokio::sync::mpsc;
 
-struct Seen {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Seen {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 /// A server that answers every request with `answer` and passes what it saw back.
-async fn recorder(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Seen>) {
+pub(crate) async fn recorder(answer: &'static str) -> (String, mpsc::UnboundedReceiver<Seen>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {

@@ -337,17 +337,13 @@ async fn quiet_still_names_what_failed_for_good() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_terminal_the_bars_show_totals_and_the_follow_phase() {
     // `script` gives the run a terminal, as a person at a shell has.
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "script (util-linux) is needed"
-        );
-        return;
-    }
+    assert!(
+        std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "this test needs `script` (util-linux, on every Debian): apt-get install util-linux"
+    );
     let env = util::emulator_with(|c| {
         c.faults.latency = Duration::from_millis(40);
         c.ingest_time = Duration::from_millis(1500);

@@ -341,3 +341,109 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
         .unwrap();
     assert_eq!(tasks.total, 1);
 }
+
+/// `--body` goes out as written: no field the file lacks is added, since a `PUT` with a
+/// default (`"region": ""`) would blank a stored setting. `export list` takes one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_is_sent_as_the_user_wrote_it() {
+    let env = util::emulator().await;
+    let (url, mut seen) =
+        crate::api_wire::recorder(r#"{"code": "OK", "msg": "OK", "data": {}}"#).await;
+    let written = r#"{"s3": {"endpoint": "s3.example.com", "bucket_name": "b", "access_key_id": "AKID", "access_key_secret": "s3cret-77"}}"#;
+    let body = env.path("update.json");
+    std::fs::write(&body, written).unwrap();
+    let b = body.display().to_string();
+    let out = util::command(&env)
+        .env("MOI_ENDPOINT", &url)
+        .args(["connector", "update", "42", "--body", &b])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = seen.recv().await.unwrap();
+    assert_eq!(got.method, "PUT");
+    assert_eq!(got.uri.path(), "/connectors/42");
+    let sent: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    let want: serde_json::Value = serde_json::from_str(written).unwrap();
+    assert_eq!(sent, want, "fields were added to the body");
+
+    let list = env.path("list.json");
+    std::fs::write(&list, r#"{"offset": 0, "limit": 5, "creator": "ana"}"#).unwrap();
+    let l = list.display().to_string();
+    let out = util::command(&env)
+        .env("MOI_ENDPOINT", &url)
+        .args(["export", "list", "--body", &l, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = seen.recv().await.unwrap();
+    assert!(got.uri.path().ends_with("/export/task/list"), "{}", got.uri);
+    let sent: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({"offset": 0, "limit": 5, "creator": "ana"})
+    );
+}
+
+/// A flag-form update changes only what it names: the stored settings are read and sent
+/// back, so `--bucket` alone keeps the region, the path style and the secret, which need
+/// not be given again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_by_flags_changes_only_the_settings_it_names() {
+    let env = util::emulator().await;
+    let create = [
+        "connector",
+        "create",
+        "--name",
+        "archive",
+        "--type",
+        "s3",
+        "--source-endpoint",
+        "s3.example.com",
+        "--bucket",
+        "old-bucket",
+        "--access-key-id",
+        "AKID",
+        "--region",
+        "eu-west-1",
+        "--path-style",
+    ];
+    let out = run_with_secret(&env, &create).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed = |out: &std::process::Output| summary(out)["connectors"][0].clone();
+    let out = run_with_secret(&env, &["connector", "list", "--json", "--show-secrets"]).await;
+    let before = listed(&out);
+    let id = before["id"].as_str().unwrap().to_string();
+
+    // No MOI_SOURCE_SECRET: the stored one goes back.
+    let out = util::run(
+        &env,
+        &["connector", "update", &id, "--bucket", "new-bucket"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run_with_secret(&env, &["connector", "list", "--json", "--show-secrets"]).await;
+    let after = listed(&out);
+    assert_eq!(after["s3"]["bucket_name"], "new-bucket");
+    for field in [
+        "endpoint",
+        "access_key_id",
+        "region",
+        "path_style",
+        "access_key_secret",
+    ] {
+        assert_eq!(after["s3"][field], before["s3"][field], "{field} changed");
+    }
+    assert_eq!(after["name"], "archive");
+    assert_eq!(after["s3"]["access_key_secret"], SOURCE_SECRET);
+
+    // Nothing to change is refused before anything is sent.
+    let out = util::run(&env, &["connector", "update", &id]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to change"),
+        "{}",
+        stderr(&out)
+    );
+}
