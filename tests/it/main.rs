@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_wire;
+mod contract;
 mod copies;
 mod deploy;
 mod dialects;

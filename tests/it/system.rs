@@ -307,6 +307,20 @@ async fn metrics_are_pushed_to_a_real_pushgateway_grouped_by_job_volume_and_shar
     );
 }
 
+/// Flags that cut a night short after `after` on a slow service: one file at a time.
+fn cut_short(after: &'static str) -> [&'static str; 8] {
+    [
+        "--max-duration",
+        after,
+        "--drain-timeout",
+        "100ms",
+        "--concurrency",
+        "1",
+        "--batch-files",
+        "1",
+    ]
+}
+
 /// One night's metrics file, from a real run.
 async fn night(env: &util::Env, src: &Path, extra: &[&str]) -> (i32, BTreeMap<String, f64>) {
     let prom = env.path("night.prom");
@@ -446,16 +460,7 @@ async fn the_alert_rules_fire_on_real_nights_and_only_then() {
     let env_slow = util::emulator_with(|c| c.faults.latency = Duration::from_millis(400)).await;
     let slow_src = env_slow.path("src");
     util::small_files(&slow_src, 40, 10);
-    let window = [
-        "--max-duration",
-        "1s",
-        "--drain-timeout",
-        "100ms",
-        "--concurrency",
-        "1",
-        "--batch-files",
-        "1",
-    ];
+    let window = cut_short("1s");
     let (exit, first_cut) = night(&env_slow, &slow_src, &window).await;
     assert_eq!(exit, 6);
     let (exit, second_cut) = night(&env_slow, &slow_src, &window).await;
@@ -600,16 +605,7 @@ async fn success_exit_status_turns_a_cut_off_into_0_and_keeps_the_real_code_else
     let env = util::emulator_with(|c| c.faults.latency = Duration::from_millis(300)).await;
     let src = env.path("src");
     util::small_files(&src, 20, 10);
-    let window = [
-        "--max-duration",
-        "500ms",
-        "--drain-timeout",
-        "100ms",
-        "--concurrency",
-        "1",
-        "--batch-files",
-        "1",
-    ];
+    let window = cut_short("500ms");
     let mut extra = window.to_vec();
     extra.extend(["--success-exit-status", "5,6"]);
     let (exit, metrics) = night(&env, &src, &extra).await;

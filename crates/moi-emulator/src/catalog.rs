@@ -373,6 +373,8 @@ fn entry_json(r: &CatalogRow, volume_name: &str) -> Value {
         "size": r.size,
         "volume_id": r.volume,
         "volume_name": volume_name,
+        "volume_reserved": false,
+        "ref_workflow_id": "",
         "parent_id": parent,
         "show_path": format!("/{}", r.path),
         "save_path": "",

@@ -75,9 +75,11 @@ async fn volume_listing(State(s): St, RawQuery(q): RawQuery) -> Response {
 }
 
 /// A task in the dialect's shape: the SDKs read `id`, `volume_id`, `status`, the times and
-/// `source_connector_type` as strings.
+/// `source_connector_type` as strings. `source_connector_id` is a number in both (the
+/// documents' `100004`, the Go SDK's `uint64`), 0 for a task an upload made.
 fn task_json(s: &AppState, t: &Task) -> serde_json::Value {
     let mut v = serde_json::to_value(t).unwrap_or_default();
+    v["source_connector_id"] = t.source_connector_id.map_or(0, |c| c.0).into();
     if s.config.dialect == Dialect::Sdk {
         for key in [
             "status",
