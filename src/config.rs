@@ -145,9 +145,20 @@ pub fn connection_with_default(
             connect_timeout: args.connect_timeout,
             idle_timeout: args.idle_timeout,
             extra_roots,
+            names: setting_names(),
             ..ClientOptions::default()
         },
     })
+}
+
+/// The client's messages name our flags and variables.
+pub fn setting_names() -> crate::api::SettingNames {
+    crate::api::SettingNames {
+        endpoint: "--endpoint (MOI_ENDPOINT)".into(),
+        api_key: "the API key (MOI_KEY or --api-key)".into(),
+        ca_cert: "--ca-cert (or MOI_CA_CERT)".into(),
+        connect_timeout: "--connect-timeout".into(),
+    }
 }
 
 pub fn volume(raw: &str) -> Result<VolumeId, ConfigError> {

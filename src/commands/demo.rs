@@ -101,7 +101,10 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
     let connection = Connection {
         endpoint,
         credentials: Credentials::ApiKey(Secret::new(&key)),
-        options: ClientOptions::default(),
+        options: ClientOptions {
+            names: config::setting_names(),
+            ..ClientOptions::default()
+        },
     };
     let volume: crate::api::VolumeId = DEFAULT_VOLUME.parse().unwrap_or_default();
     let identity = config::identity(&connection.endpoint, &volume, &root);

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::client::transport_error;
+use super::error::Remedy;
 use super::error::{ApiError, ErrorKind};
 use super::model::*;
 use crate::secret::Redactor;
@@ -134,6 +135,7 @@ pub fn decode_body<T: DeserializeOwned>(
         retry_after,
         request_id: request_id.clone(),
         before_connecting: false,
+        remedy: None,
     };
     if (300..400).contains(&status) {
         // Redirects are not followed: the key would go along to wherever they point
@@ -142,15 +144,18 @@ pub fn decode_body<T: DeserializeOwned>(
             .as_deref()
             .map(address_only)
             .unwrap_or_else(|| "an address it does not name".into());
-        return Err(fail(
-            ErrorKind::Malformed,
-            None,
-            format!(
-                "the service redirects this call to {to}. moi-ingest does not follow \
-                 redirects, so that the key goes only to the endpoint you gave: if that \
-                 address is the service, set --endpoint (MOI_ENDPOINT) to its base address"
-            ),
-        ));
+        return Err(ApiError {
+            remedy: Some(Remedy::BaseEndpoint),
+            ..fail(
+                ErrorKind::Malformed,
+                None,
+                format!(
+                    "the service redirects this call to {to}. Redirects are not followed, \
+                     so that the key goes only to the endpoint given: if that address is the \
+                     service, give its base address as the endpoint"
+                ),
+            )
+        });
     }
     let envelope: Envelope<&RawValue> = match envelope {
         Ok(e) => e,

@@ -29,7 +29,7 @@ impl Credentials {
     /// Names the credential in messages, without its value.
     pub fn describe(&self) -> String {
         match self {
-            Credentials::ApiKey(_) => "the API key (MOI_KEY or --api-key)".to_string(),
+            Credentials::ApiKey(_) => "the API key".to_string(),
             Credentials::Session {
                 account, username, ..
             } => format!("the login of user '{username}' in account '{account}'"),

@@ -12,7 +12,7 @@ use super::endpoints::{
     Endpoint, Query, TASK_DELETE, TASK_FILES, TASK_GET, TASK_LIST, TASK_PAUSE, TASK_RESUME,
     TASK_RETRY,
 };
-use super::error::{ApiError, ErrorKind};
+use super::error::{ApiError, ErrorKind, Remedy};
 use super::id::Id;
 use super::model::*;
 use crate::secret::Redactor;
@@ -32,7 +32,35 @@ pub struct ClientOptions {
     /// Certificates to trust beside the built-in roots (`--ca-cert`, read by
     /// [`super::ca_certificates`]).
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// How messages name the caller's settings.
+    pub names: SettingNames,
 }
+
+/// How the client's messages name the settings a caller could change. A program gives its
+/// own words (its flags and variables); a library's user gets these fields' names.
+#[derive(Debug, Clone)]
+pub struct SettingNames {
+    pub endpoint: String,
+    pub api_key: String,
+    pub ca_cert: String,
+    pub connect_timeout: String,
+}
+
+impl Default for SettingNames {
+    fn default() -> Self {
+        SettingNames {
+            endpoint: "the endpoint".into(),
+            api_key: "the API key".into(),
+            ca_cert: "ClientOptions::extra_roots (moi_client::ca_certificates reads a PEM file)"
+                .into(),
+            connect_timeout: "ClientOptions::connect_timeout".into(),
+        }
+    }
+}
+
+/// How a connection that took too long is described; [`Remedy::ConnectTimeout`] is found by it.
+pub(crate) const CONNECT_TIMED_OUT: &str =
+    "the connection (TCP and TLS handshake) took longer than the connect timeout";
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -43,6 +71,7 @@ impl Default for ClientOptions {
             user_agent: format!("moi-ingest/{}", env!("CARGO_PKG_VERSION")),
             body_pace: None,
             extra_roots: Vec::new(),
+            names: SettingNames::default(),
         }
     }
 }
@@ -128,8 +157,9 @@ impl Client {
                 ErrorKind::Local,
                 "client",
                 format!(
-                    "the endpoint {base} cannot take an upload path ({e}); give --endpoint as \
-                     a base address such as https://host/api"
+                    "the endpoint {base} cannot take an upload path ({e}); give {} as a base \
+                     address such as https://host/api",
+                    options.names.endpoint
                 ),
             )
         })?;
@@ -165,7 +195,7 @@ impl Client {
             .auth
             .renew(&self.http, &self.base, None)
             .await
-            .map_err(|e| self.explain_auth(e))?;
+            .map_err(|e| self.explained(self.explain_auth(e)))?;
         Ok(tokens.uid().to_string())
     }
 
@@ -182,6 +212,16 @@ impl Client {
     /// Sends one request built by `build` (called again when a session token had to be
     /// renewed after a 401) and decodes the envelope.
     pub(crate) async fn execute<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        build: impl FnMut(&reqwest::Client) -> Result<RequestBuilder, ApiError>,
+    ) -> Result<Option<T>, ApiError> {
+        self.execute_unexplained(call, build)
+            .await
+            .map_err(|e| self.explained(e))
+    }
+
+    async fn execute_unexplained<T: DeserializeOwned>(
         &self,
         call: &'static str,
         mut build: impl FnMut(&reqwest::Client) -> Result<RequestBuilder, ApiError>,
@@ -206,6 +246,16 @@ impl Client {
 
     /// As [`Client::execute`], for an upload through the upload call's own client.
     pub(crate) async fn execute_direct<T: DeserializeOwned>(
+        &self,
+        direct: &super::direct::Direct,
+        build: impl FnMut() -> Result<super::multipart::UploadBody, ApiError>,
+    ) -> Result<Option<T>, ApiError> {
+        self.execute_direct_unexplained(direct, build)
+            .await
+            .map_err(|e| self.explained(e))
+    }
+
+    async fn execute_direct_unexplained<T: DeserializeOwned>(
         &self,
         direct: &super::direct::Direct,
         mut build: impl FnMut() -> Result<super::multipart::UploadBody, ApiError>,
@@ -254,11 +304,38 @@ impl Client {
 
     fn explain_auth(&self, mut e: ApiError) -> ApiError {
         if e.kind == ErrorKind::Auth {
+            let credential = match self.auth.credentials() {
+                Credentials::ApiKey(_) => self.options.names.api_key.clone(),
+                other => other.describe(),
+            };
             e.message = format!(
-                "{} was refused: {}. Check the credential and that it may use this endpoint",
-                self.auth.credentials().describe(),
+                "{credential} was refused: {}. Check the credential and that it may use this \
+                 endpoint",
                 e.message
             );
+        }
+        e
+    }
+
+    /// `e` with its remedy said in the caller's words: every error leaves the client
+    /// through here.
+    pub(crate) fn explained(&self, mut e: ApiError) -> ApiError {
+        let n = &self.options.names;
+        match e.remedy.take() {
+            Some(Remedy::BaseEndpoint) => {
+                e.message = format!("{} (set {})", e.message, n.endpoint);
+            }
+            Some(Remedy::TrustCertificate) => {
+                e.message = format!(
+                    "{}. If a company proxy or a private CA signs the service's certificate, \
+                     pass its PEM file with {}",
+                    e.message, n.ca_cert
+                );
+            }
+            Some(Remedy::ConnectTimeout) => {
+                e.message = format!("{} (raise it with {})", e.message, n.connect_timeout);
+            }
+            None => {}
         }
         e
     }
@@ -368,16 +445,18 @@ pub(crate) fn transport_error(call: &'static str, e: reqwest::Error) -> ApiError
 pub(crate) fn transport_failure(
     call: &'static str,
     before_connecting: bool,
-    mut chain: String,
+    chain: String,
 ) -> ApiError {
-    if before_connecting && chain.contains("certificate") {
-        chain.push_str(
-            ". If a company proxy or a private CA signs the service's certificate, pass its \
-             PEM file with --ca-cert (or MOI_CA_CERT)",
-        );
-    }
+    let remedy = if chain.contains(CONNECT_TIMED_OUT) {
+        Some(Remedy::ConnectTimeout)
+    } else if before_connecting && chain.contains("certificate") {
+        Some(Remedy::TrustCertificate)
+    } else {
+        None
+    };
     ApiError {
         before_connecting,
+        remedy,
         ..ApiError::new(ErrorKind::Transient, call, chain)
     }
 }
@@ -394,4 +473,46 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod setting_names_tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn client(names: SettingNames) -> Client {
+        let url = Url::parse("http://127.0.0.1:9/").unwrap();
+        let options = ClientOptions {
+            names,
+            ..ClientOptions::default()
+        };
+        Client::new(&url, Credentials::ApiKey(Secret::new("k")), options).unwrap()
+    }
+
+    /// A library's user reads the client's own words; a program's user reads its flags.
+    #[test]
+    fn a_remedy_is_said_in_the_callers_words() {
+        let cert = || ApiError {
+            remedy: Some(Remedy::TrustCertificate),
+            ..ApiError::new(ErrorKind::Transient, "POST /x", "invalid peer certificate")
+        };
+        let plain = client(SettingNames::default()).explained(cert());
+        assert!(
+            plain.message.contains("ClientOptions::extra_roots"),
+            "{}",
+            plain.message
+        );
+        assert!(!plain.message.contains("--"), "{}", plain.message);
+        let cli = SettingNames {
+            ca_cert: "--ca-cert".into(),
+            ..SettingNames::default()
+        };
+        let said = client(cli).explained(cert());
+        assert!(
+            said.message.ends_with("pass its PEM file with --ca-cert"),
+            "{}",
+            said.message
+        );
+        assert_eq!(said.remedy, None, "said once");
+    }
 }

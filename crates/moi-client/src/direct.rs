@@ -57,11 +57,7 @@ impl tower::Service<http::Uri> for Connector {
         Box::pin(async move {
             match tokio::time::timeout(limit, connecting).await {
                 Ok(done) => done,
-                Err(_) => Err(format!(
-                    "the connection (TCP and TLS handshake) took longer than --connect-timeout \
-                     ({limit:?})"
-                )
-                .into()),
+                Err(_) => Err(format!("{} ({limit:?})", super::client::CONNECT_TIMED_OUT).into()),
             }
         })
     }

@@ -35,6 +35,20 @@ pub struct ApiError {
     pub request_id: Option<String>,
     /// The request failed before a connection was made (refused, no route, name not found).
     pub before_connecting: bool,
+    /// A setting of the caller's that would help, which [`crate::Client`] names in the
+    /// message by its [`crate::SettingNames`] before the error leaves it.
+    pub remedy: Option<Remedy>,
+}
+
+/// What the caller could change, said in its own words ([`crate::SettingNames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The endpoint is not the service's base address (a redirect, a pasted call URL).
+    BaseEndpoint,
+    /// The service's certificate is signed by a CA the client does not trust.
+    TrustCertificate,
+    /// Connecting took longer than the connect timeout.
+    ConnectTimeout,
 }
 
 impl ApiError {
@@ -48,6 +62,7 @@ impl ApiError {
             retry_after: None,
             request_id: None,
             before_connecting: false,
+            remedy: None,
         }
     }
 

@@ -42,9 +42,9 @@ mod upload;
 
 pub use answer::{Answer, decode_body};
 pub use auth::Credentials;
-pub use client::{Client, ClientOptions, is_loopback};
+pub use client::{Client, ClientOptions, SettingNames, is_loopback};
 pub use direct::ca_certificates;
-pub use error::{ApiError, ErrorKind};
+pub use error::{ApiError, ErrorKind, Remedy};
 pub use id::{Id, VolumeId};
 pub use multipart::{UploadBody, mtime_ns, upload_body};
 pub use upload::{BodyPace, UPLOAD_CALL, UploadSource, meta_json};
