@@ -6,6 +6,7 @@
 #
 #   bash benches/share.sh                    # 10,000 files, 1 ms and 5 ms, 3 rounds
 #   ROUNDS=1 DELAYS=1 bash benches/share.sh  # one quick round at 1 ms
+#   MOI_FLAGS="--checkers 32" DELAYS=5 bash benches/share.sh
 #
 # Needs root (FUSE mounts), and installs what is missing: libfuse2, fuse3 and rclone from
 # Debian's packages, fusepy in a venv under target/. Everything stays on this machine: the
@@ -44,7 +45,8 @@ for _ in $(seq 50); do grep -q 'listening on' "$work/emu.out" 2>/dev/null && bre
 ADDR=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/emu.out" | head -n 1)
 
 secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); python3 -c "print($e - $s)"; }
-moi() { HOME=$work MOI_KEY=k "$BIN" upload "$mnt" --volume 7 --endpoint "$ADDR" --quiet --no-wait "$@"; }
+# MOI_FLAGS: extra flags for every moi-ingest run (e.g. MOI_FLAGS="--checkers 32").
+moi() { HOME=$work MOI_KEY=k "$BIN" upload "$mnt" --volume 7 --endpoint "$ADDR" --quiet --no-wait ${MOI_FLAGS:-} "$@"; }
 rss_kib=0
 peak() { # runs a command under /usr/bin/time when present, keeping the largest RSS seen
   if [ -x /usr/bin/time ]; then
