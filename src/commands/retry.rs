@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
 use super::{CommandResult, Output, print_summary};
@@ -14,6 +12,7 @@ use crate::cli::RetryArgs;
 use crate::config;
 use crate::journal::Journal;
 use crate::output::Progress;
+use crate::pipeline::policy::RetryPolicy;
 use crate::pipeline::{self, UploadSettings};
 use crate::report::{Exit, Failure, RunStats};
 use crate::run::{Run, RunPlan};
@@ -95,27 +94,9 @@ fn failed_uploads_source(root: PathBuf, paths: Vec<String>) -> mpsc::Receiver<Wa
 /// `/task/retry` with the usual backoff on transient answers (503, 429 with Retry-After,
 /// a dropped connection).
 async fn task_retry_patiently(client: &Client, task: Id, ids: &[Id]) -> Result<(), ApiError> {
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
-        .with_max_times(8)
-        .with_jitter()
-        .build();
-    loop {
-        match client.task_retry(task, ids).await {
-            Err(e) if e.is_transient() => {
-                let Some(delay) = delays.next() else {
-                    return Err(e);
-                };
-                let delay = e
-                    .retry_after
-                    .map_or(delay, |r| r.min(Duration::from_secs(300)));
-                tracing::debug!("retrying /task/retry in {delay:?}: {e}");
-                tokio::time::sleep(delay).await;
-            }
-            other => return other,
-        }
-    }
+    RetryPolicy::TASK_RETRY
+        .run("/task/retry", || client.task_retry(task, ids))
+        .await
 }
 
 /// Asks `/task/retry` for every file whose ingestion failed for good, one call per task.

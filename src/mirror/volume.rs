@@ -3,28 +3,16 @@
 //! changes. Nothing is acted on from a listing that was not read to the end.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
-use backon::{ExponentialBuilder, Retryable};
 
 use crate::api::catalog::{Call, CatalogEntry, VolumeInfo};
 use crate::api::{ApiError, Client, ErrorKind};
+use crate::pipeline::policy::RetryPolicy;
 
-/// Backoff for the catalog calls: transient failures (429, 503, timeouts) are tried again,
-/// with jitter, five times in all; the catalog is read and changed on a busy service too.
-fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(300))
-        .with_max_delay(Duration::from_secs(20))
-        .with_max_times(4)
-        .with_jitter()
-}
-
-/// A catalog call, with retries on transient failures.
+/// A catalog call, with retries on transient failures (429, 503, timeouts), as
+/// [`RetryPolicy::CATALOG`] says: the catalog is read and changed on a busy service too.
 pub async fn retrying<C: Call>(client: &Client, req: &C) -> Result<C::Answer, ApiError> {
-    (|| client.send(req))
-        .retry(backoff())
-        .when(ApiError::is_transient)
+    RetryPolicy::CATALOG
+        .run(C::ENDPOINT.name, || client.send(req))
         .await
 }
 
@@ -92,9 +80,10 @@ impl<'a> VolumeView<'a> {
     pub async fn children(&mut self, folder_id: &str) -> Result<&[CatalogEntry], ApiError> {
         if !self.listings.contains_key(folder_id) {
             let (client, volume) = (self.client, self.volume.as_str());
-            let list = (|| client.list_children(volume, folder_id))
-                .retry(backoff())
-                .when(ApiError::is_transient)
+            let list = RetryPolicy::CATALOG
+                .run("a folder's listing", || {
+                    client.list_children(volume, folder_id)
+                })
                 .await?;
             self.listings.insert(folder_id.to_string(), list);
         }

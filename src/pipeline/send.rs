@@ -2,19 +2,17 @@
 //!
 //! Each request is marked in the journal before it goes out (in bulk, for the units about to
 //! be sent) and recorded as confirmed only from the service's answer (by the recorder).
-//! Transient failures back off exponentially with full jitter (backon's schedule;
-//! `Retry-After` wins when the server sends one), within a per-file attempt limit and a
+//! Transient failures back off as [`RetryPolicy`] says (exponential, full jitter,
+//! `Retry-After` obeyed), within a per-file attempt limit and a
 //! run-wide retry budget. An authentication refusal stops the run at
 //! once; the same permanent refusal many times in a row (unknown volume, wrong endpoint,
 //! an HTML proxy page) trips a breaker instead of failing every file one by one.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use super::policy::{RetryPolicy, full_jitter};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -64,14 +62,6 @@ fn spoken(d: Duration) -> String {
         _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{}m {}s", s / 60, s % 60),
     }
-}
-
-/// A uniformly random duration in `[0, d]`: "full jitter".
-fn full_jitter(d: Duration) -> Duration {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(d.as_nanos() as u64);
-    let r = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
-    d.mul_f64(r)
 }
 
 impl Ctx {
@@ -234,11 +224,12 @@ impl Ctx {
         }
         let sources: Vec<&UploadSource> = unit.files.iter().map(|f| &f.source).collect();
         let s = &self.settings;
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(s.retry_base)
-            .with_max_delay(s.retry_max)
-            .with_max_times(s.attempts.saturating_sub(1) as usize)
-            .build();
+        let mut delays = RetryPolicy {
+            min: s.retry_base,
+            max: s.retry_max,
+            retries: s.attempts.saturating_sub(1) as usize,
+        }
+        .delays();
         let mut started;
         let mut first_attempt = true;
         let mut outage_wait = s.retry_base;
@@ -357,10 +348,7 @@ impl Ctx {
                         e.message = format!("{} (the run's retry budget is spent)", e.message);
                         return self.record_failed(&unit, &e).await;
                     }
-                    let delay = e
-                        .retry_after
-                        .map(|r| r.min(Duration::from_secs(300)))
-                        .unwrap_or_else(|| full_jitter(delay));
+                    let delay = RetryPolicy::wait(delay, e.retry_after);
                     RunStats::add(&c.retries, 1);
                     tracing::debug!("retrying in {delay:?}: {e}");
                     tokio::select! {
@@ -675,17 +663,4 @@ pub async fn run(
         }
     }
     stop
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_the_delay() {
-        let d = Duration::from_millis(800);
-        for _ in 0..100 {
-            assert!(full_jitter(d) <= d);
-        }
-    }
 }
