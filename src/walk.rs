@@ -9,7 +9,6 @@
 //! unreadable folders, names that are not valid UTF-8 (MOI names are JSON text), and the
 //! journal's own files when the journal lives inside the folder.
 
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -56,6 +55,57 @@ pub struct WalkedFile {
 pub fn inode(meta: &std::fs::Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     (meta.dev(), meta.ino())
+}
+
+/// An entry's kind, from a listing or a stat: what the walk decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+    Other,
+}
+
+impl From<std::fs::FileType> for Kind {
+    fn from(ft: std::fs::FileType) -> Kind {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else if ft.is_fifo() {
+            Kind::Fifo
+        } else if ft.is_socket() {
+            Kind::Socket
+        } else if ft.is_block_device() || ft.is_char_device() {
+            Kind::Device
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// What the walk needs of a file's metadata, from `std` or from one `fstatat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub len: u64,
+    pub mtime_ns: i64,
+    pub inode: (u64, u64),
+}
+
+impl From<&std::fs::Metadata> for Facts {
+    fn from(m: &std::fs::Metadata) -> Facts {
+        Facts {
+            len: m.len(),
+            mtime_ns: mtime_ns(m),
+            inode: inode(m),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,7 +454,8 @@ fn walk_physical(root: &Path, filters: &Filters, tx: &mpsc::Sender<WalkEvent>) {
             }
             continue;
         }
-        let event = classify(root, &path, ft, || entry.metadata(), filters);
+        let facts = || entry.metadata().map(|m| Facts::from(&m));
+        let event = classify(root, &path, ft.into(), facts, filters);
         if !hand_over(tx, event) {
             return;
         }
@@ -445,8 +496,12 @@ fn walk_following(root: &Path, filters: &Filters, tx: &mpsc::Sender<WalkEvent>) 
             Ok(e) => classify(
                 root,
                 e.path(),
-                e.file_type(),
-                || e.metadata().map_err(std::io::Error::from),
+                e.file_type().into(),
+                || {
+                    e.metadata()
+                        .map(|m| Facts::from(&m))
+                        .map_err(std::io::Error::from)
+                },
                 filters,
             ),
         };
@@ -459,8 +514,8 @@ fn walk_following(root: &Path, filters: &Filters, tx: &mpsc::Sender<WalkEvent>) 
 fn classify(
     root: &Path,
     path: &Path,
-    ft: std::fs::FileType,
-    metadata: impl FnOnce() -> std::io::Result<std::fs::Metadata>,
+    kind: Kind,
+    metadata: impl FnOnce() -> std::io::Result<Facts>,
     filters: &Filters,
 ) -> Option<WalkEvent> {
     let Filters {
@@ -495,21 +550,18 @@ fn classify(
     if !options.hidden && is_hidden(&rel) {
         return skip("hidden (use --hidden to include)", SkipWhy::Hidden);
     }
-    if ft.is_symlink() {
+    if kind == Kind::Symlink {
         return skip(
             "symlink, not followed (use --follow-symlinks)",
             SkipWhy::Symlink,
         );
     }
-    if !ft.is_file() {
-        let what = if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_socket() {
-            "a socket"
-        } else if ft.is_block_device() || ft.is_char_device() {
-            "a device"
-        } else {
-            "not a regular file"
+    if kind != Kind::File {
+        let what = match kind {
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+            Kind::Device => "a device",
+            _ => "not a regular file",
         };
         return skip(&format!("{what}, not uploaded"), SkipWhy::Special);
     }
@@ -534,19 +586,19 @@ fn classify(
         Err(err) => return skip(&format!("cannot be read: {err}"), SkipWhy::Unreadable),
     };
     if let Some(max) = options.max_size
-        && meta.len() > max
+        && meta.len > max
     {
         return skip(
-            &format!("{} bytes, larger than --max-file-size", meta.len()),
+            &format!("{} bytes, larger than --max-file-size", meta.len),
             SkipWhy::TooLarge,
         );
     }
     Some(WalkEvent::File(WalkedFile {
         abs: path.to_path_buf(),
         rel,
-        size: meta.len(),
-        mtime_ns: mtime_ns(&meta),
-        inode: inode(&meta),
+        size: meta.len,
+        mtime_ns: meta.mtime_ns,
+        inode: meta.inode,
     }))
 }
 
