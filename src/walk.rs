@@ -606,8 +606,9 @@ fn classify(
 mod tests {
     use super::*;
 
-    async fn collect(root: &Path, options: WalkOptions) -> (Vec<String>, Vec<String>) {
-        let mut rx = spawn(root.to_path_buf(), options, 4).unwrap();
+    /// What the one-thread walk (`--checkers 1`) finds, in its order.
+    async fn collect_in_order(root: &Path, options: WalkOptions) -> (Vec<String>, Vec<String>) {
+        let mut rx = spawn(root.to_path_buf(), options, 1).unwrap();
         let (mut files, mut skipped) = (Vec::new(), Vec::new());
         while let Some(ev) = rx.recv().await {
             match ev {
@@ -616,6 +617,34 @@ mod tests {
             }
         }
         (files, skipped)
+    }
+
+    /// What the walk finds, on one thread and on four (every stat taken as slow, so all
+    /// threads join in at once): both must find the same.
+    async fn collect(root: &Path, options: WalkOptions) -> (Vec<String>, Vec<String>) {
+        let mut seen = Vec::new();
+        for slow in [false, true] {
+            parallel::ALL_SLOW.store(slow, std::sync::atomic::Ordering::SeqCst);
+            let mut rx = spawn(root.to_path_buf(), options.clone(), 4).unwrap();
+            let (mut files, mut skipped) = (Vec::new(), Vec::new());
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    WalkEvent::File(f) => files.push(f.rel),
+                    WalkEvent::Skipped { path, .. } => skipped.push(path.display().to_string()),
+                }
+            }
+            files.sort();
+            skipped.sort();
+            seen.push((files, skipped));
+        }
+        parallel::ALL_SLOW.store(false, std::sync::atomic::Ordering::SeqCst);
+        let widened = seen.pop().unwrap_or_default();
+        let one = seen.pop().unwrap_or_default();
+        assert_eq!(
+            one, widened,
+            "one thread and four threads found different things"
+        );
+        one
     }
 
     #[tokio::test]
@@ -628,7 +657,7 @@ mod tests {
             std::fs::write(p, f.as_bytes()).unwrap();
         }
         std::os::unix::fs::symlink(root.join("c"), root.join("link")).unwrap();
-        let physical = collect(root, WalkOptions::default()).await;
+        let physical = collect_in_order(root, WalkOptions::default()).await;
         assert_eq!(
             physical.0,
             // Each folder's names in byte order, depth first: `a` before `a b`.
@@ -639,7 +668,7 @@ mod tests {
             follow_symlinks: true,
             ..Default::default()
         };
-        let followed = collect(root, following).await.0;
+        let followed = collect_in_order(root, following).await.0;
         assert_eq!(followed[..7], physical.0[..]);
         assert_eq!(followed[7], "link");
     }
