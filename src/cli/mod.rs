@@ -435,7 +435,9 @@ pub struct UploadArgs {
     )]
     pub concurrency: String,
     /// Folders listed and files looked at in parallel while walking (rclone's
-    /// --checkers): on a network share each is a round trip. 1 walks on one thread.
+    /// --checkers): on a network share each is a round trip. The walk starts on one
+    /// thread and uses all N once the file system answers slowly; 1 keeps it on one, in
+    /// name order.
     #[arg(
         help_heading = "How to send",
         long,
