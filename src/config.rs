@@ -321,8 +321,9 @@ pub struct UploadPlan {
 /// `--metrics-push URL`: an http(s) URL of a Pushgateway, without a path of its own.
 fn metrics_push(raw: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(raw.trim()).map_err(|e| {
+        // The text itself is not repeated: an address may carry a password.
         ConfigError(format!(
-            "--metrics-push '{raw}' is not a URL ({e}); give the Pushgateway's address, \
+            "--metrics-push is not a URL ({e}); give the Pushgateway's address, \
              e.g. --metrics-push http://pushgateway:9091"
         ))
     })?;

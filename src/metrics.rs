@@ -212,14 +212,23 @@ impl Publisher {
         if file.is_none() && gateway.is_none() {
             return None;
         }
-        let push = gateway.map(|g| Push {
-            group: group_url(g, &labels),
-            http: reqwest::Client::builder()
-                .timeout(PUSH_TIMEOUT)
-                .build()
-                .unwrap_or_default(),
-            failing: AtomicBool::new(false),
-        });
+        let push =
+            gateway.and_then(
+                |g| match reqwest::Client::builder().timeout(PUSH_TIMEOUT).build() {
+                    Ok(http) => Some(Push {
+                        group: group_url(g, &labels),
+                        http,
+                        failing: AtomicBool::new(false),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(
+                            "metrics will not be pushed: no HTTP client for the Pushgateway ({})",
+                            crate::api::error_chain(&e.without_url())
+                        );
+                        None
+                    }
+                },
+            );
         Some(Publisher { file, push, labels })
     }
 
@@ -271,7 +280,8 @@ impl Push {
                 let body = a.text().await.unwrap_or_default();
                 Some(format!("it answered {status}: {}", body.trim()))
             }
-            Err(e) => Some(crate::api::error_chain(&e)),
+            // Without the URL: a gateway given as http://user:password@host would leak.
+            Err(e) => Some(crate::api::error_chain(&e.without_url())),
         };
         match problem {
             None => {

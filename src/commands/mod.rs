@@ -94,7 +94,7 @@ fn not_built_in(command: &str) -> Failure {
         format!(
             "`moi-ingest {command}` is not in this build: the packaged binary leaves the local \
              emulator out, so the nightly job links no server. For the emulator, build the \
-             default features: cargo install --locked --path . (or git URL)"
+             default features from a checkout: cargo install --locked --path ."
         ),
     )
 }
