@@ -1,9 +1,9 @@
 //! `moi-ingest export ...`: export tasks that push processed files to Dify, S3/OSS or
 //! MatrixOne, from friendly flags or the documented body (`--body FILE`).
 
-use super::sources::{api_failure, client_for, from_flags, id, print, read_body};
+use super::sources::{api_failure, client_for, id, print, read_body};
 use super::{CommandResult, Output};
-use crate::api::endpoints::{self, Query};
+use crate::api::endpoints::{Checked, Query};
 use crate::api::model::*;
 use crate::cli::{BodyArg, ExportAction, ExportArgs};
 use crate::report::Failure;
@@ -119,24 +119,24 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             body: BodyArg { body },
             ..
         } => {
-            let (req, wire) = match body {
+            let req = match body {
                 Some(p) => read_body::<ExportCreate>(p, "POST /export/task/create")?,
-                None => from_flags(export_from_flags(a)?),
+                None => Checked::from_model(export_from_flags(a)?),
             };
-            req.check().map_err(Failure::usage)?;
+            req.model.check().map_err(Failure::usage)?;
             client
-                .call::<_, serde_json::Value>(&endpoints::EXPORT_CREATE, None, &q, Some(&wire))
+                .export_create(None, &q, Some(&req))
                 .await
                 .map_err(api_failure)?;
             print(
                 out,
                 false,
-                &serde_json::json!({"created": req.task_name}),
+                &serde_json::json!({"created": req.model.task_name}),
                 |_| {
                     format!(
                         "export task '{}' created for {} files",
-                        req.task_name,
-                        req.files.len()
+                        req.model.task_name,
+                        req.model.files.len()
                     )
                 },
             );
@@ -158,9 +158,9 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
                 .map(|p| read_body::<ExportListQuery>(p, "POST /export/task/list"))
                 .transpose()?;
             loop {
-                if let Some((_, wire)) = &written {
+                if let Some(body) = &written {
                     list = client
-                        .call(&endpoints::EXPORT_LIST, None, &q, Some(wire))
+                        .export_list(None, &q, Some(body))
                         .await
                         .map_err(api_failure)?
                         .unwrap_or_default();

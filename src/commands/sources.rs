@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{CommandResult, Output};
-use crate::api::endpoints::{self, Query};
+use crate::api::endpoints::{Checked, Query};
 use crate::api::model::*;
 use crate::api::{ApiError, Client, Credentials, ErrorKind, Id};
 use crate::cli::{ConnectorAction, ConnectorArgs, LoginArgs, SourceFlags};
@@ -34,14 +34,12 @@ pub(super) fn client_for(args: &crate::cli::ConnectionArgs) -> Result<Client, Fa
     Client::new(&conn.endpoint, conn.credentials, conn.options).map_err(Failure::usage)
 }
 
-/// `--body FILE` (`-`: stdin) parsed as `T` so that a wrong body is refused here, with
-/// the reason, rather than by the service; and the body as the user wrote it, which is
-/// what is sent: no field the file does not have is added (a `PUT` with a default value
-/// would blank a stored setting).
+/// `--body FILE` (`-`: stdin), checked against the call's model `T` so that a wrong body
+/// is refused here, with the reason, rather than by the service; it is sent as written.
 pub(super) fn read_body<T: DeserializeOwned>(
     path: &Path,
     what: &str,
-) -> Result<(T, Value), Failure> {
+) -> Result<Checked<T>, Failure> {
     let mut text = String::new();
     let read = if path.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).map(drop)
@@ -49,21 +47,14 @@ pub(super) fn read_body<T: DeserializeOwned>(
         std::fs::read_to_string(path).map(|t| text = t)
     };
     read.map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", path.display())))?;
-    let refused = |e: serde_json::Error| {
-        Failure::usage(format!(
-            "--body {} is not the documented {what} body: {e}",
-            path.display()
-        ))
-    };
-    let written: Value = serde_json::from_str(&text).map_err(refused)?;
-    let typed = T::deserialize(&written).map_err(refused)?;
-    Ok((typed, written))
-}
-
-/// A body built from flags, with the JSON it is sent as.
-pub(super) fn from_flags<T: Serialize>(typed: T) -> (T, Value) {
-    let wire = serde_json::to_value(&typed).unwrap_or_default();
-    (typed, wire)
+    serde_json::from_str(&text)
+        .and_then(Checked::parse)
+        .map_err(|e| {
+            Failure::usage(format!(
+                "--body {} is not the documented {what} body: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// Prints `data`: JSON with `--json`, else the human lines; secrets masked unless shown.
@@ -333,11 +324,11 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             usage_type,
             body,
         } => {
-            let (req, wire) = match &body.body {
+            let req = match &body.body {
                 Some(p) => read_body::<CreateConnector>(p, "POST /connectors")?,
                 None => {
                     let (source_type, config) = configs_from_flags(source)?;
-                    from_flags(CreateConnector {
+                    Checked::from_model(CreateConnector {
                         name: name
                             .clone()
                             .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
@@ -347,23 +338,23 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
                     })
                 }
             };
-            req.check().map_err(Failure::usage)?;
-            guard_secrets(&client, &wire);
+            req.model.check().map_err(Failure::usage)?;
+            guard_secrets(&client, &req);
             client
-                .call::<_, Value>(
-                    &endpoints::CONNECTOR_CREATE,
-                    None,
-                    &Query::new(),
-                    Some(&wire),
-                )
+                .connector_create(None, &Query::new(), Some(&req))
                 .await
                 .map_err(api_failure)?;
-            print(out, show, &serde_json::json!({"created": req.name}), |_| {
-                format!(
-                    "connector '{}' created (`moi-ingest connector list` shows its id)",
-                    req.name
-                )
-            });
+            print(
+                out,
+                show,
+                &serde_json::json!({"created": req.model.name}),
+                |_| {
+                    format!(
+                        "connector '{}' created (`moi-ingest connector list` shows its id)",
+                        req.model.name
+                    )
+                },
+            );
         }
         ConnectorAction::Validate {
             id: cid,
@@ -371,7 +362,7 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             body,
         } => {
             let req: Value = match (&body.body, cid) {
-                (Some(p), _) => read_body::<Value>(p, "POST /connectors/validate")?.1,
+                (Some(p), _) => read_body::<Value>(p, "POST /connectors/validate")?.into_json(),
                 (None, Some(cid)) => serde_json::json!({"connector_id": id(cid, "connector id")?}),
                 (None, None) => {
                     let (t, c) = configs_from_flags(source)?;
@@ -451,24 +442,28 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             body,
         } => {
             let cid = id(cid, "connector id")?.to_string();
-            let wire = match &body.body {
-                Some(p) => read_body::<UpdateConnector>(p, "PUT /connectors/{id}")?.1,
-                None => update_from_flags(&client, &cid, name.as_deref(), source).await?,
+            let req = match &body.body {
+                Some(p) => read_body::<UpdateConnector>(p, "PUT /connectors/{id}")?,
+                None => {
+                    let merged = update_from_flags(&client, &cid, name.as_deref(), source).await?;
+                    Checked::parse(merged).map_err(|e| {
+                        Failure::usage(format!(
+                            "connector {cid}'s stored settings with the flags' changes are not \
+                             a documented PUT /connectors/{{id}} body ({e}); give the whole \
+                             body with --body FILE"
+                        ))
+                    })?
+                }
             };
-            if wire.as_object().is_none_or(|o| o.is_empty()) {
+            if req.json().as_object().is_none_or(|o| o.is_empty()) {
                 return Err(Failure::usage(
                     "nothing to change: give --name, settings (--bucket, --type with its \
                      settings, ...), or --body FILE",
                 ));
             }
-            guard_secrets(&client, &wire);
+            guard_secrets(&client, &req);
             client
-                .call::<_, Value>(
-                    &endpoints::CONNECTOR_UPDATE,
-                    Some(&cid),
-                    &Query::new(),
-                    Some(&wire),
-                )
+                .connector_update(Some(&cid), &Query::new(), Some(&req))
                 .await
                 .map_err(api_failure)?;
             print(out, show, &serde_json::json!({"updated": cid}), |_| {

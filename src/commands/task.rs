@@ -42,7 +42,7 @@ pub(super) fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-use super::sources::{api_failure, from_flags, read_body};
+use super::sources::{api_failure, read_body};
 
 fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
     if out.json {
@@ -117,11 +117,10 @@ fn interval_type(raw: &str) -> Result<i64, Failure> {
 }
 
 async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
-    use crate::api::endpoints::{self, Query};
+    use crate::api::endpoints::{Checked, Query};
     use crate::api::model::{
         CommonFileTaskConfig, CreateTask, LoadModeConfig, SourceConfig, UpdateTask,
     };
-    use serde_json::Value;
     match action {
         TaskAction::Create {
             connector,
@@ -131,9 +130,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             interval,
             body,
         } => {
-            let (req, wire) = match &body.body {
+            let req = match &body.body {
                 Some(p) => read_body::<CreateTask>(p, "POST /task")?,
-                None => from_flags(CreateTask {
+                None => Checked::from_model(CreateTask {
                     source_connector_id: id(
                         connector.as_deref().ok_or_else(|| {
                             Failure::usage("--connector is needed, or --body FILE")
@@ -157,20 +156,26 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                     config_type: 1,
                 }),
             };
-            if req.source_config.common_file_task_config.uris.is_empty() {
+            if req
+                .model
+                .source_config
+                .common_file_task_config
+                .uris
+                .is_empty()
+            {
                 return Err(Failure::usage(
                     "the task loads no files: give --uri (repeatable)",
                 ));
             }
             client
-                .call::<_, Value>(&endpoints::TASK_CREATE, None, &Query::new(), Some(&wire))
+                .task_create(None, &Query::new(), Some(&req))
                 .await
                 .map_err(api_failure)?;
             print(out, &serde_json::json!({"created": true}), || {
                 format!(
                     "load task created for {} files of connector {} (`moi-ingest task list` shows it)",
-                    req.source_config.common_file_task_config.uris.len(),
-                    req.source_connector_id
+                    req.model.source_config.common_file_task_config.uris.len(),
+                    req.model.source_connector_id
                 )
             });
         }
@@ -181,9 +186,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             interval,
             body,
         } => {
-            let (req, wire) = match &body.body {
+            let req = match &body.body {
                 Some(p) => read_body::<UpdateTask>(p, "POST /task/update")?,
-                None => from_flags(UpdateTask {
+                None => Checked::from_model(UpdateTask {
                     task_id: id(task_id, "task id")?,
                     load_mode_config: it
                         .as_deref()
@@ -198,12 +203,14 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 }),
             };
             client
-                .call::<_, Value>(&endpoints::TASK_UPDATE, None, &Query::new(), Some(&wire))
+                .task_update(None, &Query::new(), Some(&req))
                 .await
                 .map_err(api_failure)?;
-            print(out, &serde_json::json!({"updated": req.task_id}), || {
-                format!("task {} updated", req.task_id)
-            });
+            print(
+                out,
+                &serde_json::json!({"updated": req.model.task_id}),
+                || format!("task {} updated", req.model.task_id),
+            );
         }
         TaskAction::List {
             status,

@@ -551,9 +551,13 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
         rx.recv().await.unwrap().uri.path(),
         "/byoa/api/v1/export/task/task_123/rerun"
     );
-    c.export_delete(None, &Query::new(), Some(&typed(&seeds, "export_delete")))
-        .await
-        .unwrap();
+    c.export_delete(
+        None,
+        &Query::new(),
+        Some(&typed::<ExportRef>(&seeds, "export_delete")),
+    )
+    .await
+    .unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!(seen.uri.path(), "/byoa/api/v1/export/task/delete");
     assert_eq!(
@@ -570,7 +574,11 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
         match call {
             "list" => {
                 let l = c
-                    .export_list(None, &Query::new(), Some(&typed(&seeds, "export_list")))
+                    .export_list(
+                        None,
+                        &Query::new(),
+                        Some(&typed::<ExportListQuery>(&seeds, "export_list")),
+                    )
                     .await
                     .unwrap()
                     .unwrap();
@@ -578,17 +586,25 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
             }
             "info" => {
                 let i = c
-                    .export_info(None, &Query::new(), Some(&typed(&seeds, "export_info")))
+                    .export_info(
+                        None,
+                        &Query::new(),
+                        Some(&typed::<ExportRef>(&seeds, "export_info")),
+                    )
                     .await
                     .unwrap()
                     .unwrap();
                 assert_eq!(i["file_stats"]["fileFail"], 5);
             }
             _ => {
-                c.export_files(None, &Query::new(), Some(&typed(&seeds, "export_files")))
-                    .await
-                    .unwrap()
-                    .unwrap();
+                c.export_files(
+                    None,
+                    &Query::new(),
+                    Some(&typed::<ExportFilesQuery>(&seeds, "export_files")),
+                )
+                .await
+                .unwrap()
+                .unwrap();
             }
         }
         let seen = rx.recv().await.unwrap();

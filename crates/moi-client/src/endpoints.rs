@@ -105,24 +105,79 @@ impl Client {
     }
 }
 
+/// A JSON body checked against its call's model `T`, and sent exactly as it is: no field
+/// it lacks is added, as serializing `T` would (a `PUT` with a default value blanks a
+/// stored setting).
+#[derive(Debug, Clone)]
+pub struct Checked<T> {
+    pub model: T,
+    json: Value,
+}
+
+impl<T: DeserializeOwned> Checked<T> {
+    /// `json`, if it reads as `T`.
+    pub fn parse(json: Value) -> Result<Self, serde_json::Error> {
+        let model = T::deserialize(&json)?;
+        Ok(Checked { model, json })
+    }
+}
+
+impl<T: Serialize> Checked<T> {
+    /// A body built as a model, sent as the model serializes.
+    pub fn from_model(model: T) -> Self {
+        let json = serde_json::to_value(&model).unwrap_or_default();
+        Checked { model, json }
+    }
+}
+
+impl<T> Checked<T> {
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+    pub fn into_json(self) -> Value {
+        self.json
+    }
+}
+
+impl<T> Serialize for Checked<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+/// What a call takes as its body: its model, or JSON [`Checked`] against the model.
+pub trait BodyOf<T>: Serialize {}
+impl<T: Serialize> BodyOf<T> for T {}
+impl<T> BodyOf<T> for Checked<T> {}
+
 macro_rules! calls {
     ($( $(#[$doc:meta])* $name:ident($ep:ident $(, path)? $(, query)? $(, body: $body:ty)?) -> $answer:ty; )*) => {
         impl Client {
-            $(
-                $(#[$doc])*
-                pub async fn $name(
-                    &self,
-                    path_arg: Option<&str>,
-                    query: &Query,
-                    body: Option<&calls!(@body $($body)?)>,
-                ) -> Result<Option<$answer>, ApiError> {
-                    self.call(&$ep, path_arg, query, body).await
-                }
-            )*
+            $( calls!(@method $(#[$doc])* $name $ep [$($body)?] $answer); )*
         }
     };
-    (@body $body:ty) => { $body };
-    (@body) => { Value };
+    (@method $(#[$doc:meta])* $name:ident $ep:ident [] $answer:ty) => {
+        $(#[$doc])*
+        pub async fn $name(
+            &self,
+            path_arg: Option<&str>,
+            query: &Query,
+            body: Option<&Value>,
+        ) -> Result<Option<$answer>, ApiError> {
+            self.call(&$ep, path_arg, query, body).await
+        }
+    };
+    (@method $(#[$doc:meta])* $name:ident $ep:ident [$body:ty] $answer:ty) => {
+        $(#[$doc])*
+        pub async fn $name<B: BodyOf<$body>>(
+            &self,
+            path_arg: Option<&str>,
+            query: &Query,
+            body: Option<&B>,
+        ) -> Result<Option<$answer>, ApiError> {
+            self.call(&$ep, path_arg, query, body).await
+        }
+    };
 }
 
 calls! {
