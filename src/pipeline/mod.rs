@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod send;
+mod triage;
 mod verdict;
 
 use std::path::PathBuf;

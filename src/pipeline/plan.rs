@@ -80,8 +80,22 @@ pub struct Unit {
 }
 
 impl Unit {
-    fn bytes(&self) -> u64 {
+    pub(super) fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.listed.size).sum()
+    }
+
+    pub(super) fn paths(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.listed.path.clone()).collect()
+    }
+
+    /// The unit sent again by a later pass: its attempts may have been stored, so under
+    /// `--dedup auto` it is a retry there (dedup replace).
+    pub(super) fn retried(&self) -> Unit {
+        let mut unit = self.clone();
+        if unit.dedup == DedupClass::OnRetry {
+            unit.dedup = DedupClass::Always;
+        }
+        unit
     }
 }
 

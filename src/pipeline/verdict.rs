@@ -36,17 +36,6 @@ pub(super) enum UnitEnd {
     Gone(ApiError, std::time::Duration),
 }
 
-/// Whether a refused request of several files should be sent again file by file: when the
-/// refusal may concern one file only (it vanished or changed, is too large, or has a name
-/// the service refuses), not when it concerns every request (unknown volume, HTML proxy).
-pub(super) fn splits(e: &ApiError) -> bool {
-    match e.kind {
-        ErrorKind::Local | ErrorKind::Changed => true,
-        ErrorKind::Permanent => matches!(e.status, Some(400 | 413 | 422)),
-        _ => false,
-    }
-}
-
 pub(super) struct Verdict {
     breaker_limit: u32,
     signature: String,
