@@ -22,7 +22,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::{Cli, Command};
 use crate::output::{Priority, stderr_line, stderr_line_at, stdout_line};
-use crate::pipeline::{Cancel, StopReason};
+use crate::pipeline::{Cancel, Cause};
 use crate::report::{Failure, Summary};
 
 pub use upload::run_upload;
@@ -113,10 +113,10 @@ async fn watch_signals(mut int: Signal, mut term: Signal, cancel: Cancel) {
                 "moi-ingest: stopping: no new uploads; waiting for those in flight \
                  (press Ctrl-C again to stop at once)",
             );
-            cancel.stop(StopReason::Signal);
+            cancel.stop(Cause::Signal);
         } else {
             stderr_line("moi-ingest: stopping at once");
-            cancel.stop_now(StopReason::Signal);
+            cancel.stop_now(Cause::Signal);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use super::{Cancel, Stop};
+use super::{Cancel, Cause};
 use crate::api::model::file_status;
 use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::journal::{FileState, IngestUpdate, Journal, JournalError};
@@ -188,13 +188,13 @@ pub async fn run(
     journal: &Journal,
     stats: &Arc<RunStats>,
     cancel: &Cancel,
-) -> Result<FollowResult, Stop> {
+) -> Result<FollowResult, Cause> {
     let c = &stats.counters;
     let deadline = Instant::now() + settings.wait_timeout;
     let to_follow = journal
         .followable_pending()
         .await
-        .map_err(|e| Stop::from_journal(&e))?;
+        .map_err(|e| Cause::from_journal(&e))?;
     c.to_follow
         .store(to_follow, std::sync::atomic::Ordering::Relaxed);
     let mut interval = settings.poll_interval;
@@ -202,7 +202,7 @@ pub async fn run(
         let tasks = journal
             .tasks_to_follow()
             .await
-            .map_err(|e| Stop::from_journal(&e))?;
+            .map_err(|e| Cause::from_journal(&e))?;
         if tasks.is_empty() || cancel.soft.is_cancelled() || Instant::now() >= deadline {
             break;
         }
@@ -216,9 +216,9 @@ pub async fn run(
         for r in rounds {
             match r {
                 Ok(round) => changed |= round.changed,
-                Err(RoundError::Journal(e)) => return Err(Stop::from_journal(&e)),
+                Err(RoundError::Journal(e)) => return Err(Cause::from_journal(&e)),
                 Err(RoundError::Api(e)) if e.kind == ErrorKind::Auth => {
-                    return Err(Stop::from_api(&e));
+                    return Err(Cause::from_api(&e));
                 }
                 Err(RoundError::Api(e)) if e.is_transient() => {
                     RunStats::add(&c.follow_transient, 1);
@@ -243,11 +243,11 @@ pub async fn run(
     let pending = journal
         .followable_pending()
         .await
-        .map_err(|e| Stop::from_journal(&e))?;
+        .map_err(|e| Cause::from_journal(&e))?;
     let unfollowable = journal
         .unfollowable()
         .await
-        .map_err(|e| Stop::from_journal(&e))?;
+        .map_err(|e| Cause::from_journal(&e))?;
     if unfollowable > 0 {
         tracing::warn!(
             "{unfollowable} uploaded files came back without a task or file id, so their \

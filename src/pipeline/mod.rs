@@ -9,6 +9,7 @@
 //! re-drives failures.
 //! Every stage reports into [`RunStats`]; none of them prints.
 
+mod cause;
 pub mod follow;
 pub mod limiter;
 pub mod outage;
@@ -25,65 +26,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::api::model::Dedup;
-use crate::api::{ApiError, Client, ErrorKind, VolumeId};
+use crate::api::{Client, VolumeId};
 use crate::journal::{Journal, JournalError};
 use crate::mirror::scan::NightScan;
 use crate::mirror::{self, Change, MirrorSettings};
 use crate::report::{Exit, RunStats};
 use crate::walk::{self, WalkEvent, WalkOptions};
 
+pub use cause::{Cancel, Cause};
 pub use follow::FollowSettings;
-
-/// Why a run stopped before its end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// SIGINT or SIGTERM.
-    Signal,
-    /// The same refusal for every upload (unknown volume, wrong endpoint, HTML proxy).
-    Breaker,
-    /// No request ever got through: the service cannot be reached.
-    Unreachable,
-    /// A refused credential.
-    Auth,
-    /// `--max-duration` ran out: the rest waits for the next run.
-    Deadline,
-}
-
-/// Stopping a run. `soft`: start nothing new, let what is in flight finish. `hard`:
-/// abandon what is in flight too (the second Ctrl-C, or the drain timeout). The first
-/// reason given is kept, so the summary says why the run stopped.
-#[derive(Clone, Debug, Default)]
-pub struct Cancel {
-    pub soft: CancellationToken,
-    pub hard: CancellationToken,
-    reason: Arc<std::sync::OnceLock<StopReason>>,
-}
-
-impl Cancel {
-    pub fn new() -> Self {
-        Cancel::default()
-    }
-    /// Start nothing new, for `why`.
-    pub fn stop(&self, why: StopReason) {
-        let _ = self.reason.set(why);
-        self.soft.cancel();
-    }
-    /// Abandon what is in flight too.
-    pub fn stop_now(&self, why: StopReason) {
-        self.stop(why);
-        self.hard.cancel();
-    }
-    pub fn reason(&self) -> Option<StopReason> {
-        self.reason.get().copied()
-    }
-    /// Stopped by a signal (the only stop that exits 130).
-    pub fn interrupted(&self) -> bool {
-        self.reason() == Some(StopReason::Signal)
-    }
-}
 
 /// What the upload's `dedup` part says (see the README's "Dedup" section).
 #[derive(
@@ -260,33 +213,6 @@ pub struct UploadSettings {
     pub mirror: MirrorSettings,
 }
 
-/// Why a run stopped before the end.
-#[derive(Debug, Clone)]
-pub struct Stop {
-    pub exit: Exit,
-    pub reason: String,
-}
-
-impl Stop {
-    pub fn from_api(e: &ApiError) -> Stop {
-        let exit = if e.kind == ErrorKind::Auth {
-            Exit::Auth
-        } else {
-            Exit::Usage
-        };
-        Stop {
-            exit,
-            reason: e.to_string(),
-        }
-    }
-    pub fn from_journal(e: &JournalError) -> Stop {
-        Stop {
-            exit: Exit::Failures,
-            reason: e.to_string(),
-        }
-    }
-}
-
 /// The outcome of one `upload` run, before it is turned into a summary.
 #[derive(Debug)]
 pub struct RunOutcome {
@@ -303,6 +229,19 @@ impl RunOutcome {
             stopped,
             changes: Vec::new(),
         }
+    }
+
+    /// A run that stopped for `cause`, told as `why`.
+    pub fn stopped(cause: &Cause, why: String) -> RunOutcome {
+        RunOutcome::new(cause.exit(), Some(why))
+    }
+}
+
+impl From<Cause> for RunOutcome {
+    /// A run stopped by a failure, told as the failure says.
+    fn from(cause: Cause) -> RunOutcome {
+        let why = cause.reason().unwrap_or("stopped").to_string();
+        RunOutcome::stopped(&cause, why)
     }
 }
 
@@ -354,9 +293,7 @@ pub async fn upload(
     };
     let walk_rx = match source {
         Ok(rx) => rx,
-        Err(e) => {
-            return RunOutcome::new(Exit::Usage, Some(e));
-        }
+        Err(e) => return Cause::Usage(e).into(),
     };
     run_stages(settings, run, walk_rx, dry_run_sink).await
 }
@@ -370,9 +307,9 @@ pub async fn run_stages(
     dry_run_sink: Option<DryRunSink>,
 ) -> RunOutcome {
     let scan = Arc::new(NightScan::new(settings.mirror.delete));
-    let stop = send_stage(settings, &run, source, dry_run_sink, scan.clone()).await;
-    if let Some(s) = stop {
-        return RunOutcome::new(s.exit, Some(s.reason));
+    send_stage(settings, &run, source, dry_run_sink, scan.clone()).await;
+    if let Some(failure) = run.cancel.failure() {
+        return failure.into();
     }
     let RunContext {
         client,
@@ -392,31 +329,30 @@ pub async fn run_stages(
                         outcome.stopped = withheld;
                     }
                 }
-                Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
+                Err(failure) => return failure.into(),
             }
         }
         return outcome;
     }
-    if cancel.interrupted() {
-        return RunOutcome::new(
-            Exit::Interrupted,
-            Some("interrupted; the journal holds everything confirmed so far".into()),
-        );
-    }
-    if cancel.reason() == Some(StopReason::Deadline) {
-        let c = stats.counters.snapshot();
-        return RunOutcome::new(
-            Exit::CutOff,
-            Some(format!(
+    match cancel.cause() {
+        Some(Cause::Signal) => {
+            let why = "interrupted; the journal holds everything confirmed so far";
+            return RunOutcome::stopped(&Cause::Signal, why.into());
+        }
+        Some(Cause::Deadline) => {
+            let c = stats.counters.snapshot();
+            let why = format!(
                 "stopped at the --max-duration cut-off after {} of {} files; the rest is \
                  pending and the next run continues it",
                 c.uploaded, c.to_upload
-            )),
-        );
+            );
+            return RunOutcome::stopped(&Cause::Deadline, why);
+        }
+        _ => {}
     }
     let (upload_exit, notes) = match after_uploads(settings, &run, &scan).await {
         Ok(end) => end,
-        Err(stop) => return RunOutcome::new(stop.exit, Some(stop.reason)),
+        Err(failure) => return failure.into(),
     };
     let mut outcome = if settings.no_wait {
         RunOutcome::new(upload_exit, None)
@@ -447,7 +383,7 @@ async fn after_uploads(
     settings: &UploadSettings,
     run: &RunContext,
     scan: &NightScan,
-) -> Result<(Exit, Vec<String>), Stop> {
+) -> Result<(Exit, Vec<String>), Cause> {
     let c = run.stats.counters.snapshot();
     if c.failed > 0 || c.changed > 0 {
         let notes = if settings.mirror.delete {
@@ -479,7 +415,7 @@ async fn send_stage(
     source: mpsc::Receiver<WalkEvent>,
     dry_run_sink: Option<DryRunSink>,
     scan: Arc<NightScan>,
-) -> Option<Stop> {
+) {
     let RunContext {
         client,
         journal,
@@ -509,7 +445,6 @@ async fn send_stage(
             run_id,
         },
     ));
-    let mut stop: Option<Stop> = None;
     if let Some(sink) = dry_run_sink {
         let mut units_rx = units_rx;
         while let Some(unit) = units_rx.recv().await {
@@ -523,10 +458,10 @@ async fn send_stage(
             let cancel = cancel.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(d).await;
-                cancel.stop(StopReason::Deadline);
+                cancel.stop(Cause::Deadline);
             })
         });
-        stop = send::run(
+        send::run(
             units_rx,
             client.clone(),
             journal.clone(),
@@ -543,18 +478,12 @@ async fn send_stage(
     }
     match planner.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => stop = stop.or(Some(Stop::from_journal(&e))),
-        Err(e) => {
-            stop = stop.or(Some(Stop {
-                exit: Exit::Failures,
-                reason: format!("the planning stage failed: {e}"),
-            }))
-        }
+        Ok(Err(e)) => _ = cancel.stop(Cause::from_journal(&e)),
+        Err(e) => _ = cancel.stop(Cause::Journal(format!("the planning stage failed: {e}"))),
     }
     stats
         .walk_done
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    stop
 }
 
 fn mirror_scope<'a>(settings: &'a UploadSettings, run: &'a RunContext) -> mirror::Scope<'a> {
@@ -574,11 +503,11 @@ async fn mirror_changes(
     settings: &UploadSettings,
     run: &RunContext,
     scan: &NightScan,
-) -> Result<(Vec<Change>, Option<String>), Stop> {
+) -> Result<(Vec<Change>, Option<String>), Cause> {
     let scope = mirror_scope(settings, run);
     let (plan, _) = mirror::prepare(&scope, &settings.mirror, scan, true)
         .await
-        .map_err(|e| Stop::from_journal(&e))?;
+        .map_err(|e| Cause::from_journal(&e))?;
     Ok((plan.changes, plan.withheld))
 }
 
@@ -593,9 +522,9 @@ async fn mirror_night(
     settings: &UploadSettings,
     run: &RunContext,
     scan: &NightScan,
-) -> Result<MirrorEnd, Stop> {
+) -> Result<MirrorEnd, Cause> {
     let scope = mirror_scope(settings, run);
-    let journal_stop = |e: JournalError| Stop::from_journal(&e);
+    let journal_stop = |e: JournalError| Cause::from_journal(&e);
     let mut trouble = mirror::remove_extra_copies(&scope)
         .await
         .map_err(journal_stop)?;
@@ -612,8 +541,9 @@ async fn mirror_night(
             }
             drop(tx);
             let quiet = Arc::new(NightScan::new(false));
-            if let Some(stop) = send_stage(settings, run, rx, None, quiet).await {
-                return Err(stop);
+            send_stage(settings, run, rx, None, quiet).await;
+            if let Some(failure) = run.cancel.failure() {
+                return Err(failure);
             }
             if run.stats.counters.snapshot().failed > 0 {
                 trouble.push(
@@ -660,11 +590,11 @@ pub async fn finish_with_follow(
         .following
         .store(true, std::sync::atomic::Ordering::Relaxed);
     match follow::run(follow, client, journal, stats, cancel).await {
-        Err(stop) => RunOutcome::new(stop.exit, Some(stop.reason)),
+        Err(failure) => failure.into(),
         Ok(f) => {
             let interrupted = cancel.interrupted();
             let exit = if interrupted {
-                Exit::Interrupted
+                Cause::Signal.exit()
             } else if f.failed > 0 {
                 Exit::Failures
             } else if upload_exit != Exit::Success {

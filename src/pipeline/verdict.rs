@@ -9,10 +9,9 @@
 
 use crate::api::{ApiError, ErrorKind};
 use crate::journal::JournalError;
-use crate::report::Exit;
 
 use super::plan::{DedupClass, PlannedFile, Unit};
-use super::{Cancel, Stop, StopReason};
+use super::{Cancel, Cause};
 
 pub(super) enum UnitEnd {
     /// The service answered; per-file refusals inside the answer were recorded.
@@ -43,7 +42,8 @@ pub(super) struct Verdict {
     /// The files refused the same way since the last answer: when the breaker trips, the
     /// refusal was the run's (a wrong volume), not theirs, so they go back to pending.
     streak: Vec<String>,
-    pub stop: Option<Stop>,
+    /// Whether this verdict has stopped the run.
+    stopped: bool,
     /// Files to put back to pending once the run has stopped (see `streak`).
     pub unfail: Vec<String>,
 }
@@ -55,7 +55,7 @@ impl Verdict {
             signature: String::new(),
             count: 0,
             streak: Vec::new(),
-            stop: None,
+            stopped: false,
             unfail: Vec::new(),
         }
     }
@@ -83,44 +83,32 @@ impl Verdict {
                 None
             }
             UnitEnd::Left | UnitEnd::Split(..) | UnitEnd::Transient(..) => None,
-            UnitEnd::Journal(e) => Some((Stop::from_journal(&e), StopReason::Breaker)),
-            UnitEnd::Unreachable(e) => Some((
-                Stop {
-                    exit: Exit::Unreachable,
-                    reason: if !e.before_connecting {
-                        format!(
-                            "{endpoint} took upload bodies but never answered one ({e}). Check \
+            UnitEnd::Journal(e) => Some(Cause::from_journal(&e)),
+            UnitEnd::Unreachable(e) => Some(Cause::Unreachable(if !e.before_connecting {
+                format!(
+                    "{endpoint} took upload bodies but never answered one ({e}). Check \
                              the endpoint (MOI_ENDPOINT or --endpoint) and any proxy between; \
                              if the service is only slow to answer, raise --idle-timeout. \
                              Nothing was lost: every file not confirmed stays pending for the \
                              next run"
-                        )
-                    } else {
-                        format!(
-                            "no request reached {endpoint} ({e}). Check the endpoint \
+                )
+            } else {
+                format!(
+                    "no request reached {endpoint} ({e}). Check the endpoint \
                              (MOI_ENDPOINT or --endpoint), the network, and any proxy or \
                              firewall between. Nothing was lost: every file not sent stays \
                              pending for the next run"
-                        )
-                    },
-                },
-                StopReason::Unreachable,
-            )),
-            UnitEnd::Gone(e, silent) => Some((
-                Stop {
-                    exit: Exit::Unreachable,
-                    reason: format!(
-                        "{endpoint} stopped answering: nothing was answered for {}s (the last \
+                )
+            })),
+            UnitEnd::Gone(e, silent) => Some(Cause::Unreachable(format!(
+                "{endpoint} stopped answering: nothing was answered for {}s (the last \
                          error: {e}). Nothing was lost: every file not confirmed stays pending \
                          for the next run. --unreachable-timeout sets how long to wait",
-                        silent.as_secs()
-                    ),
-                },
-                StopReason::Unreachable,
-            )),
+                silent.as_secs()
+            ))),
             UnitEnd::Failed(e, files) if e.kind == ErrorKind::Auth => {
                 self.unfail.extend(files);
-                Some((Stop::from_api(&e), StopReason::Auth))
+                Some(Cause::from_api(&e))
             }
             UnitEnd::Failed(e, files)
                 if matches!(e.kind, ErrorKind::Permanent | ErrorKind::Malformed) =>
@@ -132,32 +120,31 @@ impl Verdict {
                     } else {
                         "Check --endpoint and --volume"
                     };
-                    let stop = Stop {
-                        exit: Exit::Usage,
-                        reason: format!(
-                            "the service refused {} files in a row the same way, so the run \
-                             stopped instead of failing every file (they stay pending): {e}. \
-                             {check}",
-                            self.count
-                        ),
-                    };
-                    (stop, StopReason::Breaker)
+                    Cause::Usage(format!(
+                        "the service refused {} files in a row the same way, so the run \
+                         stopped instead of failing every file (they stay pending): {e}. \
+                         {check}",
+                        self.count
+                    ))
                 })
             }
             UnitEnd::Failed(..) => None,
         };
-        if self.stop.is_none()
-            && let Some((stop, why)) = next
+        if !self.stopped
+            && let Some(cause) = next
         {
-            tracing::error!("{}", stop.reason);
+            self.stopped = true;
+            let reason = cause.reason().unwrap_or_default().to_string();
             // Start nothing new; what is in flight ends on its own (an auth refusal would
             // only repeat, so those are abandoned at once).
-            if why == StopReason::Auth {
-                cancel.stop_now(why);
+            let kept = if matches!(cause, Cause::Auth(_)) {
+                cancel.stop_now(cause)
             } else {
-                cancel.stop(why);
+                cancel.stop(cause)
+            };
+            if kept {
+                tracing::error!("{reason}");
             }
-            self.stop = Some(stop);
         }
     }
 }

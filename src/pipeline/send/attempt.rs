@@ -10,7 +10,7 @@ use super::super::plan::{DedupClass, Reason, Unit};
 use super::super::policy::{RetryPolicy, full_jitter};
 use super::super::triage::{Failure, OutOfTries, out_of_tries, passing_fault, triage_failure};
 use super::super::verdict::UnitEnd;
-use super::super::{DedupMode, StopReason};
+use super::super::{Cause, DedupMode};
 use super::{Ctx, load_signal, spoken};
 use crate::api::model::{Dedup, UploadAnswer};
 use crate::api::{ApiError, ErrorKind, UploadSource};
@@ -130,8 +130,10 @@ impl Ctx {
         let result = result.map_err(|e| passing_fault(e, accepted_before));
         // A refused credential would be refused for every file: stop the run before this
         // slot is handed to a unit that would only try again.
-        if result.as_ref().is_err_and(|e| e.kind == ErrorKind::Auth) {
-            self.cancel.stop_now(StopReason::Auth);
+        if let Err(e) = &result
+            && e.kind == ErrorKind::Auth
+        {
+            self.cancel.stop_now(Cause::from_api(e));
         }
         if result
             .as_ref()

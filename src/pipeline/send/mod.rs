@@ -21,7 +21,7 @@ use super::outage::Outage;
 use super::plan::Unit;
 use super::record::Recorder;
 use super::verdict::{UnitEnd, Verdict};
-use super::{Cancel, SendSettings, Stop, StopReason};
+use super::{Cancel, Cause, SendSettings};
 use crate::api::{ApiError, Client, ErrorKind};
 use crate::journal::{Journal, SendEnding};
 use crate::report::RunStats;
@@ -188,7 +188,7 @@ pub async fn run(
     settings: &SendSettings,
     stats: Arc<RunStats>,
     cancel: Cancel,
-) -> Option<Stop> {
+) {
     let ctx = Arc::new(Ctx {
         client,
         recorder: Recorder::start(journal.clone()),
@@ -236,12 +236,11 @@ pub async fn run(
             .take_until(cancel.soft.clone().cancelled_owned());
         transient = drive(units, &ctx).await;
     }
-    let unreachable = cancel.reason() == Some(StopReason::Unreachable);
+    let unreachable = matches!(cancel.cause(), Some(Cause::Unreachable(_)));
     for (unit, last) in transient {
         if unreachable {
             // The run stopped for the service, not for these files: they wait for it.
-            let paths = unit.files.iter().map(|f| f.listed.path.clone()).collect();
-            if let UnitEnd::Journal(j) = ctx.leave_pending(paths, "not confirmed").await {
+            if let UnitEnd::Journal(j) = ctx.leave_pending(unit.paths(), "not confirmed").await {
                 ctx.judge(UnitEnd::Journal(j));
             }
             continue;
@@ -262,23 +261,23 @@ pub async fn run(
     if let Err(e) = ctx.recorder.finish().await {
         ctx.judge(UnitEnd::Journal(e));
     }
-    let (stop, unfail) = ctx
+    let unfail = ctx
         .verdict
         .lock()
-        .map(|mut v| (v.stop.take(), std::mem::take(&mut v.unfail)))
+        .map(|mut v| std::mem::take(&mut v.unfail))
         .unwrap_or_default();
-    if let Some(stop) = &stop
+    if let Some(failure) = cancel.failure()
         && !unfail.is_empty()
     {
         // The run was refused, not these files: they wait for a night that can send them.
         ctx.stats.unfail(&unfail);
+        let why = failure.reason().unwrap_or_default().to_string();
         if let Err(e) = ctx
             .journal
-            .send_ended_unconfirmed(unfail, stop.reason.clone(), SendEnding::Pending)
+            .send_ended_unconfirmed(unfail, why, SendEnding::Pending)
             .await
         {
             tracing::error!("{e}");
         }
     }
-    stop
 }
