@@ -13,11 +13,17 @@ use tokio::sync::mpsc;
 
 use super::{Cancel, DedupMode, SendSettings};
 use crate::api::UploadSource;
-use crate::journal::{FileRecord, FileState, Journal, JournalError, Listed, REFUSED};
+use crate::journal::{FileRecord, Journal, JournalError, Listed};
 use crate::mirror::adopt::Adopter;
 use crate::mirror::scan::NightScan;
 use crate::report::{RunStats, shown};
 use crate::walk::{SkipKind, SkipWhy, WalkEvent, WalkedFile};
+
+mod batch;
+mod decision;
+
+use batch::Batcher;
+pub use decision::{Decision, Seen, decide, dedup_class, plan_file, wire_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -99,32 +105,6 @@ impl Unit {
     }
 }
 
-/// Whether `file` needs sending, given what the journal recorded of it.
-pub fn decide(
-    size: u64,
-    mtime_ns: i64,
-    sha: Option<&[u8]>,
-    rec: Option<&FileRecord>,
-) -> Option<Reason> {
-    let Some(rec) = rec.filter(|r| r.state != FileState::Deleted) else {
-        return Some(Reason::New);
-    };
-    if rec.in_flight {
-        return Some(Reason::Interrupted);
-    }
-    let same_content = sha.is_none_or(|h| rec.sha256.as_deref() == Some(h));
-    if rec.size != size || rec.mtime_ns != mtime_ns || !same_content {
-        return Some(Reason::Changed);
-    }
-    match rec.state {
-        s if s.is_confirmed() => None,
-        // Ingestion failures are re-driven by /task/retry, not by sending the file again.
-        FileState::Failed if rec.fail_stage.as_deref() == Some("ingest") => None,
-        FileState::Failed => Some(Reason::Failed),
-        _ => Some(Reason::Unconfirmed),
-    }
-}
-
 async fn sha256_of(path: &Path) -> std::io::Result<Vec<u8>> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -154,81 +134,6 @@ fn note_walk_end(source: &mpsc::Receiver<WalkEvent>, stats: &RunStats) {
     }
 }
 
-/// Groups planned files into requests per `--batch-files` / `--batch-bytes`, one open
-/// request per dedup class (a request has one `dedup` part for all its files).
-struct Batcher {
-    max_files: usize,
-    max_bytes: u64,
-    open: [Unit; 3],
-}
-
-impl Batcher {
-    fn new(max_files: usize, max_bytes: u64) -> Batcher {
-        Batcher {
-            max_files: max_files.max(1),
-            max_bytes: max_bytes.max(1),
-            open: DedupClass::ALL.map(|dedup| Unit {
-                files: Vec::new(),
-                dedup,
-            }),
-        }
-    }
-
-    fn slot(&mut self, class: DedupClass) -> &mut Unit {
-        let i = DedupClass::ALL
-            .iter()
-            .position(|c| *c == class)
-            .unwrap_or(0);
-        &mut self.open[i]
-    }
-
-    /// Adds a file; returns the requests that are full.
-    fn push(&mut self, f: PlannedFile) -> Vec<Unit> {
-        let (max_files, max_bytes) = (self.max_files, self.max_bytes);
-        let open = self.slot(f.dedup);
-        let take = |u: &mut Unit| Unit {
-            files: std::mem::take(&mut u.files),
-            dedup: u.dedup,
-        };
-        let mut full = Vec::new();
-        let fits = open.files.is_empty()
-            || (open.files.len() < max_files && open.bytes() + f.listed.size <= max_bytes);
-        if !fits {
-            full.push(take(open));
-        }
-        open.files.push(f);
-        if open.files.len() >= max_files || open.bytes() >= max_bytes {
-            full.push(take(open));
-        }
-        full
-    }
-
-    fn flush(&mut self) -> Vec<Unit> {
-        self.open
-            .iter_mut()
-            .filter(|u| !u.files.is_empty())
-            .map(|u| Unit {
-                files: std::mem::take(&mut u.files),
-                dedup: u.dedup,
-            })
-            .collect()
-    }
-}
-
-/// The file's path in the volume: below `--prefix`, and only the base name with
-/// `--base-names`.
-pub fn wire_name(rel: &str, send: &SendSettings) -> String {
-    let name = if send.base_names {
-        rel.rsplit('/').next().unwrap_or(rel)
-    } else {
-        rel
-    };
-    match &send.prefix {
-        Some(p) => format!("{p}/{name}"),
-        None => name.to_string(),
-    }
-}
-
 /// What the planner works with besides its input and output.
 pub struct PlanContext {
     pub journal: Journal,
@@ -245,66 +150,111 @@ pub struct PlanContext {
     pub run_id: i64,
 }
 
-pub async fn run(
-    mut source: mpsc::Receiver<WalkEvent>,
-    out: mpsc::Sender<Unit>,
+/// Compares walked files with the journal and hands what goes out to send, in requests:
+/// [`Planner::process`] for each handful of walk events, [`Planner::finalize`] at the end.
+pub struct Planner {
     ctx: PlanContext,
-) -> Result<(), JournalError> {
-    let PlanContext {
-        journal,
-        send,
-        dry_run,
-        stats,
-        cancel,
-        scan,
-        root,
-        mut adopter,
-        run_id,
-    } = ctx;
-    let c = &stats.counters;
-    let mut batcher = Batcher::new(send.batch_files, send.batch_bytes);
-    let emit = |unit: Unit| {
-        let out = out.clone();
-        let cancel = cancel.clone();
-        async move {
-            tokio::select! {
-                r = out.send(unit) => r.is_ok(),
-                _ = cancel.soft.cancelled() => false,
+    batcher: Batcher,
+    out: mpsc::Sender<Unit>,
+}
+
+/// What becomes of a handful of walked files, before their requests are formed.
+#[derive(Default)]
+struct Decided {
+    planned: Vec<PlannedFile>,
+    hashes: Vec<(String, Vec<u8>)>,
+    inodes: Vec<(String, (u64, u64))>,
+}
+
+impl Planner {
+    pub fn new(ctx: PlanContext, out: mpsc::Sender<Unit>) -> Planner {
+        Planner {
+            batcher: Batcher::new(ctx.send.batch_files, ctx.send.batch_bytes),
+            ctx,
+            out,
+        }
+    }
+
+    /// One handful of walk events: counted, looked up in the journal, decided, and handed
+    /// over in requests. False once send takes no more (the run is stopping).
+    pub async fn process(
+        &mut self,
+        events: Vec<WalkEvent>,
+        walk: &mpsc::Receiver<WalkEvent>,
+    ) -> Result<bool, JournalError> {
+        let files = self.count(events);
+        if files.is_empty() {
+            return Ok(true);
+        }
+        let ctx = &mut self.ctx;
+        ctx.scan.saw(&files);
+        let records = ctx
+            .journal
+            .lookup(files.iter().map(|f| f.rel.clone()).collect())
+            .await?;
+        let (files, records) = ctx
+            .scan
+            .hold_renames(&ctx.journal, &ctx.root, files, records)
+            .await?;
+        let (files, records) = match ctx.adopter.as_mut() {
+            Some(a) if !ctx.dry_run && !ctx.send.checksum => {
+                a.take(&ctx.journal, ctx.run_id, &ctx.stats, files, records)
+                    .await?
+            }
+            _ => (files, records),
+        };
+        let mut decided = self.decide(files, records).await;
+        self.record(&mut decided).await?;
+        for p in decided.planned {
+            // Checked at each hand-over (which waits for an upload slot): once the walk
+            // has ended and this batch is decided, the totals are known.
+            note_walk_end(walk, &self.ctx.stats);
+            for unit in self.batcher.push(p) {
+                if !self.emit(unit).await {
+                    return Ok(false);
+                }
             }
         }
-    };
-    // Large batches: one journal round trip per thousand files on a rerun of millions.
-    const BATCH: usize = 1024;
-    const GATHER: usize = 256;
-    const GATHER_WAITS: usize = 4;
-    const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
-    let mut events = Vec::with_capacity(BATCH);
-    loop {
-        events.clear();
-        let n = tokio::select! {
-            n = source.recv_many(&mut events, BATCH) => n,
-            _ = cancel.soft.cancelled() => 0,
-        };
-        if n == 0 {
-            break;
+        // Don't hold a part-filled batch while the walk is slow to produce more.
+        if walk.is_empty() {
+            for unit in self.batcher.flush() {
+                if !self.emit(unit).await {
+                    return Ok(false);
+                }
+            }
         }
-        // The walk hands entries over as it finds them, so a fast walk wakes this loop a few
-        // entries at a time: a journal round trip (and a commit) per handful of files, which
-        // was half a rerun's time. Waiting a millisecond or two for more costs the first
-        // request as much and makes each lookup one of hundreds of files.
-        let mut waits = 0;
-        while events.len() < GATHER && waits < GATHER_WAITS {
-            tokio::time::sleep(GATHER_WAIT).await;
-            waits += 1;
-            // Nothing new: the walk ended, or is slow (a network disk); go with what there is.
-            if source.is_empty() {
+        Ok(true)
+    }
+
+    /// Every file is listed and planned: the totals are known, and the part-filled
+    /// requests go out.
+    pub async fn finalize(mut self) {
+        self.ctx
+            .stats
+            .walk_done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for unit in self.batcher.flush() {
+            if !self.emit(unit).await {
                 break;
             }
-            let room = BATCH - events.len();
-            source.recv_many(&mut events, room).await;
         }
-        let mut files: Vec<WalkedFile> = Vec::with_capacity(events.len());
-        for ev in events.drain(..) {
+    }
+
+    async fn emit(&self, unit: Unit) -> bool {
+        tokio::select! {
+            r = self.out.send(unit) => r.is_ok(),
+            _ = self.ctx.cancel.soft.cancelled() => false,
+        }
+    }
+
+    /// Counts the events and tells what the walk skipped; returns this shard's files.
+    fn count(&self, events: Vec<WalkEvent>) -> Vec<WalkedFile> {
+        let PlanContext {
+            send, stats, scan, ..
+        } = &self.ctx;
+        let c = &stats.counters;
+        let mut files = Vec::with_capacity(events.len());
+        for ev in events {
             match ev {
                 // Another shard's file: not this process's to count or send.
                 WalkEvent::File(f) if send.shard.is_some_and(|s| !s.owns(&f.rel)) => {}
@@ -328,136 +278,103 @@ pub async fn run(
                     if let Some(counter) = by_reason {
                         RunStats::add(counter, 1);
                     }
+                    let what = format!("{}: {reason}", shown(&path.display().to_string()));
                     match why.kind() {
                         SkipKind::Unreadable => {
-                            let what = format!("{}: {reason}", shown(&path.display().to_string()));
                             tracing::warn!("skipped {what}");
                             RunStats::add(&c.walk_errors, 1);
                             stats.note_failure(&path.display().to_string(), "walk", &reason);
                             scan.walk_error(what);
                         }
-                        SkipKind::Unusable => {
-                            tracing::warn!(
-                                "skipped {}: {reason}",
-                                shown(&path.display().to_string())
-                            )
-                        }
-                        SkipKind::Filtered => {
-                            tracing::debug!(
-                                "skipped {}: {reason}",
-                                shown(&path.display().to_string())
-                            )
-                        }
+                        SkipKind::Unusable => tracing::warn!("skipped {what}"),
+                        SkipKind::Filtered => tracing::debug!("skipped {what}"),
                     }
                 }
             }
         }
-        if files.is_empty() {
-            continue;
-        }
-        scan.saw(&files);
-        let records = journal
-            .lookup(files.iter().map(|f| f.rel.clone()).collect())
-            .await?;
-        let (files, records) = scan.hold_renames(&journal, &root, files, records).await?;
-        let (files, records) = match adopter.as_mut() {
-            Some(a) if !dry_run && !send.checksum => {
-                a.take(&journal, run_id, &stats, files, records).await?
-            }
-            _ => (files, records),
-        };
-        let mut planned = Vec::new();
-        let mut hashes = Vec::new();
-        let mut inodes = Vec::new();
+        files
+    }
+
+    /// Decides each file against its journal record ([`plan_file`]).
+    async fn decide(&self, files: Vec<WalkedFile>, records: Vec<Option<FileRecord>>) -> Decided {
+        let PlanContext { send, stats, .. } = &self.ctx;
+        let c = &stats.counters;
+        let mut decided = Decided::default();
         for (f, rec) in files.into_iter().zip(records) {
             let sha = if send.checksum {
                 match sha256_of(&f.abs).await {
                     Ok(h) => Some(h),
                     Err(e) => {
                         RunStats::add(&c.skipped, 1);
-                        tracing::warn!(
-                            "skipped {}: cannot be read: {e}",
-                            shown(&f.abs.display().to_string())
-                        );
+                        let path = f.abs.display().to_string();
+                        tracing::warn!("skipped {}: cannot be read: {e}", shown(&path));
                         continue;
                     }
                 }
             } else {
                 None
             };
-            // `--checksum` on a tree confirmed before it was used: a file whose size and
-            // modification time are as confirmed gets its hash recorded, not sent again.
-            if let (Some(h), Some(r)) = (&sha, &rec)
-                && r.sha256.is_none()
-                && r.state.is_confirmed()
-                && !r.in_flight
-                && r.size == f.size
-                && r.mtime_ns == f.mtime_ns
-            {
-                hashes.push((f.rel.clone(), h.clone()));
-                RunStats::add(&c.unchanged, 1);
-                continue;
-            }
-            // Refused for good and unchanged since: the refusal stands, and is not tonight's
-            // failure.
-            if let Some(r) = &rec
-                && r.state == FileState::Failed
-                && r.fail_stage.as_deref() == Some(REFUSED)
-                && !r.in_flight
-                && r.size == f.size
-                && r.mtime_ns == f.mtime_ns
-            {
-                RunStats::add(&c.refused_earlier, 1);
-                continue;
-            }
-            let Some(reason) = decide(f.size, f.mtime_ns, sha.as_deref(), rec.as_ref()) else {
-                RunStats::add(&c.unchanged, 1);
-                // Confirmed before inodes were recorded: recorded now, once, so that a
-                // later rename of it is known.
-                if rec.as_ref().is_some_and(|r| r.inode.is_none()) && f.inode != (0, 0) {
-                    inodes.push((f.rel, f.inode));
+            let seen = Seen {
+                size: f.size,
+                mtime_ns: f.mtime_ns,
+                sha256: sha.as_deref(),
+                inode: f.inode,
+            };
+            let reason = match plan_file(seen, rec.as_ref()) {
+                Decision::Send(reason) => reason,
+                Decision::RefusedEarlier => {
+                    RunStats::add(&c.refused_earlier, 1);
+                    continue;
                 }
-                continue;
+                Decision::Unchanged => {
+                    RunStats::add(&c.unchanged, 1);
+                    continue;
+                }
+                Decision::RecordHash => {
+                    RunStats::add(&c.unchanged, 1);
+                    decided.hashes.push((f.rel, sha.unwrap_or_default()));
+                    continue;
+                }
+                Decision::RecordInode => {
+                    RunStats::add(&c.unchanged, 1);
+                    decided.inodes.push((f.rel, f.inode));
+                    continue;
+                }
             };
             RunStats::add(&c.to_upload, 1);
             RunStats::add(&c.to_upload_bytes, f.size);
-            let mime = mime_guess::from_path(&f.rel)
-                .first_or_octet_stream()
-                .essence_str()
-                .to_string();
-            planned.push(PlannedFile {
-                source: UploadSource {
-                    path: f.abs,
-                    file_name: wire_name(&f.rel, &send),
-                    mime_type: mime,
-                    size: f.size,
-                    mtime_ns: f.mtime_ns,
-                },
-                listed: Listed {
-                    path: f.rel,
-                    size: f.size,
-                    mtime_ns: f.mtime_ns,
-                    sha256: sha,
-                    inode: f.inode,
-                },
-                reason,
-                dedup: DedupClass::Never,
-            });
+            decided.planned.push(planned_file(f, sha, reason, send));
         }
-        if !hashes.is_empty() && !dry_run {
-            journal.record_hashes(hashes).await?;
+        decided
+    }
+
+    /// Writes what the decisions learnt (hashes, inodes) and, under `--dedup auto`, gives
+    /// each planned file its request's `dedup` part.
+    async fn record(&self, decided: &mut Decided) -> Result<(), JournalError> {
+        let PlanContext {
+            journal,
+            send,
+            dry_run,
+            ..
+        } = &self.ctx;
+        if *dry_run {
+            return Ok(());
         }
-        if !inodes.is_empty() && !dry_run {
-            journal.record_inodes(inodes).await?;
-        }
-        if send.dedup == DedupMode::Auto && !planned.is_empty() && !dry_run {
-            let shared = journal
-                .base_name_shared(planned.iter().map(|p| p.listed.path.clone()).collect())
+        if !decided.hashes.is_empty() {
+            journal
+                .record_hashes(std::mem::take(&mut decided.hashes))
                 .await?;
-            for (p, shared) in planned.iter_mut().zip(shared) {
+        }
+        if !decided.inodes.is_empty() {
+            journal
+                .record_inodes(std::mem::take(&mut decided.inodes))
+                .await?;
+        }
+        if send.dedup == DedupMode::Auto && !decided.planned.is_empty() {
+            let paths = decided.planned.iter().map(|p| p.listed.path.clone());
+            let shared = journal.base_name_shared(paths.collect()).await?;
+            for (p, shared) in decided.planned.iter_mut().zip(shared) {
                 if shared && p.reason != Reason::New {
-                    // The old version is removed by id once this one is confirmed (the
-                    // copies check, where the service has the catalog calls).
                     tracing::debug!(
                         "{} is sent again without a dedup part: another path has the same \
                          base name, which a service that reads dedup names as base names \
@@ -465,121 +382,119 @@ pub async fn run(
                         p.listed.path
                     );
                 }
-                p.dedup = match (shared, p.reason) {
-                    (true, _) => DedupClass::Never,
-                    (false, Reason::New) => DedupClass::OnRetry,
-                    (false, _) => DedupClass::Always,
-                };
+                p.dedup = dedup_class(send.dedup, shared, p.reason);
             }
         }
-        for p in planned {
-            // Checked at each hand-over (which waits for an upload slot): once the walk
-            // has ended and this batch is decided, the totals are known.
-            note_walk_end(&source, &stats);
-            for unit in batcher.push(p) {
-                if !emit(unit).await {
-                    return Ok(());
-                }
-            }
-        }
-        // Don't hold a part-filled batch while the walk is slow to produce more.
-        if source.is_empty() {
-            for unit in batcher.flush() {
-                if !emit(unit).await {
-                    return Ok(());
-                }
-            }
-        }
+        Ok(())
     }
-    // Every file is listed and planned: the totals are known from here on.
-    stats
-        .walk_done
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    for unit in batcher.flush() {
-        if !emit(unit).await {
+}
+
+fn planned_file(
+    f: WalkedFile,
+    sha: Option<Vec<u8>>,
+    reason: Reason,
+    send: &SendSettings,
+) -> PlannedFile {
+    let mime = mime_guess::from_path(&f.rel)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string();
+    PlannedFile {
+        source: UploadSource {
+            path: f.abs,
+            file_name: wire_name(&f.rel, send),
+            mime_type: mime,
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+        },
+        listed: Listed {
+            path: f.rel,
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+            sha256: sha,
+            inode: f.inode,
+        },
+        reason,
+        dedup: DedupClass::Never,
+    }
+}
+
+/// Large batches: one journal round trip per thousand files on a rerun of millions.
+const BATCH: usize = 1024;
+const GATHER: usize = 256;
+const GATHER_WAITS: usize = 4;
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The next handful of walk events; none when the walk has ended or the run stops.
+async fn gather(source: &mut mpsc::Receiver<WalkEvent>, cancel: &Cancel) -> Vec<WalkEvent> {
+    let mut events = Vec::with_capacity(BATCH);
+    let n = tokio::select! {
+        n = source.recv_many(&mut events, BATCH) => n,
+        _ = cancel.soft.cancelled() => 0,
+    };
+    if n == 0 {
+        return Vec::new();
+    }
+    // The walk hands entries over as it finds them, so a fast walk wakes this loop a few
+    // entries at a time: a journal round trip (and a commit) per handful of files, which
+    // was half a rerun's time. Waiting a millisecond or two for more costs the first
+    // request as much and makes each lookup one of hundreds of files.
+    let mut waits = 0;
+    while events.len() < GATHER && waits < GATHER_WAITS {
+        tokio::time::sleep(GATHER_WAIT).await;
+        waits += 1;
+        // Nothing new: the walk ended, or is slow (a network disk); go with what there is.
+        if source.is_empty() {
             break;
         }
+        let room = BATCH - events.len();
+        source.recv_many(&mut events, room).await;
     }
+    events
+}
+
+/// Walk → plan: runs the planner until the walk ends or the run stops.
+pub async fn run(
+    mut source: mpsc::Receiver<WalkEvent>,
+    out: mpsc::Sender<Unit>,
+    ctx: PlanContext,
+) -> Result<(), JournalError> {
+    let cancel = ctx.cancel.clone();
+    let mut planner = Planner::new(ctx, out);
+    loop {
+        let events = gather(&mut source, &cancel).await;
+        if events.is_empty() {
+            break;
+        }
+        if !planner.process(events, &source).await? {
+            return Ok(());
+        }
+    }
+    planner.finalize().await;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn planned(size: u64) -> PlannedFile {
-        PlannedFile {
-            listed: Listed {
-                path: String::new(),
-                size,
-                mtime_ns: 0,
-                sha256: None,
-                inode: (0, 0),
-            },
-            source: UploadSource {
-                path: PathBuf::new(),
-                file_name: String::new(),
-                mime_type: String::new(),
-                size,
-                mtime_ns: 0,
-            },
-            reason: Reason::New,
-            dedup: DedupClass::Never,
-        }
-    }
 
     #[test]
-    fn batches_respect_count_and_bytes() {
-        let mut b = Batcher::new(3, 100);
-        let mut units = Vec::new();
-        for size in [10, 10, 10, 10, 95, 10, 500, 1] {
-            units.extend(b.push(planned(size)));
-        }
-        units.extend(b.flush());
-        let sizes: Vec<Vec<u64>> = units
-            .iter()
-            .map(|u| u.files.iter().map(|f| f.listed.size).collect())
-            .collect();
-        assert_eq!(
-            sizes,
-            vec![
-                vec![10, 10, 10],
-                vec![10],
-                vec![95],
-                vec![10],
-                vec![500],
-                vec![1]
-            ]
-        );
-        let mut single = Batcher::new(1, 1);
-        assert_eq!(single.push(planned(5)).len(), 1);
-    }
-
-    #[test]
-    fn batches_never_mix_dedup_classes() {
-        let mut b = Batcher::new(10, 1000);
-        let mut changed = planned(1);
-        changed.dedup = DedupClass::Always;
-        assert!(b.push(planned(1)).is_empty());
-        assert!(b.push(changed).is_empty());
-        assert!(b.push(planned(1)).is_empty());
-        let units = b.flush();
-        let shapes: Vec<(DedupClass, usize)> =
-            units.iter().map(|u| (u.dedup, u.files.len())).collect();
-        assert_eq!(
-            shapes,
-            vec![(DedupClass::Never, 2), (DedupClass::Always, 1)]
-        );
-    }
-
-    #[test]
-    fn wire_names_go_under_the_prefix() {
-        let mut s = SendSettings::default();
-        assert_eq!(wire_name("a/b.pdf", &s), "a/b.pdf");
-        s.prefix = Some("nightly/2026".into());
-        assert_eq!(wire_name("a/b.pdf", &s), "nightly/2026/a/b.pdf");
-        s.base_names = true;
-        assert_eq!(wire_name("a/b.pdf", &s), "nightly/2026/b.pdf");
+    fn a_new_file_is_planned_under_its_wire_name_and_type() {
+        let send = SendSettings {
+            prefix: Some("night".into()),
+            ..SendSettings::default()
+        };
+        let f = WalkedFile {
+            abs: "/data/a/b.pdf".into(),
+            rel: "a/b.pdf".into(),
+            size: 3,
+            mtime_ns: 9,
+            inode: (1, 2),
+        };
+        let p = planned_file(f, None, Reason::New, &send);
+        assert_eq!(p.source.file_name, "night/a/b.pdf");
+        assert_eq!(p.source.mime_type, "application/pdf");
+        assert_eq!((p.listed.path.as_str(), p.listed.size), ("a/b.pdf", 3));
+        assert_eq!(p.dedup, DedupClass::Never);
     }
 }
