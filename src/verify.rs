@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::api::calls::ListTaskFiles;
 use crate::api::model::{TaskFile, file_status};
 use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::journal::{FileState, Journal, JournalError};
@@ -141,7 +142,13 @@ const PAGE: u64 = 1000;
 async fn task_listing(client: &Client, task: Id) -> Result<Vec<TaskFile>, ApiError> {
     let mut files = Vec::new();
     for page in 1.. {
-        let answer = client.task_files(task, &[], page, PAGE).await?;
+        let req = ListTaskFiles {
+            task_id: task,
+            statuses: Vec::new(),
+            page,
+            page_size: PAGE,
+        };
+        let answer = client.send(&req).await?;
         let got = answer.files.len() as u64;
         files.extend(answer.files);
         // Paged by the answer's total, not our page size: a server may cap pages lower.

@@ -3,7 +3,8 @@
 
 use super::sources::{api_failure, client_for, id, print, read_body};
 use super::{CommandResult, Output};
-use crate::api::endpoints::{Checked, Query};
+use crate::api::calls::{CreateExport, DeleteExport, GetExport, ListExports, RerunExport};
+use crate::api::endpoints::Checked;
 use crate::api::model::*;
 use crate::cli::{BodyArg, ExportAction, ExportArgs};
 use crate::report::Failure;
@@ -113,7 +114,6 @@ fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
 
 pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
     let client = client_for(&args.connection)?;
-    let q = Query::new();
     match &args.action {
         a @ ExportAction::Create {
             body: BodyArg { body },
@@ -125,7 +125,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             };
             req.model.check().map_err(Failure::usage)?;
             client
-                .export_create(None, &q, Some(&req))
+                .send(&CreateExport { body: &req })
                 .await
                 .map_err(api_failure)?;
             print(
@@ -160,10 +160,9 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             loop {
                 if let Some(body) = &written {
                     list = client
-                        .export_list(None, &q, Some(body))
+                        .send(&ListExports { body })
                         .await
-                        .map_err(api_failure)?
-                        .unwrap_or_default();
+                        .map_err(api_failure)?;
                     break;
                 }
                 let body = ExportListQuery {
@@ -175,10 +174,9 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
                     ..ExportListQuery::default()
                 };
                 let got = client
-                    .export_list(None, &q, Some(&body))
+                    .send(&ListExports { body: &body })
                     .await
-                    .map_err(api_failure)?
-                    .unwrap_or_default();
+                    .map_err(api_failure)?;
                 let n = got.tasks.len() as u64;
                 list.total = got.total;
                 list.tasks.extend(got.tasks);
@@ -202,10 +200,9 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
         }
         ExportAction::Info { id } => {
             let info = client
-                .export_info(None, &q, Some(&ExportRef { id: id.clone() }))
+                .send(&GetExport(ExportRef { id: id.clone() }))
                 .await
-                .map_err(api_failure)?
-                .unwrap_or_default();
+                .map_err(api_failure)?;
             print(out, false, &info, |v| {
                 let s = &v["file_stats"];
                 format!(
@@ -238,11 +235,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
                     statuses: status.clone(),
                     ..ExportFilesQuery::default()
                 };
-                let got = client
-                    .export_files(None, &q, Some(&body))
-                    .await
-                    .map_err(api_failure)?
-                    .unwrap_or_default();
+                let got = client.send(&body).await.map_err(api_failure)?;
                 let n = got.files.len() as u64;
                 files.files.extend(got.files);
                 files.total = got.total;
@@ -273,7 +266,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
         }
         ExportAction::Rerun { id } => {
             client
-                .export_rerun(Some(id), &q, None)
+                .send(&RerunExport { id: id.clone() })
                 .await
                 .map_err(api_failure)?;
             print(out, false, &serde_json::json!({"rerun": id}), |_| {
@@ -283,7 +276,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
         ExportAction::Delete { id, yes } => {
             super::task::confirm_delete(&format!("export task {id}"), *yes)?;
             client
-                .export_delete(None, &q, Some(&ExportRef { id: id.clone() }))
+                .send(&DeleteExport(ExportRef { id: id.clone() }))
                 .await
                 .map_err(api_failure)?;
             print(out, false, &serde_json::json!({"deleted": id}), |_| {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 use super::{CommandResult, Output, print_summary};
+use crate::api::model::RetryFiles;
 use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::cli::RetryArgs;
 use crate::config;
@@ -94,8 +95,14 @@ fn failed_uploads_source(root: PathBuf, paths: Vec<String>) -> mpsc::Receiver<Wa
 /// `/task/retry` with the usual backoff on transient answers (503, 429 with Retry-After,
 /// a dropped connection).
 async fn task_retry_patiently(client: &Client, task: Id, ids: &[Id]) -> Result<(), ApiError> {
+    let req = RetryFiles {
+        task_id: task,
+        ids: ids.to_vec(),
+    };
     RetryPolicy::TASK_RETRY
-        .run("/task/retry", || client.task_retry(task, ids))
+        .run("/task/retry", || async {
+            client.send(&req).await.map(drop)
+        })
         .await
 }
 

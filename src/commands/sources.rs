@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{CommandResult, Output};
-use crate::api::endpoints::{Checked, Query};
+use crate::api::calls::{self, ListConnectors};
+use crate::api::endpoints::Checked;
 use crate::api::model::*;
 use crate::api::{ApiError, Client, Credentials, ErrorKind, Id};
 use crate::cli::{ConnectorAction, ConnectorArgs, LoginArgs, SourceFlags};
@@ -285,24 +286,39 @@ async fn update_from_flags(
 
 /// A connector by id, from the listing (the service has no call for one connector).
 async fn find_connector(client: &Client, cid: &str) -> Result<Connector, Failure> {
-    let mut page = 1u64;
-    loop {
-        let q: Query = vec![("page", page.to_string()), ("page_size", "100".to_string())];
-        let got = client
-            .connector_list(None, &q, None)
-            .await
-            .map_err(api_failure)?
-            .unwrap_or_default();
-        let n = got.connectors.len() as u64;
-        if let Some(c) = got.connectors.into_iter().find(|c| c.id.to_string() == cid) {
-            return Ok(c);
-        }
-        if n == 0 || page * 100 >= got.total {
-            return Err(Failure::usage(format!(
+    let every = ListConnectors {
+        page: 1,
+        page_size: 100,
+        ..ListConnectors::default()
+    };
+    let all = list_connectors(client, every, true).await?;
+    all.connectors
+        .into_iter()
+        .find(|c| c.id.to_string() == cid)
+        .ok_or_else(|| {
+            Failure::usage(format!(
                 "no connector {cid}: `moi-ingest connector list` shows their ids"
-            )));
+            ))
+        })
+}
+
+/// The connectors `first` asks for, and with `all` every page after it.
+async fn list_connectors(
+    client: &Client,
+    first: ListConnectors,
+    all: bool,
+) -> Result<ConnectorList, Failure> {
+    let mut list = ConnectorList::default();
+    let mut req = first;
+    loop {
+        let got = client.send(&req).await.map_err(api_failure)?;
+        let n = got.connectors.len();
+        list.total = got.total;
+        list.connectors.extend(got.connectors);
+        if !all || n == 0 || list.connectors.len() as u64 >= list.total {
+            return Ok(list);
         }
-        page += 1;
+        req.page += 1;
     }
 }
 
@@ -341,7 +357,7 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             req.model.check().map_err(Failure::usage)?;
             guard_secrets(&client, &req);
             client
-                .connector_create(None, &Query::new(), Some(&req))
+                .send(&calls::CreateConnector { body: &req })
                 .await
                 .map_err(api_failure)?;
             print(
@@ -373,10 +389,9 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             };
             guard_secrets(&client, &req);
             let answer = client
-                .connector_validate(None, &Query::new(), Some(&req))
+                .send(&calls::ValidateConnector { body: &req })
                 .await
-                .map_err(api_failure)?
-                .unwrap_or_default();
+                .map_err(api_failure)?;
             print(out, show, &answer, |_| {
                 if answer.valid {
                     "valid: the service reached the source".into()
@@ -395,32 +410,13 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             page_size,
             all,
         } => {
-            let mut base = Query::new();
-            if let Some(k) = keyword {
-                base.push(("keyword", k.clone()));
-            }
-            if let Some(t) = source_type {
-                base.push(("source_type", source_type_of(t)?.to_string()));
-            }
-            let mut list = ConnectorList::default();
-            let mut p = *page;
-            loop {
-                let mut q = base.clone();
-                q.push(("page", p.to_string()));
-                q.push(("page_size", page_size.to_string()));
-                let got = client
-                    .connector_list(None, &q, None)
-                    .await
-                    .map_err(api_failure)?
-                    .unwrap_or_default();
-                let n = got.connectors.len();
-                list.total = got.total;
-                list.connectors.extend(got.connectors);
-                if !*all || n == 0 || list.connectors.len() as u64 >= list.total {
-                    break;
-                }
-                p += 1;
-            }
+            let first = ListConnectors {
+                keyword: keyword.clone(),
+                source_type: source_type.as_deref().map(source_type_of).transpose()?,
+                page: *page,
+                page_size: *page_size,
+            };
+            let list = list_connectors(&client, first, *all).await?;
             print(out, show, &list, |v| {
                 let mut lines = vec![format!("{} connectors", list.total)];
                 for c in v["connectors"].as_array().into_iter().flatten() {
@@ -462,10 +458,11 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
                 ));
             }
             guard_secrets(&client, &req);
-            client
-                .connector_update(Some(&cid), &Query::new(), Some(&req))
-                .await
-                .map_err(api_failure)?;
+            let update = calls::UpdateConnector {
+                id: cid.clone(),
+                body: &req,
+            };
+            client.send(&update).await.map_err(api_failure)?;
             print(out, show, &serde_json::json!({"updated": cid}), |_| {
                 format!("connector {cid} updated")
             });
@@ -474,7 +471,7 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             let cid = id(cid, "connector id")?.to_string();
             super::task::confirm_delete(&format!("connector {cid}"), *yes)?;
             client
-                .connector_delete(Some(&cid), &Query::new(), None)
+                .send(&calls::DeleteConnector { id: cid.clone() })
                 .await
                 .map_err(api_failure)?;
             print(out, show, &serde_json::json!({"deleted": cid}), |_| {
@@ -485,13 +482,11 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             id: cid,
             file_types,
         } => {
-            let mut q: Query = vec![("connector_id", id(cid, "connector id")?.to_string())];
-            q.extend(file_types.iter().map(|t| ("file_types", t.to_string())));
-            let files = client
-                .connector_files(None, &q, None)
-                .await
-                .map_err(api_failure)?
-                .unwrap_or_default();
+            let req = calls::ListConnectorFiles {
+                connector_id: id(cid, "connector id")?,
+                file_types: file_types.clone(),
+            };
+            let files = client.send(&req).await.map_err(api_failure)?;
             print(out, show, &files, |_| {
                 let mut lines = vec![format!("{} files", files.files.len())];
                 lines.extend(
@@ -505,10 +500,9 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
         }
         ConnectorAction::Summary => {
             let s = client
-                .connector_summary(None, &Query::new(), None)
+                .send(&calls::ConnectorSummary)
                 .await
-                .map_err(api_failure)?
-                .unwrap_or_default();
+                .map_err(api_failure)?;
             print(out, show, &s, |v| {
                 serde_json::to_string_pretty(v).unwrap_or_default()
             });

@@ -117,9 +117,11 @@ fn interval_type(raw: &str) -> Result<i64, Failure> {
 }
 
 async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
-    use crate::api::endpoints::{Checked, Query};
+    use crate::api::calls;
+    use crate::api::endpoints::Checked;
     use crate::api::model::{
-        CommonFileTaskConfig, CreateTask, LoadModeConfig, SourceConfig, UpdateTask,
+        CommonFileTaskConfig, CreateTask, LoadModeConfig, RetryFiles, SourceConfig, TaskRef,
+        UpdateTask,
     };
     match action {
         TaskAction::Create {
@@ -168,7 +170,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 ));
             }
             client
-                .task_create(None, &Query::new(), Some(&req))
+                .send(&calls::CreateTask { body: &req })
                 .await
                 .map_err(api_failure)?;
             print(out, &serde_json::json!({"created": true}), || {
@@ -203,7 +205,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 }),
             };
             client
-                .task_update(None, &Query::new(), Some(&req))
+                .send(&calls::UpdateTask { body: &req })
                 .await
                 .map_err(api_failure)?;
             print(
@@ -227,7 +229,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 is_desc: desc.then_some(true),
                 ..TaskListQuery::default()
             };
-            let list = client.task_list(&query).await.map_err(api_failure)?;
+            let list = client.send(&query).await.map_err(api_failure)?;
             print(out, &list, || {
                 let mut lines = vec![format!("{} tasks", list.total)];
                 lines.extend(list.tasks.iter().map(|t| {
@@ -243,10 +245,12 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             });
         }
         TaskAction::Get { task_id } => {
+            let task_id = id(task_id, "task id")?;
             let task = client
-                .task_get(id(task_id, "task id")?)
+                .send(&calls::GetTask { task_id })
                 .await
-                .map_err(api_failure)?;
+                .map_err(api_failure)?
+                .task;
             print(out, &task, || describe_task(&task));
         }
         TaskAction::Files {
@@ -255,10 +259,13 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             page,
             page_size,
         } => {
-            let page_data = client
-                .task_files(id(task_id, "task id")?, status, *page, *page_size)
-                .await
-                .map_err(api_failure)?;
+            let req = calls::ListTaskFiles {
+                task_id: id(task_id, "task id")?,
+                statuses: status.clone(),
+                page: *page,
+                page_size: *page_size,
+            };
+            let page_data = client.send(&req).await.map_err(api_failure)?;
             print(out, &page_data, || {
                 let mut lines = vec![format!(
                     "{} files ({} succeeded, {} failed)",
@@ -285,10 +292,11 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 .iter()
                 .map(|f| id(f, "file id"))
                 .collect::<Result<Vec<_>, _>>()?;
-            client
-                .task_retry(id(task_id, "task id")?, &ids)
-                .await
-                .map_err(api_failure)?;
+            let req = RetryFiles {
+                task_id: id(task_id, "task id")?,
+                ids: ids.clone(),
+            };
+            client.send(&req).await.map_err(api_failure)?;
             print(out, &serde_json::json!({"retried": ids.len()}), || {
                 format!("asked task {task_id} to load {} files again", ids.len())
             });
@@ -303,10 +311,13 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                     *yes,
                 )?;
             }
+            let one = TaskRef { task_id: task };
             let (verb, result) = match action {
-                TaskAction::Pause { .. } => ("paused", client.task_pause(task).await),
-                TaskAction::Resume { .. } => ("resumed", client.task_resume(task).await),
-                _ => ("deleted", client.task_delete(task).await),
+                TaskAction::Pause { .. } => ("paused", client.send(&calls::PauseTask(one)).await),
+                TaskAction::Resume { .. } => {
+                    ("resumed", client.send(&calls::ResumeTask(one)).await)
+                }
+                _ => ("deleted", client.send(&calls::DeleteTask(one)).await),
             };
             result.map_err(api_failure)?;
             print(

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::api::catalog::{Call, CatalogEntry, VolumeInfo};
+use crate::api::catalog::{CatalogEntry, VolumeInfo};
+use crate::api::endpoints::Call;
 use crate::api::{ApiError, Client, ErrorKind};
 use crate::pipeline::policy::RetryPolicy;
 

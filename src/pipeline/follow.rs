@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use super::{Cancel, Cause};
+use crate::api::calls::ListTaskFiles;
+use crate::api::model::RetryFiles;
 use crate::api::model::file_status;
 use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::journal::{FileState, IngestUpdate, Journal, JournalError};
@@ -91,7 +93,13 @@ async fn poll_task(
     let mut listed = 0u64;
     loop {
         RunStats::add(&c.poll_requests, 1);
-        let answer = match client.task_files(task, &[], page, settings.page_size).await {
+        let req = ListTaskFiles {
+            task_id: task,
+            statuses: Vec::new(),
+            page,
+            page_size: settings.page_size,
+        };
+        let answer = match client.send(&req).await {
             Ok(a) => a,
             Err(e) if e.kind == ErrorKind::Permanent => {
                 // The task is gone or refused for good: its files cannot finish.
@@ -155,8 +163,12 @@ async fn poll_task(
         page += 1;
     }
     for ids in to_retry.chunks(500) {
-        match client.task_retry(task, ids).await {
-            Ok(()) => RunStats::add(&c.ingest_retries, ids.len() as u64),
+        let req = RetryFiles {
+            task_id: task,
+            ids: ids.to_vec(),
+        };
+        match client.send(&req).await {
+            Ok(_) => RunStats::add(&c.ingest_retries, ids.len() as u64),
             Err(e) => {
                 if e.kind == ErrorKind::Auth {
                     return Err(e.into());

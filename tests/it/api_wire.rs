@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
+use moi_ingest::api::calls;
 use moi_ingest::api::model::Dedup;
 use moi_ingest::api::model::*;
 use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, Id, UploadSource};
@@ -227,7 +228,12 @@ async fn task_calls_send_the_reference_query_and_bodies() {
     let (url, mut rx) = recorder(include_str!("../fixtures/task_files.json")).await;
     let c = key_client(&url);
     let page = c
-        .task_files(Id(1889613340219121664), &[4, 5], 2, 50)
+        .send(&calls::ListTaskFiles {
+            task_id: Id(1889613340219121664),
+            statuses: vec![4, 5],
+            page: 2,
+            page_size: 50,
+        })
         .await
         .unwrap();
     assert_eq!(page.files[0].id, Id(1889613341347389440));
@@ -243,9 +249,12 @@ async fn task_calls_send_the_reference_query_and_bodies() {
     // An OK envelope without data answers the calls that return none.
     let (url, mut rx) = recorder(include_str!("../fixtures/ok.json")).await;
     let c = key_client(&url);
-    c.task_retry(Id(1889074091616481280), &[Id(1889074111245824000)])
-        .await
-        .unwrap();
+    c.send(&RetryFiles {
+        task_id: Id(1889074091616481280),
+        ids: vec![Id(1889074111245824000)],
+    })
+    .await
+    .unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!(seen.uri.path(), "/task/retry");
     let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
@@ -258,12 +267,14 @@ async fn task_calls_send_the_reference_query_and_bodies() {
         ("resume", "/task/resume"),
         ("delete", "/task/delete"),
     ] {
-        let id = Id(1889613340219121664);
+        let one = TaskRef {
+            task_id: Id(1889613340219121664),
+        };
         match call {
-            "pause" => c.task_pause(id).await.unwrap(),
-            "resume" => c.task_resume(id).await.unwrap(),
-            _ => c.task_delete(id).await.unwrap(),
-        }
+            "pause" => c.send(&calls::PauseTask(one)).await.unwrap(),
+            "resume" => c.send(&calls::ResumeTask(one)).await.unwrap(),
+            _ => c.send(&calls::DeleteTask(one)).await.unwrap(),
+        };
         let seen = rx.recv().await.unwrap();
         assert_eq!(seen.uri.path(), path);
         assert_eq!(&seen.body[..], br#"{"task_id":"1889613340219121664"}"#);
@@ -274,7 +285,7 @@ async fn task_calls_send_the_reference_query_and_bodies() {
         page_size: Some(20),
         ..Default::default()
     };
-    let _ = c.task_list(&list).await.unwrap();
+    let _ = c.send(&list).await.unwrap();
     assert_eq!(
         rx.recv().await.unwrap().uri.query().unwrap(),
         "page=1&page_size=20&status=1&status=4"
@@ -317,7 +328,7 @@ async fn a_server_that_never_answers_is_given_up_after_the_idle_timeout() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient);
     assert!(e.to_string().contains("stalled"), "{e}");
-    let e = tokio::time::timeout(bound, client.task_get(Id(1)))
+    let e = tokio::time::timeout(bound, client.send(&calls::GetTask { task_id: Id(1) }))
         .await
         .expect("the call must give up by itself")
         .unwrap_err();
@@ -329,16 +340,26 @@ async fn a_server_that_never_answers_is_given_up_after_the_idle_timeout() {
 async fn error_envelopes_are_classified() {
     let (url, _rx) =
         recorder(r#"{"code":"ErrVolumeNotFound","msg":"volume 7 does not exist"}"#).await;
-    let e = key_client(&url).task_get(Id(1)).await.unwrap_err();
+    let e = key_client(&url)
+        .send(&calls::GetTask { task_id: Id(1) })
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent);
     assert!(e.to_string().contains("volume 7 does not exist"), "{e}");
     let (url, _rx) = recorder(r#"{"code":"ErrInternal","msg":"db down"}"#).await;
     assert_eq!(
-        key_client(&url).task_get(Id(1)).await.unwrap_err().kind,
+        key_client(&url)
+            .send(&calls::GetTask { task_id: Id(1) })
+            .await
+            .unwrap_err()
+            .kind,
         ErrorKind::Transient
     );
     let (url, _rx) = recorder("<html>proxy login</html>").await;
-    let e = key_client(&url).task_get(Id(1)).await.unwrap_err();
+    let e = key_client(&url)
+        .send(&calls::GetTask { task_id: Id(1) })
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Malformed);
     assert!(e.to_string().contains("proxy login"));
 }
@@ -393,7 +414,6 @@ fn typed<T: serde::de::DeserializeOwned>(seeds: &serde_json::Value, k: &str) -> 
 /// lower-case "ok" among them) decode.
 #[tokio::test]
 async fn every_documented_call_sends_the_seed_example_as_documented() {
-    use moi_ingest::api::endpoints::Query;
     let seeds: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/seed_requests.json")).unwrap();
     let seed = |k: &str| seeds[k].clone();
@@ -403,7 +423,7 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
     let c = key_client(&url);
     let create: CreateConnector = typed(&seeds, "connector_create");
     create.check().unwrap();
-    c.connector_create(None, &Query::new(), Some(&create))
+    c.send(&calls::CreateConnector { body: &create })
         .await
         .unwrap();
     let seen = rx.recv().await.unwrap();
@@ -417,9 +437,12 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
     );
 
     let update: UpdateConnector = typed(&seeds, "connector_update");
-    c.connector_update(Some("100005"), &Query::new(), Some(&update))
-        .await
-        .unwrap();
+    c.send(&calls::UpdateConnector {
+        id: "100005".into(),
+        body: &update,
+    })
+    .await
+    .unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!(
         (seen.method, seen.uri.path()),
@@ -429,18 +452,18 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
     assert_eq!(sent["s3"]["region"], "xxxx");
     assert_eq!(sent["name"], "s3-test1");
 
-    c.connector_delete(Some("100004"), &Query::new(), None)
-        .await
-        .unwrap();
+    c.send(&calls::DeleteConnector {
+        id: "100004".into(),
+    })
+    .await
+    .unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!(
         (seen.method, seen.uri.path()),
         (Method::DELETE, "/connectors/100004")
     );
 
-    c.connector_summary(None, &Query::new(), None)
-        .await
-        .unwrap();
+    c.send(&calls::ConnectorSummary).await.unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!(
         (seen.method, seen.uri.path()),
@@ -450,26 +473,23 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
     let (url, mut rx) = recorder(r#"{"code": "OK", "msg": "OK", "data": {"valid": true}}"#).await;
     let c = key_client(&url);
     let v = c
-        .connector_validate(None, &Query::new(), Some(&seed("connector_validate")))
+        .send(&calls::ValidateConnector {
+            body: &seed("connector_validate"),
+        })
         .await
-        .unwrap()
         .unwrap();
     assert!(v.valid);
     assert_eq!(rx.recv().await.unwrap().uri.path(), "/connectors/validate");
 
     let (url, mut rx) = recorder(include_str!("../fixtures/connectors_list.json")).await;
     let list = key_client(&url)
-        .connector_list(
-            None,
-            &vec![
-                ("keyword", "c1".into()),
-                ("page", "1".into()),
-                ("page_size", "10".into()),
-            ],
-            None,
-        )
+        .send(&calls::ListConnectors {
+            keyword: Some("c1".into()),
+            source_type: None,
+            page: 1,
+            page_size: 10,
+        })
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(list.connectors[0].id, Id(100004));
     assert_eq!(
@@ -481,17 +501,11 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
 
     let (url, mut rx) = recorder(include_str!("../fixtures/connector_files.json")).await;
     let files = key_client(&url)
-        .connector_files(
-            None,
-            &vec![
-                ("connector_id", "100004".into()),
-                ("file_types", "2".into()),
-                ("file_types", "10".into()),
-            ],
-            None,
-        )
+        .send(&calls::ListConnectorFiles {
+            connector_id: Id(100004),
+            file_types: vec![2, 10],
+        })
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(files.files[0].size, 6_787_457);
     assert_eq!(
@@ -507,9 +521,7 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
         "source_config": {"common_file_task_config": {"load_mode_config": {"load_interval_type": 4},
             "uris": ["红楼梦 (通行本) 简体横排.pdf"]}}, "config_type": 1}))
     .unwrap();
-    c.task_create(None, &Query::new(), Some(&task))
-        .await
-        .unwrap();
+    c.send(&calls::CreateTask { body: &task }).await.unwrap();
     let seen = rx.recv().await.unwrap();
     assert_eq!((seen.method, seen.uri.path()), (Method::POST, "/task"));
     let sent: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
@@ -523,9 +535,7 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
         load_mode_config: None,
         uris: Some(vec!["a.pdf".into()]),
     };
-    c.task_update(None, &Query::new(), Some(&update))
-        .await
-        .unwrap();
+    c.send(&calls::UpdateTask { body: &update }).await.unwrap();
     assert_eq!(rx.recv().await.unwrap().uri.path(), "/task/update");
 
     // Export (seed 004), under /byoa/api/v1, answered with a lower-case "ok".
@@ -534,9 +544,7 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
     for k in ["export_dify", "export_mo"] {
         let body: ExportCreate = typed(&seeds, k);
         body.check().unwrap();
-        c.export_create(None, &Query::new(), Some(&body))
-            .await
-            .unwrap();
+        c.send(&calls::CreateExport { body: &body }).await.unwrap();
         let seen = rx.recv().await.unwrap();
         assert_eq!(seen.uri.path(), "/byoa/api/v1/export/task/create");
         assert_eq!(
@@ -544,18 +552,19 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
             seed(k)
         );
     }
-    c.export_rerun(Some("task_123"), &Query::new(), None)
-        .await
-        .unwrap();
+    c.send(&calls::RerunExport {
+        id: "task_123".into(),
+    })
+    .await
+    .unwrap();
     assert_eq!(
         rx.recv().await.unwrap().uri.path(),
         "/byoa/api/v1/export/task/task_123/rerun"
     );
-    c.export_delete(
-        None,
-        &Query::new(),
-        Some(&typed::<ExportRef>(&seeds, "export_delete")),
-    )
+    c.send(&calls::DeleteExport(typed::<ExportRef>(
+        &seeds,
+        "export_delete",
+    )))
     .await
     .unwrap();
     let seen = rx.recv().await.unwrap();
@@ -574,37 +583,24 @@ async fn every_documented_call_sends_the_seed_example_as_documented() {
         match call {
             "list" => {
                 let l = c
-                    .export_list(
-                        None,
-                        &Query::new(),
-                        Some(&typed::<ExportListQuery>(&seeds, "export_list")),
-                    )
+                    .send(&calls::ListExports {
+                        body: &typed::<ExportListQuery>(&seeds, "export_list"),
+                    })
                     .await
-                    .unwrap()
                     .unwrap();
                 assert_eq!(l.total, 1);
             }
             "info" => {
                 let i = c
-                    .export_info(
-                        None,
-                        &Query::new(),
-                        Some(&typed::<ExportRef>(&seeds, "export_info")),
-                    )
+                    .send(&calls::GetExport(typed::<ExportRef>(&seeds, "export_info")))
                     .await
-                    .unwrap()
                     .unwrap();
                 assert_eq!(i["file_stats"]["fileFail"], 5);
             }
             _ => {
-                c.export_files(
-                    None,
-                    &Query::new(),
-                    Some(&typed::<ExportFilesQuery>(&seeds, "export_files")),
-                )
-                .await
-                .unwrap()
-                .unwrap();
+                c.send(&typed::<ExportFilesQuery>(&seeds, "export_files"))
+                    .await
+                    .unwrap();
             }
         }
         let seen = rx.recv().await.unwrap();

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use moi_ingest::api::calls;
 use moi_ingest::api::lenient::Code;
+use moi_ingest::api::model::{RetryFiles, TaskListQuery};
 use moi_ingest::api::{Client, ClientOptions, Credentials, ErrorKind, UploadSource, VolumeId};
 use moi_ingest::emulator::{DEFAULT_VOLUME, Login};
 use moi_ingest::secret::Secret;
@@ -208,7 +210,15 @@ async fn a_file_uploaded_through_the_client_arrives_byte_identical() {
     let task = answer.task_id.unwrap();
     let file_id = answer.results[0].file_id.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let page = client.task_files(task, &[], 1, 10).await.unwrap();
+    let page = client
+        .send(&calls::ListTaskFiles {
+            task_id: task,
+            statuses: vec![],
+            page: 1,
+            page_size: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(page.files[0].id, file_id);
     assert_eq!(page.files[0].status, Code::Num(5));
     assert_eq!(page.files[0].path, "/demo-volume/nested/dir/红楼梦.bin");
@@ -257,13 +267,13 @@ async fn an_expired_session_is_renewed_once_for_many_requests() {
         )
         .unwrap(),
     );
-    client.task_list(&Default::default()).await.unwrap();
+    client.send(&TaskListQuery::default()).await.unwrap();
     assert_eq!(env.emu.stats().logins, 1);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let c = client.clone();
-            tokio::spawn(async move { c.task_list(&Default::default()).await })
+            tokio::spawn(async move { c.send(&TaskListQuery::default()).await })
         })
         .collect();
     for c in calls {
@@ -307,7 +317,7 @@ async fn an_expired_session_is_renewed_once_for_many_requests() {
         ClientOptions::default(),
     )
     .unwrap();
-    let e = bad.task_list(&Default::default()).await.unwrap_err();
+    let e = bad.send(&TaskListQuery::default()).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Auth);
     assert!(
         e.to_string().contains("admin:accountadmin") && !e.to_string().contains("wrong-password")
@@ -340,7 +350,15 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     let task: Id = serde_json::from_value(body["data"]["task_id"].clone()).unwrap();
     let file: Id = serde_json::from_value(body["data"]["file_id"].clone()).unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
-    let page = client.task_files(task, &[4], 1, 10).await.unwrap();
+    let page = client
+        .send(&calls::ListTaskFiles {
+            task_id: task,
+            statuses: vec![4],
+            page: 1,
+            page_size: 10,
+        })
+        .await
+        .unwrap();
     assert_eq!(
         (page.total_failed, page.files[0].status.clone()),
         (1, Code::Num(4))
@@ -357,15 +375,45 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
         ClientOptions::default(),
     )
     .unwrap();
-    client.task_retry(task, &[file]).await.unwrap();
+    client
+        .send(&RetryFiles {
+            task_id: task,
+            ids: vec![file],
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        client.task_files(task, &[], 1, 10).await.unwrap().files[0].status,
+        client
+            .send(&calls::ListTaskFiles {
+                task_id: task,
+                statuses: vec![],
+                page: 1,
+                page_size: 10
+            })
+            .await
+            .unwrap()
+            .files[0]
+            .status,
         Code::Num(6)
     );
     assert_eq!(emu.stats().retried_files, 1);
-    let e = client.task_retry(Id(5), &[file]).await.unwrap_err();
+    let e = client
+        .send(&RetryFiles {
+            task_id: Id(5),
+            ids: vec![file],
+        })
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("task 5 does not exist"), "{e}");
-    assert_eq!(client.task_get(task).await.unwrap().id, task);
+    assert_eq!(
+        client
+            .send(&calls::GetTask { task_id: task })
+            .await
+            .unwrap()
+            .task
+            .id,
+        task
+    );
 }
 
 fn vol() -> VolumeId {

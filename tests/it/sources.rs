@@ -300,7 +300,7 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
         )
         .unwrap()
     };
-    use moi_ingest::api::endpoints::Query;
+    use moi_ingest::api::calls;
     use moi_ingest::api::model::*;
     let emu = start(&data).await.unwrap();
     let c = client(&emu.url());
@@ -316,12 +316,12 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
         },
         usage_type: None,
     };
-    c.connector_create(None, &Query::new(), Some(&create))
+    c.send(&calls::CreateConnector { body: &create })
         .await
         .unwrap();
     let export: ExportCreate =
         serde_json::from_str(include_str!("../fixtures/seed_export_s3.json")).unwrap();
-    c.export_create(None, &Query::new(), Some(&export))
+    c.send(&calls::CreateExport { body: &export })
         .await
         .unwrap();
     emu.stop().await;
@@ -329,15 +329,19 @@ async fn connectors_and_export_tasks_survive_an_emulator_restart() {
     let emu = start(&data).await.unwrap();
     let c = client(&emu.url());
     let list = c
-        .connector_list(None, &Query::new(), None)
+        .send(&calls::ListConnectors {
+            page: 1,
+            page_size: 100,
+            ..Default::default()
+        })
         .await
-        .unwrap()
         .unwrap();
     assert_eq!((list.total, list.connectors[0].name.as_str()), (1, "kept"));
     let tasks = c
-        .export_list(None, &Query::new(), Some(&ExportListQuery::default()))
+        .send(&calls::ListExports {
+            body: &ExportListQuery::default(),
+        })
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(tasks.total, 1);
 }

@@ -1,9 +1,9 @@
 //! Files and folders in a volume: the catalog calls the vendor's SDKs use against the live
 //! service (`/catalog/file/*`, `/catalog/folder/*`, `/catalog/volume/info`).
 //!
-//! Each call is a request type that implements [`Call`]: the type names the endpoint and
-//! the answer, so a caller writes `client.send(&FileDelete { id })` and gets a typed
-//! answer, never an `Option` to unwrap. Catalog ids are opaque text (the Go SDK's
+//! Each call is a request type that implements [`Call`](crate::endpoints::Call), as every
+//! call is: a caller writes `client.send(&FileDelete { id })` and gets a typed answer,
+//! never an `Option` to unwrap. Catalog ids are opaque text (the Go SDK's
 //! `FileID string`); a number in their place is read as its digits.
 //!
 //! What the live tests leave open is read in one place each, here, and written down in
@@ -13,49 +13,12 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, Visitor};
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::client::Client;
-use super::endpoints::{Endpoint, Query};
+use super::endpoints::{Call, FromEmpty, call};
 use super::error::{ApiError, ErrorKind};
-
-/// A JSON call whose request is `Self` and whose `data` is `Answer`.
-pub trait Call: Serialize + Sync {
-    const ENDPOINT: Endpoint;
-    type Answer: DeserializeOwned;
-}
-
-impl Client {
-    /// Makes the call `req` declares; an answer without `data` is malformed.
-    pub async fn send<C: Call>(&self, req: &C) -> Result<C::Answer, ApiError> {
-        let data: Option<C::Answer> = self
-            .call(&C::ENDPOINT, None, &Query::new(), Some(req))
-            .await?;
-        data.ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Malformed,
-                C::ENDPOINT.name,
-                "the answer has no data",
-            )
-        })
-    }
-}
-
-macro_rules! catalog_calls {
-    ($( $(#[$doc:meta])* $req:ident => $method:ident $path:literal -> $answer:ty; )*) => {
-        $(
-            impl Call for $req {
-                const ENDPOINT: Endpoint = Endpoint {
-                    name: concat!(stringify!($method), " ", $path),
-                    method: reqwest::Method::$method,
-                    path: $path,
-                };
-                type Answer = $answer;
-            }
-        )*
-    };
-}
 
 /// `{id}`: the body of the calls about one catalog object.
 #[derive(Debug, Clone, Serialize)]
@@ -164,16 +127,20 @@ pub struct VolumeDetails {
     pub description: String,
 }
 
-catalog_calls! {
-    FileList => POST "/catalog/file/list" -> FilePage;
-    FileInfo => POST "/catalog/file/info" -> CatalogEntry;
-    FileDelete => POST "/catalog/file/delete" -> IdAnswer;
-    FileRename => POST "/catalog/file/update" -> IdAnswer;
-    FolderCreate => POST "/catalog/folder/create" -> IdAnswer;
-    FolderRename => POST "/catalog/folder/update" -> IdAnswer;
-    FolderDelete => POST "/catalog/folder/delete" -> IdAnswer;
-    VolumeInfo => POST "/catalog/volume/info" -> VolumeDetails;
-}
+// Strict: a catalog answer without data is malformed.
+impl FromEmpty for FilePage {}
+impl FromEmpty for CatalogEntry {}
+impl FromEmpty for IdAnswer {}
+impl FromEmpty for VolumeDetails {}
+
+call!(FileList => POST "/catalog/file/list" -> FilePage, body: self);
+call!(FileInfo => POST "/catalog/file/info" -> CatalogEntry, body: self);
+call!(FileDelete => POST "/catalog/file/delete" -> IdAnswer, body: self);
+call!(FileRename => POST "/catalog/file/update" -> IdAnswer, body: self);
+call!(FolderCreate => POST "/catalog/folder/create" -> IdAnswer, body: self);
+call!(FolderRename => POST "/catalog/folder/update" -> IdAnswer, body: self);
+call!(FolderDelete => POST "/catalog/folder/delete" -> IdAnswer, body: self);
+call!(VolumeInfo => POST "/catalog/volume/info" -> VolumeDetails, body: self);
 
 /// The `file_type` words read as a folder. The live tests never list one; the connector
 /// enum's directory type is 10. Changing the reading is changing this list.

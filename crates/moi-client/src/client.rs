@@ -5,16 +5,9 @@ use std::time::Duration;
 
 use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::auth::{Auth, Credentials};
-use super::endpoints::{
-    Endpoint, Query, TASK_DELETE, TASK_FILES, TASK_GET, TASK_LIST, TASK_PAUSE, TASK_RESUME,
-    TASK_RETRY,
-};
 use super::error::{ApiError, ErrorKind, Remedy};
-use super::id::Id;
-use super::model::*;
 use crate::secret::Redactor;
 
 /// Network settings. The defaults suit a nightly run over an ordinary internet link.
@@ -338,92 +331,6 @@ impl Client {
             None => {}
         }
         e
-    }
-
-    fn need<T>(call: &'static str, data: Option<T>) -> Result<T, ApiError> {
-        data.ok_or_else(|| ApiError::new(ErrorKind::Malformed, call, "the answer has no data"))
-    }
-
-    /// `GET /task/files`: one page of a task's files, optionally filtered by status.
-    pub async fn task_files(
-        &self,
-        task_id: Id,
-        statuses: &[i64],
-        page: u64,
-        page_size: u64,
-    ) -> Result<TaskFilesPage, ApiError> {
-        let mut q: Query = vec![("task_id", task_id.to_string())];
-        q.extend(statuses.iter().map(|s| ("status", s.to_string())));
-        q.push(("page", page.to_string()));
-        q.push(("page_size", page_size.to_string()));
-        let data = self.call::<(), _>(&TASK_FILES, None, &q, None).await?;
-        Self::need(TASK_FILES.name, data)
-    }
-
-    /// `GET /task/get`: the task, whether the answer nests it under `task` or not.
-    pub async fn task_get(&self, task_id: Id) -> Result<Task, ApiError> {
-        let q: Query = vec![("task_id", task_id.to_string())];
-        let data = self.call::<(), TaskGet>(&TASK_GET, None, &q, None).await?;
-        Ok(Self::need(TASK_GET.name, data)?.task)
-    }
-
-    /// `GET /task/list`.
-    pub async fn task_list(&self, query: &TaskListQuery) -> Result<TaskList, ApiError> {
-        let mut q = Query::new();
-        if let Some(d) = query.is_desc {
-            q.push(("is_desc", d.to_string()));
-        }
-        q.extend(
-            query
-                .load_interval_types
-                .iter()
-                .map(|t| ("load_interval_types", t.to_string())),
-        );
-        if let Some(o) = &query.order_by {
-            q.push(("order_by", o.clone()));
-        }
-        if let Some(p) = query.page {
-            q.push(("page", p.to_string()));
-        }
-        if let Some(p) = query.page_size {
-            q.push(("page_size", p.to_string()));
-        }
-        q.extend(query.status.iter().map(|s| ("status", s.to_string())));
-        let data = self
-            .call::<(), TaskList>(&TASK_LIST, None, &q, None)
-            .await?;
-        Ok(data.unwrap_or_default())
-    }
-
-    /// `POST /task/retry`: load the failed files `ids` of `task_id` again.
-    pub async fn task_retry(&self, task_id: Id, ids: &[Id]) -> Result<(), ApiError> {
-        let body = RetryFiles {
-            task_id,
-            ids: ids.to_vec(),
-        };
-        self.call::<_, Value>(&TASK_RETRY, None, &Query::new(), Some(&body))
-            .await
-            .map(drop)
-    }
-
-    /// `POST /task/delete`, `/task/pause` or `/task/resume`: a call about one task.
-    async fn task_ref(&self, ep: &Endpoint, task_id: Id) -> Result<(), ApiError> {
-        let body = TaskRef { task_id };
-        self.call::<_, Value>(ep, None, &Query::new(), Some(&body))
-            .await
-            .map(drop)
-    }
-
-    pub async fn task_delete(&self, task_id: Id) -> Result<(), ApiError> {
-        self.task_ref(&TASK_DELETE, task_id).await
-    }
-
-    pub async fn task_pause(&self, task_id: Id) -> Result<(), ApiError> {
-        self.task_ref(&TASK_PAUSE, task_id).await
-    }
-
-    pub async fn task_resume(&self, task_id: Id) -> Result<(), ApiError> {
-        self.task_ref(&TASK_RESUME, task_id).await
     }
 }
 

@@ -1,9 +1,12 @@
-//! The documented JSON calls, stated once each: method, path, body and answer.
+//! How a JSON call is declared and made: one way for every call.
 //!
-//! [`Endpoint`] is the declaration; [`Client::call`] makes any of them (path parameters
-//! filled in, query strings sent with repeated keys, the envelope checked, a lower-case
-//! `"ok"` accepted). The `calls!` table below turns each into a typed method, so adding a
-//! call is one line, not another copy of the request code.
+//! Each call is a request type that implements [`Call`]: it names its [`Endpoint`] and its
+//! answer, fills the path parameter and the query, and gives its body. [`Client::send`]
+//! makes any of them (the path parameter escaped, query strings sent with repeated keys,
+//! the envelope checked, a lower-case `"ok"` accepted) and returns the typed answer. An
+//! answer without `data` is malformed, unless the answer type says what an empty one
+//! reads as ([`FromEmpty`]). The declarations are in [`crate::calls`] and
+//! [`crate::catalog`].
 
 use reqwest::Method;
 use serde::Serialize;
@@ -12,11 +15,6 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::error::{ApiError, ErrorKind};
-use super::model::{
-    ConnectorFiles, ConnectorList, CreateConnector, CreateTask, ExportCreate, ExportFiles,
-    ExportFilesQuery, ExportList, ExportListQuery, ExportRef, UpdateConnector, UpdateTask,
-    Validation,
-};
 
 /// One call of the MOI API.
 #[derive(Debug, Clone)]
@@ -28,45 +26,116 @@ pub struct Endpoint {
     pub path: &'static str,
 }
 
-macro_rules! endpoint {
-    ($method:ident $path:literal) => {
-        Endpoint {
+/// A request of the MOI API: the type names its endpoint and its answer, and gives its
+/// path parameter, query and body.
+pub trait Call: Sync {
+    const ENDPOINT: Endpoint;
+    /// What the answer's `data` holds.
+    type Answer: DeserializeOwned + FromEmpty;
+    type Body: Serialize + ?Sized;
+    /// The value of the path's `{}`, for an endpoint that has one.
+    fn path_arg(&self) -> Option<&str> {
+        None
+    }
+    fn query(&self) -> Query {
+        Query::new()
+    }
+    fn body(&self) -> Option<&Self::Body>;
+}
+
+/// What an answer without `data` reads as: `None` (the default) makes it malformed.
+pub trait FromEmpty: Sized {
+    fn from_empty() -> Option<Self> {
+        None
+    }
+}
+
+/// An answer nobody reads beyond its envelope (created, updated, deleted).
+impl FromEmpty for Value {
+    fn from_empty() -> Option<Self> {
+        Some(Value::Null)
+    }
+}
+
+/// Declares what an answer without `data` reads as: an empty page of a listing.
+macro_rules! empty_is_default {
+    ($($t:ty),* $(,)?) => {
+        $( impl $crate::endpoints::FromEmpty for $t {
+            fn from_empty() -> Option<Self> {
+                Some(Self::default())
+            }
+        } )*
+    };
+}
+pub(crate) use empty_is_default;
+
+/// Declares a call: `Request => METHOD "/path" -> Answer`, then how the request gives its
+/// body (`body: self`, `body: self.0`, or `no body`), then any `path_arg` or `query`.
+macro_rules! call {
+    (@endpoint $method:ident $path:literal) => {
+        $crate::endpoints::Endpoint {
             name: concat!(stringify!($method), " ", $path),
-            method: Method::$method,
+            method: reqwest::Method::$method,
             path: $path,
         }
     };
+    // A request that wraps a body of the user's (its model, or JSON checked against it).
+    ($req:ident<$model:ty> => $method:ident $path:literal -> $answer:ty $(, $($rest:tt)*)?) => {
+        impl<B: $crate::endpoints::BodyOf<$model> + Sync> $crate::endpoints::Call for $req<'_, B> {
+            const ENDPOINT: $crate::endpoints::Endpoint = call!(@endpoint $method $path);
+            type Answer = $answer;
+            type Body = B;
+            fn body(&self) -> Option<&B> {
+                Some(self.body)
+            }
+            $($($rest)*)?
+        }
+    };
+    ($req:ty => $method:ident $path:literal -> $answer:ty, body: self $(, $($rest:tt)*)?) => {
+        impl $crate::endpoints::Call for $req {
+            const ENDPOINT: $crate::endpoints::Endpoint = call!(@endpoint $method $path);
+            type Answer = $answer;
+            type Body = Self;
+            fn body(&self) -> Option<&Self> {
+                Some(self)
+            }
+            $($($rest)*)?
+        }
+    };
+    ($req:ty => $method:ident $path:literal -> $answer:ty, no body $(, $($rest:tt)*)?) => {
+        impl $crate::endpoints::Call for $req {
+            const ENDPOINT: $crate::endpoints::Endpoint = call!(@endpoint $method $path);
+            type Answer = $answer;
+            type Body = ();
+            fn body(&self) -> Option<&()> {
+                None
+            }
+            $($($rest)*)?
+        }
+    };
 }
-
-pub const CONNECTOR_CREATE: Endpoint = endpoint!(POST "/connectors");
-pub const CONNECTOR_VALIDATE: Endpoint = endpoint!(POST "/connectors/validate");
-pub const CONNECTOR_LIST: Endpoint = endpoint!(GET "/connectors/list");
-pub const CONNECTOR_UPDATE: Endpoint = endpoint!(PUT "/connectors/{}");
-pub const CONNECTOR_DELETE: Endpoint = endpoint!(DELETE "/connectors/{}");
-pub const CONNECTOR_FILES: Endpoint = endpoint!(GET "/connectors/files/list");
-pub const CONNECTOR_SUMMARY: Endpoint = endpoint!(GET "/connectors/summary");
-pub const TASK_FILES: Endpoint = endpoint!(GET "/task/files");
-pub const TASK_GET: Endpoint = endpoint!(GET "/task/get");
-pub const TASK_LIST: Endpoint = endpoint!(GET "/task/list");
-pub const TASK_RETRY: Endpoint = endpoint!(POST "/task/retry");
-pub const TASK_DELETE: Endpoint = endpoint!(POST "/task/delete");
-pub const TASK_PAUSE: Endpoint = endpoint!(POST "/task/pause");
-pub const TASK_RESUME: Endpoint = endpoint!(POST "/task/resume");
-pub const TASK_CREATE: Endpoint = endpoint!(POST "/task");
-pub const TASK_UPDATE: Endpoint = endpoint!(POST "/task/update");
-pub const EXPORT_CREATE: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/create");
-pub const EXPORT_LIST: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/list");
-pub const EXPORT_INFO: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/info");
-pub const EXPORT_FILES: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/files");
-pub const EXPORT_RERUN: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/{}/rerun");
-pub const EXPORT_DELETE: Endpoint = endpoint!(POST "/byoa/api/v1/export/task/delete");
+pub(crate) use call;
 
 /// Query parameters, keeping repeated keys (`file_types=2&file_types=10`).
 pub type Query = Vec<(&'static str, String)>;
 
 impl Client {
+    /// Makes the call `req` declares; returns its answer.
+    pub async fn send<C: Call>(&self, req: &C) -> Result<C::Answer, ApiError> {
+        let data: Option<C::Answer> = self
+            .call(&C::ENDPOINT, req.path_arg(), &req.query(), req.body())
+            .await?;
+        data.or_else(C::Answer::from_empty).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Malformed,
+                C::ENDPOINT.name,
+                "the answer has no data",
+            )
+        })
+    }
+
     /// Makes `ep` with an optional path parameter, query and JSON body; returns `data`.
-    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         ep: &Endpoint,
         path_arg: Option<&str>,
@@ -149,66 +218,3 @@ impl<T> Serialize for Checked<T> {
 pub trait BodyOf<T>: Serialize {}
 impl<T: Serialize> BodyOf<T> for T {}
 impl<T> BodyOf<T> for Checked<T> {}
-
-macro_rules! calls {
-    ($( $(#[$doc:meta])* $name:ident($ep:ident $(, path)? $(, query)? $(, body: $body:ty)?) -> $answer:ty; )*) => {
-        impl Client {
-            $( calls!(@method $(#[$doc])* $name $ep [$($body)?] $answer); )*
-        }
-    };
-    (@method $(#[$doc:meta])* $name:ident $ep:ident [] $answer:ty) => {
-        $(#[$doc])*
-        pub async fn $name(
-            &self,
-            path_arg: Option<&str>,
-            query: &Query,
-            body: Option<&Value>,
-        ) -> Result<Option<$answer>, ApiError> {
-            self.call(&$ep, path_arg, query, body).await
-        }
-    };
-    (@method $(#[$doc:meta])* $name:ident $ep:ident [$body:ty] $answer:ty) => {
-        $(#[$doc])*
-        pub async fn $name<B: BodyOf<$body>>(
-            &self,
-            path_arg: Option<&str>,
-            query: &Query,
-            body: Option<&B>,
-        ) -> Result<Option<$answer>, ApiError> {
-            self.call(&$ep, path_arg, query, body).await
-        }
-    };
-}
-
-calls! {
-    /// `POST /connectors`: a connector to OSS, S3, HDFS, MatrixOne or Dify.
-    connector_create(CONNECTOR_CREATE, body: CreateConnector) -> Value;
-    /// `POST /connectors/validate`: can the service reach the source with this config?
-    connector_validate(CONNECTOR_VALIDATE, body: Value) -> Validation;
-    /// `GET /connectors/list`.
-    connector_list(CONNECTOR_LIST, query) -> ConnectorList;
-    /// `PUT /connectors/{id}`.
-    connector_update(CONNECTOR_UPDATE, path, body: UpdateConnector) -> Value;
-    /// `DELETE /connectors/{id}`.
-    connector_delete(CONNECTOR_DELETE, path) -> Value;
-    /// `GET /connectors/files/list`: the files a connector's source holds.
-    connector_files(CONNECTOR_FILES, query) -> ConnectorFiles;
-    /// `GET /connectors/summary`.
-    connector_summary(CONNECTOR_SUMMARY) -> Value;
-    /// `POST /task`: load files from a connector into a volume.
-    task_create(TASK_CREATE, body: CreateTask) -> Value;
-    /// `POST /task/update`.
-    task_update(TASK_UPDATE, body: UpdateTask) -> Value;
-    /// `POST /export/task/create` (prefix `/byoa/api/v1`).
-    export_create(EXPORT_CREATE, body: ExportCreate) -> Value;
-    /// `POST /export/task/list`.
-    export_list(EXPORT_LIST, body: ExportListQuery) -> ExportList;
-    /// `POST /export/task/info`: the task with its `file_stats`.
-    export_info(EXPORT_INFO, body: ExportRef) -> Value;
-    /// `POST /export/task/files`.
-    export_files(EXPORT_FILES, body: ExportFilesQuery) -> ExportFiles;
-    /// `POST /export/task/{task_id}/rerun`: its failed files go again.
-    export_rerun(EXPORT_RERUN, path) -> Value;
-    /// `POST /export/task/delete`.
-    export_delete(EXPORT_DELETE, body: ExportRef) -> Value;
-}

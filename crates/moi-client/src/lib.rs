@@ -1,7 +1,8 @@
 //! A typed client for the MatrixOne Intelligence (MOI) data API: the only crate of
 //! moi-ingest that knows HTTP, headers, multipart and the JSON envelope.
 //!
-//! Callers speak in the typed calls of [`Client`] and the classified [`ApiError`]. Calls
+//! Callers make a call by its request type ([`calls`], [`catalog`]) with [`Client::send`],
+//! and get its typed answer or a classified [`ApiError`]. Calls
 //! make one attempt (plus one transparent session renewal on a 401); retrying transient
 //! failures is the caller's policy, because only the caller knows its budget.
 //!
@@ -26,6 +27,7 @@
 
 mod answer;
 mod auth;
+pub mod calls;
 pub mod catalog;
 mod client;
 pub use client::error_chain;
