@@ -209,7 +209,7 @@ async fn a_file_uploaded_through_the_client_arrives_byte_identical() {
     // The task lists the file under the same id, and ingestion finishes.
     let task = answer.task_id.unwrap();
     let file_id = answer.results[0].file_id.unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    env.emu.advance(Duration::from_millis(150));
     let page = client
         .send(&calls::ListTaskFiles {
             task_id: task,
@@ -269,7 +269,7 @@ async fn an_expired_session_is_renewed_once_for_many_requests() {
     );
     client.send(&TaskListQuery::default()).await.unwrap();
     assert_eq!(env.emu.stats().logins, 1);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    env.emu.advance(Duration::from_millis(700));
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let c = client.clone();
@@ -285,7 +285,7 @@ async fn an_expired_session_is_renewed_once_for_many_requests() {
 
     // An upload (the upload call has a client of its own) meets the expired token too:
     // renewed once, then sent, and the file arrives.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    env.emu.advance(Duration::from_millis(700));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("after-expiry.txt");
     std::fs::write(&path, b"sent with a renewed token").unwrap();
@@ -349,7 +349,7 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     assert_eq!(status, 200, "{body}");
     let task: Id = serde_json::from_value(body["data"]["task_id"].clone()).unwrap();
     let file: Id = serde_json::from_value(body["data"]["file_id"].clone()).unwrap();
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    emu.advance(Duration::from_millis(80));
     let page = client
         .send(&calls::ListTaskFiles {
             task_id: task,
@@ -369,6 +369,8 @@ async fn retry_reloads_failed_files_and_state_survives_a_restart() {
     let emu = moi_ingest::emulator::start(cfg, "127.0.0.1:0")
         .await
         .unwrap();
+    // A new process starts on the wall clock: moved on as far, the file is failed still.
+    emu.advance(Duration::from_millis(80));
     let client = Client::new(
         &emu.url().parse().unwrap(),
         Credentials::ApiKey(Secret::new("any-key")),

@@ -146,7 +146,7 @@ async fn wait_timeout_leaves_pending_files_for_the_next_run_with_exit_5() {
     assert_eq!(summary(&out)["ingest_pending"], 3);
     assert!(stderr(&out).contains("--wait-timeout"));
     // The next run follows them to the end without sending anything again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.emu.advance(Duration::from_secs(3));
     let out = upload(&env, &src, &[]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(

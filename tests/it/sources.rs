@@ -220,7 +220,7 @@ async fn export_tasks_from_create_to_delete() {
         .as_str()
         .unwrap()
         .to_string();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.emu.advance(Duration::from_millis(300));
     let out = run_with_secret(&env, &["export", "info", &id, "--json"]).await;
     let info = summary(&out);
     assert_eq!(info["file_stats"]["total"], 2);

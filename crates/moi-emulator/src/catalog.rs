@@ -13,16 +13,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::routing::{MethodRouter, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::folders::{CatalogRow, Changed};
-use super::store::file_type_of;
-use super::{AppState, Dialect, EmuError, admit, json_body, ok_json};
+use super::extract::Admitted;
+use super::store::{CatalogRow, Changed, file_type_of};
+use super::tasks::unknown_volume;
+use super::{AppState, Dialect, EmuError, json_body, ok_json};
 
 type St = State<Arc<AppState>>;
 
@@ -31,24 +31,16 @@ fn call<R>(f: fn(&AppState, R) -> Result<Value, EmuError>) -> MethodRouter<Arc<A
 where
     R: DeserializeOwned + Send + 'static,
 {
-    post(
-        move |State(s): St, headers: HeaderMap, body: Bytes| async move {
-            if let Err(r) = admit(&s, &headers).await {
-                return r;
-            }
-            if s.config.dialect == Dialect::Seed {
-                return EmuError::not_found(
-                    "ErrNotFound",
-                    "no such API path (the seed dialect has no catalog calls)",
-                )
-                .into_response();
-            }
-            json_body::<R>(&body)
-                .and_then(|req| f(&s, req))
-                .map(ok_json)
-                .unwrap_or_else(IntoResponse::into_response)
-        },
-    )
+    post(move |_: Admitted, State(s): St, body: Bytes| async move {
+        if s.config.dialect == Dialect::Seed {
+            return Err(EmuError::not_found(
+                "ErrNotFound",
+                "no such API path (the seed dialect has no catalog calls)",
+            ));
+        }
+        let req = json_body::<R>(&body)?;
+        f(&s, req).map(ok_json)
+    })
 }
 
 pub(super) fn routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
@@ -274,10 +266,6 @@ fn volume_info(s: &AppState, req: IdRequest) -> Result<Value, EmuError> {
         json!({"id": id, "name": name, "description": "", "ref": false,
               "created_at": "0", "updated_at": "0"}),
     )
-}
-
-fn unknown_volume(id: &str) -> EmuError {
-    EmuError::not_found("ErrVolumeNotFound", format!("volume {id} does not exist"))
 }
 
 fn check_name(name: &str) -> Result<(), EmuError> {

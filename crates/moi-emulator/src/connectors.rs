@@ -8,21 +8,17 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use rusqlite::{OptionalExtension, params};
+use axum::extract::{Path, State};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::store::file_type_of;
-use super::{AppState, EmuError, admit, json_body, ok_empty, ok_json};
+use super::extract::{Admitted, JsonBody, Paging, QueryPairs};
+use super::store::{ConnectorRow, file_type_of};
+use super::{AppState, EmuError, ok_empty, ok_json};
 use moi_client::model::{CreateConnector, SourceConfigs, UpdateConnector, source_type};
 
 type St = State<Arc<AppState>>;
-
-/// First connector id, as in the vendor's examples (100004).
-const FIRST_CONNECTOR: i64 = 100_001;
+type Answer = Result<Response, EmuError>;
 
 /// The sample a connector's source holds: (uri, size).
 const SAMPLE: &[(&str, u64)] = &[
@@ -34,63 +30,27 @@ const SAMPLE: &[(&str, u64)] = &[
     ("images/cover.png", 310_442),
 ];
 
-fn now_s() -> i64 {
-    super::store::now_ms() / 1000
-}
-
-fn connector_json(
-    s: &AppState,
-    row: (i64, String, i64, String, String, i64, i64),
-) -> Result<Value, EmuError> {
-    let (id, name, t, config, usage, created, updated) = row;
+fn connector_json(s: &AppState, c: ConnectorRow) -> Result<Value, EmuError> {
     let tasks: Vec<u64> = s
         .store()
-        .tasks_of_connector(id)?
+        .tasks_of_connector(c.id)?
         .into_iter()
         .map(|i| i.0)
         .collect();
     let mut v = json!({
-        "id": id, "source_type": t, "name": name, "status": "active",
-        "created_at": created, "updated_at": updated, "username": "admin",
+        "id": c.id, "source_type": c.source_type, "name": c.name, "status": "active",
+        "created_at": c.created_s, "updated_at": c.updated_s, "username": "admin",
         "related_task_ids": tasks,
-        "usage_type": serde_json::from_str::<Value>(&usage).unwrap_or(json!([])),
+        "usage_type": serde_json::from_str::<Value>(&c.usage).unwrap_or(json!([])),
     });
-    if let (Some(key), Ok(Value::Object(cfg))) =
-        (source_type::key(t), serde_json::from_str::<Value>(&config))
-        && let Some(c) = cfg.get(key)
+    if let (Some(key), Ok(Value::Object(cfg))) = (
+        source_type::key(c.source_type),
+        serde_json::from_str::<Value>(&c.config),
+    ) && let Some(c) = cfg.get(key)
     {
         v[key] = c.clone();
     }
     Ok(v)
-}
-
-type Row = (i64, String, i64, String, String, i64, i64);
-
-fn rows(s: &AppState) -> Result<Vec<Row>, EmuError> {
-    let store = s.store();
-    let mut st = store.conn.prepare_cached(
-        "SELECT id, name, source_type, config, usage_type, created_s, updated_s FROM connectors ORDER BY id",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn exists(s: &AppState, id: i64) -> Result<bool, EmuError> {
-    Ok(s.store()
-        .conn
-        .query_row("SELECT 1 FROM connectors WHERE id = ?1", [id], |_| Ok(()))
-        .optional()?
-        .is_some())
 }
 
 fn connector_id(raw: &str) -> Result<i64, EmuError> {
@@ -99,7 +59,7 @@ fn connector_id(raw: &str) -> Result<i64, EmuError> {
         .map_err(|_| EmuError::bad(format!("'{raw}' is not a connector id")))
 }
 
-fn unknown(id: i64) -> EmuError {
+pub(super) fn unknown(id: i64) -> EmuError {
     EmuError::not_found(
         "ErrConnectorNotFound",
         format!("connector {id} does not exist"),
@@ -135,226 +95,134 @@ fn valid_config(t: i64, body: &Value) -> bool {
         })
 }
 
-async fn create(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn create(_: Admitted, State(s): St, JsonBody(req): JsonBody<CreateConnector>) -> Answer {
+    req.check().map_err(EmuError::bad)?;
+    let config = serde_json::to_value(&req.config).unwrap_or_default();
+    if !valid_config(req.source_type, &config) {
+        return Err(EmuError::bad("the config object misses a required field"));
     }
-    let run = || -> Result<Response, EmuError> {
-        let req: CreateConnector = json_body(&body)?;
-        req.check().map_err(EmuError::bad)?;
-        if !valid_config(
-            req.source_type,
-            &serde_json::to_value(&req.config).unwrap_or_default(),
-        ) {
-            return Err(EmuError::bad("the config object misses a required field"));
-        }
-        let now = now_s();
-        let store = s.store();
-        let max: Option<i64> = store
-            .conn
-            .query_row("SELECT max(id) FROM connectors", [], |r| r.get(0))?;
-        let id = max.map_or(FIRST_CONNECTOR, |m| m + 1);
-        store.conn.execute(
-            "INSERT INTO connectors(id, name, source_type, config, usage_type, created_s, updated_s)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![
-                id,
-                req.name,
-                req.source_type,
-                serde_json::to_string(&req.config).unwrap_or_default(),
-                serde_json::to_string(&req.usage_type.unwrap_or_default()).unwrap_or_default(),
-                now
-            ],
-        )?;
-        Ok(ok_empty())
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    let usage = serde_json::to_string(&req.usage_type.unwrap_or_default()).unwrap_or_default();
+    s.store()
+        .add_connector(&req.name, req.source_type, &config.to_string(), &usage)?;
+    Ok(ok_empty())
 }
 
-async fn validate(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let req: Value = json_body(&body)?;
-        let valid = match req.get("connector_id").filter(|v| !v.is_null()) {
-            Some(id) => exists(&s, connector_id(&id.to_string().replace('"', ""))?)?,
-            None => req
-                .get("source_type")
-                .and_then(Value::as_i64)
-                .is_some_and(|t| valid_config(t, &req)),
-        };
-        Ok(ok_json(json!({ "valid": valid })))
+async fn validate(_: Admitted, State(s): St, JsonBody(req): JsonBody<Value>) -> Answer {
+    let valid = match req.get("connector_id").filter(|v| !v.is_null()) {
+        Some(id) => {
+            let id = connector_id(&id.to_string().replace('"', ""))?;
+            s.store().connector_exists(id)?
+        }
+        None => req
+            .get("source_type")
+            .and_then(Value::as_i64)
+            .is_some_and(|t| valid_config(t, &req)),
     };
-    run().unwrap_or_else(IntoResponse::into_response)
+    Ok(ok_json(json!({ "valid": valid })))
 }
 
-async fn list(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn list(_: Admitted, State(s): St, q: QueryPairs, paging: Paging) -> Answer {
+    let keyword = q
+        .last::<String>("keyword")
+        .unwrap_or_default()
+        .to_lowercase();
+    let mut types = q.all("source_type_list");
+    types.extend(q.all("source_type"));
+    let mut found: Vec<ConnectorRow> = s
+        .store()
+        .connectors()?
+        .into_iter()
+        .filter(|c| keyword.is_empty() || c.name.to_lowercase().contains(&keyword))
+        .filter(|c| types.is_empty() || types.contains(&c.source_type))
+        .collect();
+    match q.last::<String>("order_by").as_deref() {
+        Some("name") => found.sort_by(|a, b| a.name.cmp(&b.name)),
+        Some("updated_at") => found.sort_by_key(|c| c.updated_s),
+        _ => found.sort_by_key(|c| (c.created_s, c.id)),
     }
-    let run = || -> Result<Response, EmuError> {
-        let p = super::routes::pairs(&q);
-        let last = |k: &str| {
-            p.iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let all_of = |k: &str| super::routes::all_parsed(&p, k);
-        let page: usize = last("page")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
-            .max(1);
-        let page_size: usize = last("page_size")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10)
-            .clamp(1, 1000);
-        let keyword = last("keyword").unwrap_or_default().to_lowercase();
-        let mut types = all_of("source_type_list");
-        types.extend(all_of("source_type"));
-        let mut found: Vec<Row> = rows(&s)?
-            .into_iter()
-            .filter(|r| keyword.is_empty() || r.1.to_lowercase().contains(&keyword))
-            .filter(|r| types.is_empty() || types.contains(&r.2))
-            .collect();
-        match last("order_by").as_deref() {
-            Some("name") => found.sort_by(|a, b| a.1.cmp(&b.1)),
-            Some("updated_at") => found.sort_by_key(|r| r.6),
-            _ => found.sort_by_key(|r| (r.5, r.0)),
-        }
-        if last("is_desc").as_deref() == Some("true") {
-            found.reverse();
-        }
-        let total = found.len();
-        let connectors = found
-            .into_iter()
-            .skip((page - 1) * page_size)
-            .take(page_size)
-            .map(|r| connector_json(&s, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ok_json(json!({ "connectors": connectors, "total": total })))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    if q.last::<String>("is_desc").as_deref() == Some("true") {
+        found.reverse();
+    }
+    let total = found.len();
+    let connectors = paging
+        .slice(found)
+        .map(|c| connector_json(&s, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ok_json(json!({ "connectors": connectors, "total": total })))
 }
 
-async fn update(State(s): St, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let id = connector_id(&id)?;
-        let req: UpdateConnector = json_body(&body)?;
-        let store = s.store();
-        let row: Option<(String, i64, String)> = store
-            .conn
-            .query_row(
-                "SELECT name, source_type, config FROM connectors WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((name, t, config)) = row else {
-            return Err(unknown(id));
-        };
-        let mut cfg: Value = serde_json::from_str(&config).unwrap_or(json!({}));
-        let new_cfg = serde_json::to_value(&req.config).unwrap_or_default();
-        if let Some(obj) = new_cfg.as_object() {
-            for (k, v) in obj {
-                if source_type::key(t) != Some(k.as_str()) {
-                    return Err(EmuError::bad(format!(
-                        "connector {id} is of source_type {t}: it takes no \"{k}\" config"
-                    )));
-                }
-                cfg[k] = v.clone();
-            }
+async fn update(
+    _: Admitted,
+    State(s): St,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<UpdateConnector>,
+) -> Answer {
+    let id = connector_id(&id)?;
+    let store = s.store();
+    let c = store.connector(id)?.ok_or_else(|| unknown(id))?;
+    let t = c.source_type;
+    let mut cfg: Value = serde_json::from_str(&c.config).unwrap_or(json!({}));
+    let new_cfg = serde_json::to_value(&req.config).unwrap_or_default();
+    for (k, v) in new_cfg.as_object().into_iter().flatten() {
+        if source_type::key(t) != Some(k.as_str()) {
+            return Err(EmuError::bad(format!(
+                "connector {id} is of source_type {t}: it takes no \"{k}\" config"
+            )));
         }
-        store.conn.execute(
-            "UPDATE connectors SET name = ?2, config = ?3, usage_type = coalesce(?4, usage_type),
-             updated_s = ?5 WHERE id = ?1",
-            params![
-                id,
-                req.name.unwrap_or(name),
-                cfg.to_string(),
-                req.usage_type
-                    .map(|u| serde_json::to_string(&u).unwrap_or_default()),
-                now_s()
-            ],
-        )?;
-        Ok(ok_empty())
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+        cfg[k] = v.clone();
+    }
+    let usage = req
+        .usage_type
+        .map(|u| serde_json::to_string(&u).unwrap_or_default());
+    let name = req.name.unwrap_or(c.name);
+    store.update_connector(id, &name, &cfg.to_string(), usage.as_deref())?;
+    Ok(ok_empty())
 }
 
-async fn delete(State(s): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn delete(_: Admitted, State(s): St, Path(id): Path<String>) -> Answer {
+    let id = connector_id(&id)?;
+    if !s.store().delete_connector(id)? {
+        return Err(unknown(id));
     }
-    let run = || -> Result<Response, EmuError> {
-        let id = connector_id(&id)?;
-        let n = s
-            .store()
-            .conn
-            .execute("DELETE FROM connectors WHERE id = ?1", [id])?;
-        if n == 0 {
-            return Err(unknown(id));
-        }
-        Ok(ok_empty())
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    Ok(ok_empty())
 }
 
-async fn files(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn files(_: Admitted, State(s): St, q: QueryPairs) -> Answer {
+    let id = q
+        .last::<String>("connector_id")
+        .ok_or_else(|| EmuError::bad("query parameter connector_id is missing"))
+        .and_then(|v| connector_id(&v))?;
+    if !s.store().connector_exists(id)? {
+        return Err(unknown(id));
     }
-    let run = || -> Result<Response, EmuError> {
-        let p = super::routes::pairs(&q);
-        let id = p
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "connector_id")
-            .ok_or_else(|| EmuError::bad("query parameter connector_id is missing"))
-            .and_then(|(_, v)| connector_id(v))?;
-        if !exists(&s, id)? {
-            return Err(unknown(id));
-        }
-        let types = super::routes::all_parsed(&p, "file_types");
-        let files: Vec<Value> = SAMPLE
-            .iter()
-            .map(|(uri, size)| {
-                let t = if uri.ends_with('/') {
-                    10
-                } else {
-                    file_type_of(uri)
-                };
-                let name = uri.trim_end_matches('/').rsplit('/').next().unwrap_or(uri);
-                json!({"uri": uri, "filename": name, "size": size, "type": t})
-            })
-            .filter(|f| types.is_empty() || f["type"].as_i64().is_some_and(|t| types.contains(&t)))
-            .collect();
-        Ok(ok_json(json!({ "files": files })))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    let types = q.all("file_types");
+    let files: Vec<Value> = SAMPLE
+        .iter()
+        .map(|(uri, size)| {
+            let t = if uri.ends_with('/') {
+                10
+            } else {
+                file_type_of(uri)
+            };
+            let name = uri.trim_end_matches('/').rsplit('/').next().unwrap_or(uri);
+            json!({"uri": uri, "filename": name, "size": size, "type": t})
+        })
+        .filter(|f| types.is_empty() || f["type"].as_i64().is_some_and(|t| types.contains(&t)))
+        .collect();
+    Ok(ok_json(json!({ "files": files })))
 }
 
-async fn summary(State(s): St, headers: HeaderMap) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn summary(_: Admitted, State(s): St) -> Answer {
+    let all = s.store().connectors()?;
+    let mut by_type = serde_json::Map::new();
+    for c in &all {
+        let key = source_type::key(c.source_type).unwrap_or("unknown");
+        let n = by_type.get(key).and_then(Value::as_u64).unwrap_or(0) + 1;
+        by_type.insert(key.to_string(), n.into());
     }
-    let run = || -> Result<Response, EmuError> {
-        let all = rows(&s)?;
-        let mut by_type = serde_json::Map::new();
-        for r in &all {
-            let key = source_type::key(r.2).unwrap_or("unknown");
-            let n = by_type.get(key).and_then(Value::as_u64).unwrap_or(0) + 1;
-            by_type.insert(key.to_string(), n.into());
-        }
-        Ok(ok_json(
-            json!({"total": all.len(), "active": all.len(), "by_source_type": by_type}),
-        ))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    Ok(ok_json(
+        json!({"total": all.len(), "active": all.len(), "by_source_type": by_type}),
+    ))
 }
 
 pub(super) fn routes(router: axum::Router<Arc<AppState>>) -> axum::Router<Arc<AppState>> {
@@ -366,9 +234,4 @@ pub(super) fn routes(router: axum::Router<Arc<AppState>>) -> axum::Router<Arc<Ap
         .route("/connectors/files/list", get(files))
         .route("/connectors/summary", get(summary))
         .route("/connectors/{id}", put(update).delete(delete))
-}
-
-/// Whether a connector exists (for `POST /task`).
-pub(super) fn known(s: &AppState, id: i64) -> Result<bool, EmuError> {
-    exists(s, id)
 }

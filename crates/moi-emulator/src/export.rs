@@ -11,40 +11,31 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use rusqlite::{OptionalExtension, params};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{AppState, EmuError, admit, json_body, ok_lower};
+use super::extract::{Admitted, JsonBody, Paging};
+use super::store::ExportFileRow;
+use super::{AppState, EmuError, json_body, ok_lower};
 use moi_client::model::{ExportCreate, ExportFilesQuery, ExportListQuery, ExportRef};
 
 type St = State<Arc<AppState>>;
+type Answer = Result<Response, EmuError>;
 
 const PENDING: i64 = 1;
 const RUNNING: i64 = 2;
 const COMPLETED: i64 = 3;
 const FAILED: i64 = 4;
 
-struct FileRow {
-    idx: i64,
-    file_id: String,
-    full_path: Vec<String>,
-    start: i64,
-    ready: i64,
-    will_fail: bool,
-    attempts: i64,
-}
-
-impl FileRow {
-    fn status(&self, now: i64) -> i64 {
-        if now >= self.ready {
-            if self.will_fail { FAILED } else { COMPLETED }
-        } else if now < self.start + (self.ready - self.start) / 3 {
-            PENDING
-        } else {
-            RUNNING
-        }
+/// A file's state at `now`: pending for the first third of its attempt, then running,
+/// then as it ends.
+fn status(f: &ExportFileRow, now: i64) -> i64 {
+    if now >= f.ready_ms {
+        if f.will_fail { FAILED } else { COMPLETED }
+    } else if now < f.start_ms + (f.ready_ms - f.start_ms) / 3 {
+        PENDING
+    } else {
+        RUNNING
     }
 }
 
@@ -62,45 +53,18 @@ fn no_task(id: &str) -> EmuError {
 }
 
 fn task_body(s: &AppState, id: &str) -> Result<(ExportCreate, i64), EmuError> {
-    let row: Option<(String, i64)> = s
-        .store()
-        .conn
-        .query_row(
-            "SELECT body, created_ms FROM export_tasks WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (body, created) = row.ok_or_else(|| no_task(id))?;
+    let (body, created) = s.store().export_task(id)?.ok_or_else(|| no_task(id))?;
     Ok((serde_json::from_str(&body).unwrap_or_default(), created))
-}
-
-fn files_of(s: &AppState, id: &str) -> Result<Vec<FileRow>, EmuError> {
-    let store = s.store();
-    let mut st = store.conn.prepare_cached(
-        "SELECT idx, file_id, full_path, phase_start_ms, ready_at_ms, will_fail, attempts
-         FROM export_files WHERE task_id = ?1 ORDER BY idx",
-    )?;
-    let rows = st.query_map([id], |r| {
-        Ok(FileRow {
-            idx: r.get(0)?,
-            file_id: r.get(1)?,
-            full_path: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-            start: r.get(3)?,
-            ready: r.get(4)?,
-            will_fail: r.get(5)?,
-            attempts: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// A task as the list and info calls show it, with its `file_stats`.
 fn task_json(s: &AppState, id: &str) -> Result<Value, EmuError> {
     let (body, created) = task_body(s, id)?;
-    let now = super::store::now_ms();
-    let files = files_of(s, id)?;
-    let states: Vec<i64> = files.iter().map(|f| f.status(now)).collect();
+    let (now, files) = {
+        let store = s.store();
+        (store.now_ms(), store.export_files(id)?)
+    };
+    let states: Vec<i64> = files.iter().map(|f| status(f, now)).collect();
     let count = |st: i64| states.iter().filter(|x| **x == st).count();
     let (pending, running, completed, failed) = (
         count(PENDING),
@@ -116,7 +80,7 @@ fn task_json(s: &AppState, id: &str) -> Result<Value, EmuError> {
         PENDING
     };
     let end = (pending + running == 0)
-        .then(|| rfc3339(files.iter().map(|f| f.ready).max().unwrap_or(created)));
+        .then(|| rfc3339(files.iter().map(|f| f.ready_ms).max().unwrap_or(created)));
     Ok(json!({
         "id": id, "name": body.task_name, "creator": body.creator,
         "connector_name": body.connector_name, "connector_id": body.connector_id,
@@ -137,196 +101,146 @@ fn will_fail(s: &AppState, path: &[String]) -> bool {
         || s.chance(f.ingest_failure)
 }
 
-async fn create(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let req: ExportCreate = json_body(&body)?;
-        req.check().map_err(EmuError::bad)?;
-        let now = super::store::now_ms();
-        let ingest = s.config.ingest_time.as_millis() as i64;
-        let fails: Vec<bool> = req
-            .files
-            .iter()
-            .map(|f| will_fail(&s, &f.full_path))
-            .collect();
-        let mut store = s.store();
-        let id = format!("export-{}", store.new_id());
-        let tx = store.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO export_tasks(id, body, created_ms) VALUES (?1, ?2, ?3)",
-            params![id, serde_json::to_string(&req).unwrap_or_default(), now],
-        )?;
-        for (i, (f, fail)) in req.files.iter().zip(fails).enumerate() {
-            tx.execute(
-                "INSERT INTO export_files(task_id, idx, file_id, full_path, phase_start_ms, ready_at_ms, will_fail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, i as i64, f.file_id, serde_json::to_string(&f.full_path).unwrap_or_default(), now, now + ingest, fail],
-            )?;
-        }
-        tx.commit()?;
-        Ok(ok_lower(None))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+fn ingest_ms(s: &AppState) -> i64 {
+    s.config.ingest_time.as_millis() as i64
 }
 
-async fn list(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
+async fn create(_: Admitted, State(s): St, JsonBody(req): JsonBody<ExportCreate>) -> Answer {
+    req.check().map_err(EmuError::bad)?;
+    let fails: Vec<bool> = req
+        .files
+        .iter()
+        .map(|f| will_fail(&s, &f.full_path))
+        .collect();
+    let files: Vec<_> = req
+        .files
+        .iter()
+        .zip(fails)
+        .map(|(f, fail)| (f.file_id.as_str(), f.full_path.as_slice(), fail))
+        .collect();
+    let body = serde_json::to_string(&req).unwrap_or_default();
+    s.store().add_export(&body, &files, ingest_ms(&s))?;
+    Ok(ok_lower(None))
+}
+
+async fn list(_: Admitted, State(s): St, body: Bytes) -> Answer {
+    // An empty body lists everything, as the first page would.
+    let q: ExportListQuery = if body.is_empty() {
+        ExportListQuery::default()
+    } else {
+        json_body(&body)?
+    };
+    let ids = s.store().export_ids()?;
+    let mut tasks = Vec::new();
+    for id in ids {
+        let t = task_json(&s, &id)?;
+        let keep = (q.statuses.is_empty()
+            || q.statuses.contains(&t["status"].as_i64().unwrap_or(0)))
+            && q.creator
+                .as_ref()
+                .is_none_or(|c| t["creator"] == c.as_str())
+            && q.connector_name
+                .as_ref()
+                .is_none_or(|c| t["connector_name"] == c.as_str())
+            && q.task_id.as_ref().is_none_or(|i| t["id"] == i.as_str());
+        if keep {
+            tasks.push(t);
+        }
     }
-    let run = || -> Result<Response, EmuError> {
-        let q: ExportListQuery = if body.is_empty() {
-            ExportListQuery::default()
-        } else {
-            json_body(&body)?
-        };
-        let ids: Vec<String> = {
-            let store = s.store();
-            let mut st = store
-                .conn
-                .prepare_cached("SELECT id FROM export_tasks ORDER BY created_ms, id")?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut tasks = Vec::new();
-        for id in ids {
-            let t = task_json(&s, &id)?;
-            let keep = (q.statuses.is_empty()
-                || q.statuses.contains(&t["status"].as_i64().unwrap_or(0)))
-                && q.creator
-                    .as_ref()
-                    .is_none_or(|c| t["creator"] == c.as_str())
-                && q.connector_name
-                    .as_ref()
-                    .is_none_or(|c| t["connector_name"] == c.as_str())
-                && q.task_id.as_ref().is_none_or(|i| t["id"] == i.as_str());
-            if keep {
-                tasks.push(t);
+    if q.order_direction.as_deref() != Some("asc") {
+        tasks.reverse();
+    }
+    let total = tasks.len();
+    let paging = Paging::window(q.offset, q.limit, s.config.max_page_size);
+    let page: Vec<Value> = paging
+        .slice(tasks)
+        .map(|mut t| {
+            if let Some(o) = t.as_object_mut() {
+                o.remove("config");
+                o.remove("file_stats");
             }
-        }
-        if q.order_direction.as_deref() != Some("asc") {
-            tasks.reverse();
-        }
-        let total = tasks.len();
-        let page: Vec<Value> = tasks
-            .into_iter()
-            .skip(q.offset.unwrap_or(0) as usize)
-            .take(q.limit.unwrap_or(10).clamp(1, 1000) as usize)
-            .map(|mut t| {
-                if let Some(o) = t.as_object_mut() {
-                    o.remove("config");
-                    o.remove("file_stats");
-                }
-                t
-            })
-            .collect();
-        Ok(ok_lower(Some(json!({"tasks": page, "total": total}))))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+            t
+        })
+        .collect();
+    Ok(ok_lower(Some(json!({"tasks": page, "total": total}))))
 }
 
-async fn info(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let q: ExportRef = json_body(&body)?;
-        Ok(ok_lower(Some(task_json(&s, &q.id)?)))
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+async fn info(_: Admitted, State(s): St, JsonBody(q): JsonBody<ExportRef>) -> Answer {
+    Ok(ok_lower(Some(task_json(&s, &q.id)?)))
 }
 
-async fn files(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let q: ExportFilesQuery = json_body(&body)?;
-        let (_, created) = task_body(&s, &q.task_id)?;
-        let now = super::store::now_ms();
-        let all = files_of(&s, &q.task_id)?;
-        let total_files = all.len();
-        let total_success = all.iter().filter(|f| f.status(now) == COMPLETED).count();
-        let total_failure = all.iter().filter(|f| f.status(now) == FAILED).count();
-        let mut selected: Vec<&FileRow> = all
-            .iter()
-            .filter(|f| q.statuses.is_empty() || q.statuses.contains(&f.status(now)))
-            .collect();
-        if q.order_direction.as_deref() == Some("desc") {
-            selected.reverse();
-        }
-        let total = selected.len();
-        let page: Vec<Value> = selected
-            .into_iter()
-            .skip(q.offset.unwrap_or(0) as usize)
-            .take(q.limit.unwrap_or(10).clamp(1, 1000) as usize)
-            .map(|f| {
-                let status = f.status(now);
-                let name = f.full_path.last().cloned().unwrap_or_default();
-                json!({
-                    "id": format!("{}-{}", q.task_id, f.idx), "file_id": f.file_id, "status": status,
-                    "full_path": f.full_path, "file_name": name,
-                    "file_type": super::store::file_type_of(&name),
-                    "details": if status == FAILED {
-                        format!("emulated export failure on attempt {} (the target refused the document)", f.attempts)
-                    } else { String::new() },
-                    "create_time": rfc3339(created), "start_time": rfc3339(f.start),
-                    "end_time": if status >= COMPLETED { rfc3339(f.ready) } else { String::new() },
-                })
-            })
-            .collect();
-        Ok(ok_lower(Some(json!({
-            "files": page, "total": total, "total_failure": total_failure,
-            "total_files": total_files, "total_success": total_success,
-        }))))
+fn file_json(task: &str, f: &ExportFileRow, now: i64, created: i64) -> Value {
+    let status = status(f, now);
+    let name = f.full_path.last().cloned().unwrap_or_default();
+    let details = if status == FAILED {
+        format!(
+            "emulated export failure on attempt {} (the target refused the document)",
+            f.attempts
+        )
+    } else {
+        String::new()
     };
-    run().unwrap_or_else(IntoResponse::into_response)
+    let end = if status >= COMPLETED {
+        rfc3339(f.ready_ms)
+    } else {
+        String::new()
+    };
+    json!({
+        "id": format!("{task}-{}", f.idx), "file_id": f.file_id, "status": status,
+        "full_path": f.full_path, "file_name": name,
+        "file_type": super::store::file_type_of(&name), "details": details,
+        "create_time": rfc3339(created), "start_time": rfc3339(f.start_ms), "end_time": end,
+    })
 }
 
-async fn rerun(State(s): St, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        task_body(&s, &id)?;
-        let now = super::store::now_ms();
-        let ingest = s.config.ingest_time.as_millis() as i64;
-        let failed: Vec<FileRow> = files_of(&s, &id)?
-            .into_iter()
-            .filter(|f| f.status(now) == FAILED)
-            .collect();
-        let fails: Vec<bool> = failed.iter().map(|f| will_fail(&s, &f.full_path)).collect();
+async fn files(_: Admitted, State(s): St, JsonBody(q): JsonBody<ExportFilesQuery>) -> Answer {
+    let (_, created) = task_body(&s, &q.task_id)?;
+    let (now, all) = {
         let store = s.store();
-        for (f, fail) in failed.iter().zip(fails) {
-            store.conn.execute(
-                "UPDATE export_files SET phase_start_ms = ?3, ready_at_ms = ?4, will_fail = ?5,
-                 attempts = attempts + 1 WHERE task_id = ?1 AND idx = ?2",
-                params![id, f.idx, now, now + ingest, fail],
-            )?;
-        }
-        Ok(ok_lower(None))
+        (store.now_ms(), store.export_files(&q.task_id)?)
     };
-    run().unwrap_or_else(IntoResponse::into_response)
+    let total_files = all.len();
+    let total_success = all.iter().filter(|f| status(f, now) == COMPLETED).count();
+    let total_failure = all.iter().filter(|f| status(f, now) == FAILED).count();
+    let mut selected: Vec<&ExportFileRow> = all
+        .iter()
+        .filter(|f| q.statuses.is_empty() || q.statuses.contains(&status(f, now)))
+        .collect();
+    if q.order_direction.as_deref() == Some("desc") {
+        selected.reverse();
+    }
+    let total = selected.len();
+    let paging = Paging::window(q.offset, q.limit, s.config.max_page_size);
+    let page: Vec<Value> = paging
+        .slice(selected)
+        .map(|f| file_json(&q.task_id, f, now, created))
+        .collect();
+    Ok(ok_lower(Some(json!({
+        "files": page, "total": total, "total_failure": total_failure,
+        "total_files": total_files, "total_success": total_success,
+    }))))
 }
 
-async fn delete(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = admit(&s, &headers).await {
-        return r;
-    }
-    let run = || -> Result<Response, EmuError> {
-        let q: ExportRef = json_body(&body)?;
-        let mut store = s.store();
-        let tx = store.conn.transaction()?;
-        tx.execute("DELETE FROM export_files WHERE task_id = ?1", [&q.id])?;
-        let n = tx.execute("DELETE FROM export_tasks WHERE id = ?1", [&q.id])?;
-        tx.commit()?;
-        if n == 0 {
-            return Err(no_task(&q.id));
-        }
-        Ok(ok_lower(None))
+async fn rerun(_: Admitted, State(s): St, Path(id): Path<String>) -> Answer {
+    task_body(&s, &id)?;
+    let (now, files) = {
+        let store = s.store();
+        (store.now_ms(), store.export_files(&id)?)
     };
-    run().unwrap_or_else(IntoResponse::into_response)
+    let again: Vec<(i64, bool)> = files
+        .iter()
+        .filter(|f| status(f, now) == FAILED)
+        .map(|f| (f.idx, will_fail(&s, &f.full_path)))
+        .collect();
+    s.store().rerun_export_files(&id, &again, ingest_ms(&s))?;
+    Ok(ok_lower(None))
+}
+
+async fn delete(_: Admitted, State(s): St, JsonBody(q): JsonBody<ExportRef>) -> Answer {
+    if !s.store().delete_export(&q.id)? {
+        return Err(no_task(&q.id));
+    }
+    Ok(ok_lower(None))
 }
 
 pub(super) fn routes(router: axum::Router<Arc<AppState>>) -> axum::Router<Arc<AppState>> {

@@ -2,7 +2,7 @@
 //! either vocabulary, dedup, the filters) and every name it would store.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::store::file_type_of;
 use super::upload::{ReceivedFile, bad};
@@ -111,7 +111,7 @@ pub(super) fn check_request(
     let volume = volume.trim().to_string();
     match s.store().volume_name(&volume) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(super::routes::unknown_volume(&volume)),
+        Ok(None) => return Err(super::tasks::unknown_volume(&volume).into_response()),
         Err(e) => {
             return Err(refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -14,14 +14,16 @@
 #![allow(clippy::result_large_err)]
 
 mod catalog;
+mod clock;
 mod connectors;
 mod export;
+mod extract;
 mod faults;
-mod folders;
 mod form;
 mod routes;
 mod schema;
 mod store;
+mod tasks;
 mod upload;
 pub mod volume;
 
@@ -154,6 +156,8 @@ pub(crate) struct AppState {
     unavailable_name_left: std::sync::atomic::AtomicU64,
     sessions: Mutex<HashMap<String, Session>>,
     tmp_counter: std::sync::atomic::AtomicU64,
+    /// The clock tokens expire by (the store has it too, for ingestion and exports).
+    clock: Arc<clock::Clock>,
 }
 
 /// Closes the connection a request came on: the emulated network failure.
@@ -315,11 +319,10 @@ impl AppState {
         }
         if let Some(token) = header("access-token") {
             let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.clock.instant();
             return match sessions.get(token) {
-                Some(s) if s.expires > Instant::now() && header("uid") == Some(s.uid.as_str()) => {
-                    Ok(())
-                }
-                Some(s) if s.expires <= Instant::now() => {
+                Some(s) if s.expires > now && header("uid") == Some(s.uid.as_str()) => Ok(()),
+                Some(s) if s.expires <= now => {
                     Stats::bump(&self.stats.auth_rejected);
                     Err(refuse(
                         StatusCode::UNAUTHORIZED,
@@ -452,6 +455,11 @@ impl RunningEmulator {
     pub fn volume_dir(&self, volume: &str) -> PathBuf {
         self.state.volume_dir(volume)
     }
+    /// Moves the emulator's clock forward: ingestion, exports and token lifetimes advance
+    /// as if `by` had passed, so a test need not sleep.
+    pub fn advance(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
     /// When each upload request arrived.
     pub fn upload_arrivals(&self) -> Vec<Instant> {
         self.state.arrivals.list()
@@ -498,7 +506,8 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         path: db_path.clone(),
         source,
     };
-    let store = Store::open(&db_path).map_err(db_err)?;
+    let clock = Arc::new(clock::Clock::default());
+    let store = Store::open(&db_path, clock.clone()).map_err(db_err)?;
     for (id, name) in &config.volumes {
         store.ensure_volume(id, name).map_err(db_err)?;
     }
@@ -527,6 +536,7 @@ pub async fn start(config: EmulatorConfig, listen: &str) -> Result<RunningEmulat
         unavailable_name_left: std::sync::atomic::AtomicU64::new(unavailable_name_times),
         sessions: Mutex::new(HashMap::new()),
         tmp_counter: Default::default(),
+        clock,
     });
     let router = routes::router(state.clone());
     let shutdown = CancellationToken::new();

@@ -6,19 +6,32 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use moi_client::model::{Task, TaskFile, file_status, task_status};
 use moi_client::{Id, VolumeId};
 
+use super::clock::Clock;
+
+mod connectors;
+mod exports;
+mod folders;
+
+pub use connectors::ConnectorRow;
+pub use exports::ExportFileRow;
+pub use folders::{CatalogRow, Changed};
+
 /// First id handed out: ids above 2^53, as the service's are, so clients must keep digits.
 const FIRST_ID: i64 = 1_889_613_340_219_121_664;
 
+/// The only holder of the emulator's SQL: handlers ask it in the reference's terms.
 pub struct Store {
-    pub(super) conn: Connection,
+    conn: Connection,
     next_id: i64,
+    clock: Arc<Clock>,
 }
 
 pub struct NewFile {
@@ -28,12 +41,6 @@ pub struct NewFile {
     pub mime: String,
     pub md5: String,
     pub will_fail: bool,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// File type numbers of the reference, from the name's extension.
@@ -170,7 +177,7 @@ pub enum RetryOutcome {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> rusqlite::Result<Store> {
+    pub fn open(path: &Path, clock: Arc<Clock>) -> rusqlite::Result<Store> {
         let mut conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
@@ -184,13 +191,19 @@ impl Store {
         )?;
         let mut store = Store {
             conn,
+            clock,
             next_id: max.map_or(FIRST_ID, |m| m.max(FIRST_ID) + 1),
         };
         store.adopt_folderless_files()?;
         Ok(store)
     }
 
-    pub(super) fn new_id(&mut self) -> i64 {
+    /// Milliseconds since the epoch, on the emulator's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn new_id(&mut self) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         id
@@ -222,7 +235,7 @@ impl Store {
         ingest_time: Duration,
         mut store: impl FnMut(usize, &[String]) -> Result<(), String>,
     ) -> rusqlite::Result<Result<UploadOutcome, String>> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let task_id = self.new_id();
         let ids: Vec<i64> = files.iter().map(|_| self.new_id()).collect();
         // Folders first, outside the request's transaction: creating one is idempotent,
@@ -352,7 +365,7 @@ impl Store {
         uris: &[String],
         ingest_time: Duration,
     ) -> rusqlite::Result<Id> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let task_id = self.new_id();
         let ids: Vec<i64> = uris.iter().map(|_| self.new_id()).collect();
         let tx = self.conn.transaction()?;
@@ -419,13 +432,12 @@ impl Store {
         &self,
         task: Id,
         statuses: &[i64],
-        page: u64,
-        page_size: u64,
+        paging: super::extract::Paging,
     ) -> rusqlite::Result<Option<TaskFilesAnswer>> {
         let Some((_, volume_name)) = self.task_volume(task)? else {
             return Ok(None);
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let rows = self.task_files_rows(task)?;
         let status_of: Vec<i64> = rows.iter().map(|r| r.status(now)).collect();
         let total_success = status_of
@@ -441,11 +453,8 @@ impl Store {
             .zip(status_of.iter().copied())
             .filter(|(_, s)| statuses.is_empty() || statuses.contains(s))
             .collect();
-        let start = page.saturating_sub(1).saturating_mul(page_size) as usize;
-        let files = selected
-            .iter()
-            .skip(start)
-            .take(page_size as usize)
+        let files = paging
+            .slice(selected.iter())
             .map(|(r, status)| TaskFile {
                 id: Id(r.id as u64),
                 name: r.name.clone(),
@@ -487,7 +496,7 @@ impl Store {
         if self.task_volume(task)?.is_none() {
             return Ok(RetryOutcome::NoSuchTask);
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let rows = self.task_files_rows(task)?;
         for id in ids {
             if !rows.iter().any(|r| r.id as u64 == id.0) {
@@ -549,7 +558,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let files = self.task_files_rows(Id(id as u64))?;
         let done = files.iter().all(|f| file_status::is_final(f.status(now)));
         let end = files.iter().map(|f| f.ready_at_ms).max().unwrap_or(created);
@@ -588,7 +597,7 @@ impl Store {
     pub fn set_paused(&self, task: Id, paused: bool) -> rusqlite::Result<bool> {
         let n = self.conn.execute(
             "UPDATE tasks SET paused = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![task.0 as i64, paused, now_ms()],
+            params![task.0 as i64, paused, self.clock.now_ms()],
         )?;
         Ok(n > 0)
     }
@@ -596,7 +605,7 @@ impl Store {
     pub fn update_config(&self, task: Id, config: &serde_json::Value) -> rusqlite::Result<bool> {
         let n = self.conn.execute(
             "UPDATE tasks SET source_config = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![task.0 as i64, config.to_string(), now_ms()],
+            params![task.0 as i64, config.to_string(), self.clock.now_ms()],
         )?;
         Ok(n > 0)
     }

@@ -8,7 +8,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::store::{Store, now_ms};
+use super::Store;
 
 /// One entry of a listing.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ impl Store {
                 Some(id) => id,
                 None => {
                     let id = self.new_id();
-                    let now = now_ms();
+                    let now = self.clock.now_ms();
                     self.conn.execute(
                         "INSERT INTO folders(id, volume_id, parent_id, name, path, created_ms,
                             updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -287,7 +287,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE folders SET name = ?2, path = ?3, updated_ms = ?4 WHERE id = ?1",
-            params![id, name, new, now_ms()],
+            params![id, name, new, self.clock.now_ms()],
         )?;
         tx.execute(
             "UPDATE folders SET path = ?3 || substr(path, ?4)
