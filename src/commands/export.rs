@@ -1,7 +1,7 @@
 //! `moi-ingest export ...`: export tasks that push processed files to Dify, S3/OSS or
 //! MatrixOne, from friendly flags or the documented body (`--body FILE`).
 
-use super::sources::{api_failure, client_for, id, print, read_body};
+use super::calls_io::{api_failure, client_for, every_page, id, list_lines, print, read_body};
 use super::{CommandResult, Output};
 use crate::api::calls::{CreateExport, DeleteExport, GetExport, ListExports, RerunExport};
 use crate::api::endpoints::Checked;
@@ -150,52 +150,44 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             all,
             body: BodyArg { body },
         } => {
-            let mut list = ExportList::default();
-            let mut off = *offset;
             // A body of the user's own is sent once, as written; the flags page.
             let written = body
                 .as_deref()
                 .map(|p| read_body::<ExportListQuery>(p, "POST /export/task/list"))
                 .transpose()?;
-            loop {
-                if let Some(body) = &written {
-                    list = client
-                        .send(&ListExports { body })
-                        .await
-                        .map_err(api_failure)?;
-                    break;
-                }
-                let body = ExportListQuery {
-                    offset: Some(off),
-                    limit: Some(*limit),
-                    statuses: status.clone(),
-                    creator: creator.clone(),
-                    connector_name: connector_name.clone(),
-                    ..ExportListQuery::default()
-                };
-                let got = client
-                    .send(&ListExports { body: &body })
+            let list = match &written {
+                Some(body) => client
+                    .send(&ListExports { body })
                     .await
-                    .map_err(api_failure)?;
-                let n = got.tasks.len() as u64;
-                list.total = got.total;
-                list.tasks.extend(got.tasks);
-                off += n;
-                if !*all || n == 0 || off >= list.total {
-                    break;
+                    .map_err(api_failure)?,
+                None => {
+                    every_page(*all, *offset, |_, seen| {
+                        let body = ExportListQuery {
+                            offset: Some(offset + seen),
+                            limit: Some(*limit),
+                            statuses: status.clone(),
+                            creator: creator.clone(),
+                            connector_name: connector_name.clone(),
+                            ..ExportListQuery::default()
+                        };
+                        let client = &client;
+                        async move { client.send(&ListExports { body: &body }).await }
+                    })
+                    .await?
                 }
-            }
+            };
             print(out, false, &list, |_| {
-                let mut lines = vec![format!("{} export tasks", list.total)];
-                lines.extend(list.tasks.iter().map(|t| {
-                    format!(
-                        "{}\tstatus {}\t{}",
-                        t["id"].as_str().unwrap_or_default(),
-                        t["status"],
-                        t["name"].as_str().unwrap_or_default()
-                    )
-                }));
-                lines.join("\n")
+                list_lines(
+                    format!("{} export tasks", list.total),
+                    list.tasks.iter().map(|t| {
+                        format!(
+                            "{}\tstatus {}\t{}",
+                            t["id"].as_str().unwrap_or_default(),
+                            t["status"],
+                            t["name"].as_str().unwrap_or_default()
+                        )
+                    }),
+                )
             });
         }
         ExportAction::Info { id } => {
@@ -225,43 +217,34 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
             limit,
             all,
         } => {
-            let mut files = ExportFiles::default();
-            let mut off = *offset;
-            loop {
+            let files: ExportFiles = every_page(*all, *offset, |_, seen| {
                 let body = ExportFilesQuery {
                     task_id: id.clone(),
-                    offset: Some(off),
+                    offset: Some(offset + seen),
                     limit: Some(*limit),
                     statuses: status.clone(),
                     ..ExportFilesQuery::default()
                 };
-                let got = client.send(&body).await.map_err(api_failure)?;
-                let n = got.files.len() as u64;
-                files.files.extend(got.files);
-                files.total = got.total;
-                files.total_failure = got.total_failure;
-                files.total_files = got.total_files;
-                files.total_success = got.total_success;
-                off += n;
-                if !*all || n == 0 || off >= files.total {
-                    break;
-                }
-            }
+                let client = &client;
+                async move { client.send(&body).await }
+            })
+            .await?;
             print(out, false, &files, |_| {
-                let mut lines = vec![format!(
-                    "{} files: {} exported, {} failed",
-                    files.total_files, files.total_success, files.total_failure
-                )];
-                lines.extend(files.files.iter().map(|f| {
+                list_lines(
                     format!(
-                        "{}\tstatus {}\t{}\t{}",
-                        f["id"].as_str().unwrap_or_default(),
-                        f["status"],
-                        f["file_name"].as_str().unwrap_or_default(),
-                        f["details"].as_str().unwrap_or_default()
-                    )
-                }));
-                lines.join("\n")
+                        "{} files: {} exported, {} failed",
+                        files.total_files, files.total_success, files.total_failure
+                    ),
+                    files.files.iter().map(|f| {
+                        format!(
+                            "{}\tstatus {}\t{}\t{}",
+                            f["id"].as_str().unwrap_or_default(),
+                            f["status"],
+                            f["file_name"].as_str().unwrap_or_default(),
+                            f["details"].as_str().unwrap_or_default()
+                        )
+                    }),
+                )
             });
         }
         ExportAction::Rerun { id } => {

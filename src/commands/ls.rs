@@ -13,7 +13,7 @@ use crate::mirror::volume::{VolumeView, join};
 use crate::output::stdout_line;
 use crate::report::{Failure, local_time, shown};
 
-use super::sources::api_failure;
+use super::calls_io::api_failure;
 
 pub async fn ls(args: &LsArgs, out: Output) -> CommandResult {
     let conn = config::connection(&args.connection)?;

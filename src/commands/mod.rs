@@ -3,6 +3,7 @@
 //! ends them quietly), people's lines on stderr (timestamped in a log).
 
 #[cfg(feature = "emulator")]
+mod calls_io;
 mod demo;
 #[cfg(feature = "emulator")]
 mod emulator;

@@ -3,86 +3,21 @@
 //! Connector secrets are shown as `***` in every output unless `--show-secrets` is given,
 //! and are scrubbed from every error.
 
-use std::io::{IsTerminal, Read};
-use std::path::Path;
+use std::io::IsTerminal;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::calls_io::{api_failure, client_for, every_page, id, list_lines, print, read_body};
 use super::{CommandResult, Output};
 use crate::api::calls::{self, ListConnectors};
 use crate::api::endpoints::Checked;
 use crate::api::model::*;
-use crate::api::{ApiError, Client, Credentials, ErrorKind, Id};
+use crate::api::{Client, Credentials};
 use crate::cli::{ConnectorAction, ConnectorArgs, LoginArgs, SourceFlags};
 use crate::config;
-use crate::output::stdout_line;
 use crate::report::{Exit, Failure};
 use crate::secret::{Secret, mask_secrets};
-
-pub(crate) fn api_failure(e: ApiError) -> Failure {
-    let exit = if e.kind == ErrorKind::Auth {
-        Exit::Auth
-    } else {
-        Exit::Failures
-    };
-    Failure::new(exit, e)
-}
-
-pub(super) fn client_for(args: &crate::cli::ConnectionArgs) -> Result<Client, Failure> {
-    let conn = config::connection(args)?;
-    Client::new(&conn.endpoint, conn.credentials, conn.options).map_err(Failure::usage)
-}
-
-/// `--body FILE` (`-`: stdin), checked against the call's model `T` so that a wrong body
-/// is refused here, with the reason, rather than by the service; it is sent as written.
-pub(super) fn read_body<T: DeserializeOwned>(
-    path: &Path,
-    what: &str,
-) -> Result<Checked<T>, Failure> {
-    let mut text = String::new();
-    let read = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(drop)
-    } else {
-        std::fs::read_to_string(path).map(|t| text = t)
-    };
-    read.map_err(|e| Failure::usage(format!("cannot read --body {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .and_then(Checked::parse)
-        .map_err(|e| {
-            Failure::usage(format!(
-                "--body {} is not the documented {what} body: {e}",
-                path.display()
-            ))
-        })
-}
-
-/// Prints `data`: JSON with `--json`, else the human lines; secrets masked unless shown.
-pub(super) fn print(
-    out: Output,
-    show_secrets: bool,
-    data: &impl Serialize,
-    human: impl FnOnce(&Value) -> String,
-) {
-    let mut v = serde_json::to_value(data).unwrap_or_default();
-    if !show_secrets {
-        mask_secrets(&mut v);
-    }
-    if out.json {
-        stdout_line(v);
-    } else {
-        stdout_line(human(&v));
-    }
-}
-
-pub(super) fn id(raw: &str, what: &str) -> Result<Id, Failure> {
-    raw.parse().map_err(|_| {
-        Failure::usage(format!(
-            "{what} '{raw}' is not an id (a number such as 100004)"
-        ))
-    })
-}
 
 /// The source's secret: never a flag. From $MOI_SOURCE_SECRET, else asked on a terminal.
 fn source_secret(what: &str) -> Result<String, Failure> {
@@ -308,18 +243,15 @@ async fn list_connectors(
     first: ListConnectors,
     all: bool,
 ) -> Result<ConnectorList, Failure> {
-    let mut list = ConnectorList::default();
-    let mut req = first;
-    loop {
-        let got = client.send(&req).await.map_err(api_failure)?;
-        let n = got.connectors.len();
-        list.total = got.total;
-        list.connectors.extend(got.connectors);
-        if !all || n == 0 || list.connectors.len() as u64 >= list.total {
-            return Ok(list);
-        }
-        req.page += 1;
-    }
+    let skipped = first.page.saturating_sub(1) * first.page_size;
+    every_page(all, skipped, |pages, _| {
+        let req = ListConnectors {
+            page: first.page + pages,
+            ..first.clone()
+        };
+        async move { client.send(&req).await }
+    })
+    .await
 }
 
 /// Every secret in a body the user gave: scrubbed from the client's error messages too.
@@ -418,17 +350,19 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             };
             let list = list_connectors(&client, first, *all).await?;
             print(out, show, &list, |v| {
-                let mut lines = vec![format!("{} connectors", list.total)];
-                for c in v["connectors"].as_array().into_iter().flatten() {
-                    lines.push(format!(
-                        "{}\ttype {}\t{}\t{}",
-                        c["id"].as_str().unwrap_or_default(),
-                        c["source_type"],
-                        c["status"].as_str().unwrap_or_default(),
-                        c["name"].as_str().unwrap_or_default()
-                    ));
-                }
-                lines.join("\n")
+                let rows = v["connectors"].as_array().into_iter().flatten();
+                list_lines(
+                    format!("{} connectors", list.total),
+                    rows.map(|c| {
+                        format!(
+                            "{}\ttype {}\t{}\t{}",
+                            c["id"].as_str().unwrap_or_default(),
+                            c["source_type"],
+                            c["status"].as_str().unwrap_or_default(),
+                            c["name"].as_str().unwrap_or_default()
+                        )
+                    }),
+                )
             });
         }
         ConnectorAction::Update {
@@ -488,14 +422,11 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             };
             let files = client.send(&req).await.map_err(api_failure)?;
             print(out, show, &files, |_| {
-                let mut lines = vec![format!("{} files", files.files.len())];
-                lines.extend(
-                    files
-                        .files
-                        .iter()
-                        .map(|f| format!("type {}\t{}\t{}", f.file_type, f.size, f.uri)),
-                );
-                lines.join("\n")
+                let rows = files.files.iter();
+                list_lines(
+                    format!("{} files", files.files.len()),
+                    rows.map(|f| format!("type {}\t{}\t{}", f.file_type, f.size, f.uri)),
+                )
             });
         }
         ConnectorAction::Summary => {

@@ -2,20 +2,11 @@
 //! Human lines on stdout, or with `--json` the answer's `data` as one JSON line.
 
 use super::{CommandResult, Output};
+use crate::api::Client;
 use crate::api::model::{TaskListQuery, file_status, task_status};
-use crate::api::{Client, Id};
 use crate::cli::{TaskAction, TaskArgs};
 use crate::config;
-use crate::output::stdout_line;
 use crate::report::Failure;
-
-fn id(raw: &str, what: &str) -> Result<Id, Failure> {
-    raw.parse().map_err(|_| {
-        Failure::usage(format!(
-            "{what} '{raw}' is not an id (a number such as 1889613340219121664)"
-        ))
-    })
-}
 
 /// Asks on a terminal; without one (scripts, cron) there is nobody to ask, so it is a yes.
 pub(super) fn confirm(question: &str) -> bool {
@@ -42,15 +33,7 @@ pub(super) fn confirm_delete(what: &str, yes: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-use super::sources::{api_failure, read_body};
-
-fn print(out: Output, data: &impl serde::Serialize, human: impl FnOnce() -> String) {
-    if out.json {
-        stdout_line(serde_json::to_string(data).unwrap_or_default());
-    } else {
-        stdout_line(human());
-    }
-}
+use super::calls_io::{api_failure, id, list_lines, print, read_body};
 
 pub async fn task(args: &TaskArgs, out: Output) -> CommandResult {
     let conn = config::connection(&args.connection)?;
@@ -173,7 +156,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 .send(&calls::CreateTask { body: &req })
                 .await
                 .map_err(api_failure)?;
-            print(out, &serde_json::json!({"created": true}), || {
+            print(out, false, &serde_json::json!({"created": true}), |_| {
                 format!(
                     "load task created for {} files of connector {} (`moi-ingest task list` shows it)",
                     req.model.source_config.common_file_task_config.uris.len(),
@@ -210,8 +193,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 .map_err(api_failure)?;
             print(
                 out,
+                false,
                 &serde_json::json!({"updated": req.model.task_id}),
-                || format!("task {} updated", req.model.task_id),
+                |_| format!("task {} updated", req.model.task_id),
             );
         }
         TaskAction::List {
@@ -230,18 +214,19 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 ..TaskListQuery::default()
             };
             let list = client.send(&query).await.map_err(api_failure)?;
-            print(out, &list, || {
-                let mut lines = vec![format!("{} tasks", list.total)];
-                lines.extend(list.tasks.iter().map(|t| {
-                    format!(
-                        "{}\tstatus {}\tvolume {}\t{}",
-                        t.id,
-                        task_status::describe(&t.status),
-                        t.volume_name,
-                        t.name
-                    )
-                }));
-                lines.join("\n")
+            print(out, false, &list, |_| {
+                list_lines(
+                    format!("{} tasks", list.total),
+                    list.tasks.iter().map(|t| {
+                        format!(
+                            "{}\tstatus {}\tvolume {}\t{}",
+                            t.id,
+                            task_status::describe(&t.status),
+                            t.volume_name,
+                            t.name
+                        )
+                    }),
+                )
             });
         }
         TaskAction::Get { task_id } => {
@@ -251,7 +236,7 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 .await
                 .map_err(api_failure)?
                 .task;
-            print(out, &task, || describe_task(&task));
+            print(out, false, &task, |_| describe_task(&task));
         }
         TaskAction::Files {
             task_id,
@@ -266,25 +251,26 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 page_size: *page_size,
             };
             let page_data = client.send(&req).await.map_err(api_failure)?;
-            print(out, &page_data, || {
-                let mut lines = vec![format!(
-                    "{} files ({} succeeded, {} failed)",
-                    page_data.total, page_data.total_success, page_data.total_failed
-                )];
-                lines.extend(page_data.files.iter().map(|f| {
-                    let reason = if f.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\t{}", f.reason)
-                    };
+            print(out, false, &page_data, |_| {
+                list_lines(
                     format!(
-                        "{}\t{}\t{}{reason}",
-                        f.id,
-                        file_status::describe(&f.status),
-                        f.path
-                    )
-                }));
-                lines.join("\n")
+                        "{} files ({} succeeded, {} failed)",
+                        page_data.total, page_data.total_success, page_data.total_failed
+                    ),
+                    page_data.files.iter().map(|f| {
+                        let reason = if f.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\t{}", f.reason)
+                        };
+                        format!(
+                            "{}\t{}\t{}{reason}",
+                            f.id,
+                            file_status::describe(&f.status),
+                            f.path
+                        )
+                    }),
+                )
             });
         }
         TaskAction::Retry { task_id, file_ids } => {
@@ -297,9 +283,12 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 ids: ids.clone(),
             };
             client.send(&req).await.map_err(api_failure)?;
-            print(out, &serde_json::json!({"retried": ids.len()}), || {
-                format!("asked task {task_id} to load {} files again", ids.len())
-            });
+            print(
+                out,
+                false,
+                &serde_json::json!({"retried": ids.len()}),
+                |_| format!("asked task {task_id} to load {} files again", ids.len()),
+            );
         }
         TaskAction::Pause { task_id }
         | TaskAction::Resume { task_id }
@@ -322,8 +311,9 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
             result.map_err(api_failure)?;
             print(
                 out,
+                false,
                 &serde_json::json!({"task_id": task, "done": verb}),
-                || format!("task {task} {verb}"),
+                |_| format!("task {task} {verb}"),
             );
         }
     }
