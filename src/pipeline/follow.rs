@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use super::policy::RetryPolicy;
 use super::{Cancel, Cause};
 use crate::api::calls::ListTaskFiles;
 use crate::api::model::RetryFiles;
@@ -194,6 +195,16 @@ async fn poll_task(
     Ok(TaskRound { changed })
 }
 
+/// The poll interval after a round: back to `--poll-interval` when something changed,
+/// else half as long again, up to the longest.
+fn next_interval(interval: Duration, changed: bool, settings: &FollowSettings) -> Duration {
+    if changed {
+        settings.poll_interval
+    } else {
+        interval.mul_f64(1.5).min(settings.max_poll_interval)
+    }
+}
+
 pub async fn run(
     settings: &FollowSettings,
     client: &Client,
@@ -225,6 +236,7 @@ pub async fn run(
             .collect()
             .await;
         let mut changed = false;
+        let mut asked_to_wait = None;
         for r in rounds {
             match r {
                 Ok(round) => changed |= round.changed,
@@ -233,6 +245,7 @@ pub async fn run(
                     return Err(Cause::from_api(&e));
                 }
                 Err(RoundError::Api(e)) if e.is_transient() => {
+                    asked_to_wait = asked_to_wait.max(e.retry_after);
                     RunStats::add(&c.follow_transient, 1);
                     tracing::debug!("following ingestion: {e}; trying again next round")
                 }
@@ -241,12 +254,9 @@ pub async fn run(
                 }
             }
         }
-        interval = if changed {
-            settings.poll_interval
-        } else {
-            interval.mul_f64(1.5).min(settings.max_poll_interval)
-        };
-        let pause = interval.min(deadline.saturating_duration_since(Instant::now()));
+        interval = next_interval(interval, changed, settings);
+        let pause = RetryPolicy::wait(interval, asked_to_wait)
+            .min(deadline.saturating_duration_since(Instant::now()));
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = cancel.soft.cancelled() => break,
@@ -272,4 +282,22 @@ pub async fn run(
         failed: c.ingest_failed.load(std::sync::atomic::Ordering::Relaxed),
         pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_slow_down_while_nothing_changes_and_a_retry_after_is_obeyed() {
+        let settings = FollowSettings::default();
+        let first = settings.poll_interval;
+        let later = next_interval(first, false, &settings);
+        assert_eq!(later, first.mul_f64(1.5));
+        assert_eq!(next_interval(later, true, &settings), first);
+        let slowest = next_interval(settings.max_poll_interval, false, &settings);
+        assert_eq!(slowest, settings.max_poll_interval);
+        let asked = Some(Duration::from_secs(20));
+        assert_eq!(RetryPolicy::wait(first, asked), Duration::from_secs(20));
+    }
 }

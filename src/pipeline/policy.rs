@@ -1,6 +1,7 @@
 //! How a transient failure is tried again, the one policy of every call that retries:
-//! the uploads (`send`), `/task/retry` (`moi-ingest retry`), and the catalog calls of
-//! `--delete` (`mirror`).
+//! the uploads (`send`), `/task/retry` (`moi-ingest retry`), the catalog calls of
+//! `--delete` (`mirror`), and following ingestion (`follow`, whose next poll obeys a
+//! `Retry-After` the same way).
 //!
 //! Exponential backoff with full jitter (backon's schedule), a server's `Retry-After`
 //! obeyed in its place up to five minutes, and a bounded number of tries.
