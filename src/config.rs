@@ -18,6 +18,13 @@ use crate::walk::WalkOptions;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// A setting that cannot be used is a usage error (exit 2).
+impl From<ConfigError> for crate::report::Failure {
+    fn from(e: ConfigError) -> crate::report::Failure {
+        crate::report::Failure::usage(e)
+    }
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
 }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
 pub mod report;
 pub mod run;
 pub mod verify;

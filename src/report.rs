@@ -204,12 +204,6 @@ impl Failure {
     }
 }
 
-impl From<crate::config::ConfigError> for Failure {
-    fn from(e: crate::config::ConfigError) -> Failure {
-        Failure::usage(e)
-    }
-}
-
 /// Exit codes: the documented contract with scripts and cron.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::api::catalog::{CatalogEntry, VolumeInfo};
 use crate::api::endpoints::Call;
 use crate::api::{ApiError, Client, ErrorKind};
-use crate::pipeline::policy::RetryPolicy;
+use crate::policy::RetryPolicy;
 
 /// A catalog call, with retries on transient failures (429, 503, timeouts), as
 /// [`RetryPolicy::CATALOG`] says: the catalog is read and changed on a busy service too.

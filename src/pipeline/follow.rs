@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use super::policy::RetryPolicy;
 use super::{Cancel, Cause};
 use crate::api::calls::ListTaskFiles;
 use crate::api::model::RetryFiles;
 use crate::api::model::file_status;
 use crate::api::{ApiError, Client, ErrorKind, Id};
 use crate::journal::{FileState, IngestUpdate, Journal, JournalError};
+use crate::policy::RetryPolicy;
 use crate::report::RunStats;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]

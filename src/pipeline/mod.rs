@@ -15,7 +15,6 @@ pub mod limiter;
 pub mod outage;
 pub mod pace;
 pub mod plan;
-pub mod policy;
 pub mod record;
 pub mod send;
 mod triage;

@@ -11,6 +11,7 @@ mod faults_security;
 mod first_night;
 mod follow_run;
 mod journal_checks;
+mod layers;
 mod mirror;
 mod networks;
 mod sources;

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::super::outage::Step;
 use super::super::plan::{DedupClass, Reason, Unit};
-use super::super::policy::{RetryPolicy, full_jitter};
 use super::super::triage::{Failure, OutOfTries, out_of_tries, passing_fault, triage_failure};
 use super::super::verdict::UnitEnd;
 use super::super::{Cause, DedupMode};
 use super::{Ctx, load_signal, spoken};
 use crate::api::model::{Dedup, UploadAnswer};
 use crate::api::{ApiError, ErrorKind, UploadSource};
+use crate::policy::{RetryPolicy, full_jitter};
 use crate::report::RunStats;
 
 /// How one attempt at a unit ended.
