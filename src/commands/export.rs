@@ -3,6 +3,7 @@
 
 use super::calls_io::{api_failure, client_for, every_page, id, list_lines, print, read_body};
 use super::{CommandResult, Output};
+use crate::api::Client;
 use crate::api::calls::{CreateExport, DeleteExport, GetExport, ListExports, RerunExport};
 use crate::api::endpoints::Checked;
 use crate::api::model::*;
@@ -112,103 +113,94 @@ fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
     })
 }
 
+/// `export create`: the body given, or one from the flags.
+async fn create(
+    client: &Client,
+    a: &ExportAction,
+    body: Option<&std::path::Path>,
+    out: Output,
+) -> Result<(), Failure> {
+    let req = match body {
+        Some(p) => read_body::<ExportCreate>(p, "POST /export/task/create")?,
+        None => Checked::from_model(export_from_flags(a)?),
+    };
+    req.model.check().map_err(Failure::usage)?;
+    client
+        .send(&CreateExport { body: &req })
+        .await
+        .map_err(api_failure)?;
+    print(
+        out,
+        false,
+        &serde_json::json!({"created": req.model.task_name}),
+        |_| {
+            format!(
+                "export task '{}' created for {} files",
+                req.model.task_name,
+                req.model.files.len()
+            )
+        },
+    );
+    Ok(())
+}
+
+/// `export list`: a body of the user's own sent once as written, or the flags' pages.
+async fn list(client: &Client, action: &ExportAction, out: Output) -> Result<(), Failure> {
+    let ExportAction::List {
+        status,
+        creator,
+        connector_name,
+        offset,
+        limit,
+        all,
+        body: BodyArg { body },
+    } = action
+    else {
+        return Ok(());
+    };
+    // A body of the user's own is sent once, as written; the flags page.
+    let written = body
+        .as_deref()
+        .map(|p| read_body::<ExportListQuery>(p, "POST /export/task/list"))
+        .transpose()?;
+    let list = match &written {
+        Some(body) => client
+            .send(&ListExports { body })
+            .await
+            .map_err(api_failure)?,
+        None => {
+            every_page(*all, *offset, |_, seen| {
+                let body = ExportListQuery {
+                    offset: Some(offset + seen),
+                    limit: Some(*limit),
+                    statuses: status.clone(),
+                    creator: creator.clone(),
+                    connector_name: connector_name.clone(),
+                    ..ExportListQuery::default()
+                };
+                async move { client.send(&ListExports { body: &body }).await }
+            })
+            .await?
+        }
+    };
+    print(out, false, &list, |_| describe_list(&list));
+    Ok(())
+}
+
 pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
     let client = client_for(&args.connection)?;
     match &args.action {
         a @ ExportAction::Create {
             body: BodyArg { body },
             ..
-        } => {
-            let req = match body {
-                Some(p) => read_body::<ExportCreate>(p, "POST /export/task/create")?,
-                None => Checked::from_model(export_from_flags(a)?),
-            };
-            req.model.check().map_err(Failure::usage)?;
-            client
-                .send(&CreateExport { body: &req })
-                .await
-                .map_err(api_failure)?;
-            print(
-                out,
-                false,
-                &serde_json::json!({"created": req.model.task_name}),
-                |_| {
-                    format!(
-                        "export task '{}' created for {} files",
-                        req.model.task_name,
-                        req.model.files.len()
-                    )
-                },
-            );
-        }
-        ExportAction::List {
-            status,
-            creator,
-            connector_name,
-            offset,
-            limit,
-            all,
-            body: BodyArg { body },
-        } => {
-            // A body of the user's own is sent once, as written; the flags page.
-            let written = body
-                .as_deref()
-                .map(|p| read_body::<ExportListQuery>(p, "POST /export/task/list"))
-                .transpose()?;
-            let list = match &written {
-                Some(body) => client
-                    .send(&ListExports { body })
-                    .await
-                    .map_err(api_failure)?,
-                None => {
-                    every_page(*all, *offset, |_, seen| {
-                        let body = ExportListQuery {
-                            offset: Some(offset + seen),
-                            limit: Some(*limit),
-                            statuses: status.clone(),
-                            creator: creator.clone(),
-                            connector_name: connector_name.clone(),
-                            ..ExportListQuery::default()
-                        };
-                        let client = &client;
-                        async move { client.send(&ListExports { body: &body }).await }
-                    })
-                    .await?
-                }
-            };
-            print(out, false, &list, |_| {
-                list_lines(
-                    format!("{} export tasks", list.total),
-                    list.tasks.iter().map(|t| {
-                        format!(
-                            "{}\tstatus {}\t{}",
-                            t["id"].as_str().unwrap_or_default(),
-                            t["status"],
-                            t["name"].as_str().unwrap_or_default()
-                        )
-                    }),
-                )
-            });
-        }
+        } => create(&client, a, body.as_deref(), out).await?,
+        action @ ExportAction::List { .. } => list(&client, action, out).await?,
         ExportAction::Info { id } => {
             let info = client
                 .send(&GetExport(ExportRef { id: id.clone() }))
                 .await
                 .map_err(api_failure)?;
-            print(out, false, &info, |v| {
-                let s = &v["file_stats"];
-                format!(
-                    "export task {} '{}': status {}\nfiles: {} in all, {} pending, {} running, {} completed, {} failed",
-                    id,
-                    v["name"].as_str().unwrap_or_default(),
-                    v["status"],
-                    s["total"],
-                    s["pending"],
-                    s["running"],
-                    s["completed"],
-                    s["failed"]
-                )
-            });
+            print(out, false, &info, |v| describe_info(id, v));
         }
         ExportAction::Files {
             id,
@@ -229,23 +221,7 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
                 async move { client.send(&body).await }
             })
             .await?;
-            print(out, false, &files, |_| {
-                list_lines(
-                    format!(
-                        "{} files: {} exported, {} failed",
-                        files.total_files, files.total_success, files.total_failure
-                    ),
-                    files.files.iter().map(|f| {
-                        format!(
-                            "{}\tstatus {}\t{}\t{}",
-                            f["id"].as_str().unwrap_or_default(),
-                            f["status"],
-                            f["file_name"].as_str().unwrap_or_default(),
-                            f["details"].as_str().unwrap_or_default()
-                        )
-                    }),
-                )
-            });
+            print(out, false, &files, |_| describe_files(&files));
         }
         ExportAction::Rerun { id } => {
             client
@@ -268,4 +244,51 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
         }
     }
     Ok(0)
+}
+
+fn describe_list(list: &ExportList) -> String {
+    list_lines(
+        format!("{} export tasks", list.total),
+        list.tasks.iter().map(|t| {
+            format!(
+                "{}\tstatus {}\t{}",
+                t["id"].as_str().unwrap_or_default(),
+                t["status"],
+                t["name"].as_str().unwrap_or_default()
+            )
+        }),
+    )
+}
+
+fn describe_info(id: &str, v: &serde_json::Value) -> String {
+    let s = &v["file_stats"];
+    format!(
+        "export task {} '{}': status {}\nfiles: {} in all, {} pending, {} running, {} completed, {} failed",
+        id,
+        v["name"].as_str().unwrap_or_default(),
+        v["status"],
+        s["total"],
+        s["pending"],
+        s["running"],
+        s["completed"],
+        s["failed"]
+    )
+}
+
+fn describe_files(files: &ExportFiles) -> String {
+    list_lines(
+        format!(
+            "{} files: {} exported, {} failed",
+            files.total_files, files.total_success, files.total_failure
+        ),
+        files.files.iter().map(|f| {
+            format!(
+                "{}\tstatus {}\t{}\t{}",
+                f["id"].as_str().unwrap_or_default(),
+                f["status"],
+                f["file_name"].as_str().unwrap_or_default(),
+                f["details"].as_str().unwrap_or_default()
+            )
+        }),
+    )
 }

@@ -262,6 +262,146 @@ fn guard_secrets(client: &Client, body: &impl Serialize) {
     }
 }
 
+/// `connector update`: the body given, or the stored settings with the flags' changes.
+async fn update(
+    client: &Client,
+    cid: &str,
+    name: Option<&str>,
+    source: &SourceFlags,
+    body: &crate::cli::BodyArg,
+    out: Output,
+    show: bool,
+) -> Result<(), Failure> {
+    let cid = id(cid, "connector id")?.to_string();
+    let req = match &body.body {
+        Some(p) => read_body::<UpdateConnector>(p, "PUT /connectors/{id}")?,
+        None => {
+            let merged = update_from_flags(client, &cid, name, source).await?;
+            Checked::parse(merged).map_err(|e| {
+                Failure::usage(format!(
+                    "connector {cid}'s stored settings with the flags' changes are not \
+                             a documented PUT /connectors/{{id}} body ({e}); give the whole \
+                             body with --body FILE"
+                ))
+            })?
+        }
+    };
+    if req.json().as_object().is_none_or(|o| o.is_empty()) {
+        return Err(Failure::usage(
+            "nothing to change: give --name, settings (--bucket, --type with its \
+                     settings, ...), or --body FILE",
+        ));
+    }
+    guard_secrets(client, &req);
+    let update = calls::UpdateConnector {
+        id: cid.clone(),
+        body: &req,
+    };
+    client.send(&update).await.map_err(api_failure)?;
+    print(out, show, &serde_json::json!({"updated": cid}), |_| {
+        format!("connector {cid} updated")
+    });
+    Ok(())
+}
+
+/// `connector create`'s body from its flags.
+fn create_from_flags(
+    name: &Option<String>,
+    source: &SourceFlags,
+    usage_type: &[i64],
+) -> Result<CreateConnector, Failure> {
+    let (source_type, config) = configs_from_flags(source)?;
+    Ok(CreateConnector {
+        name: name
+            .clone()
+            .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
+        source_type,
+        config,
+        usage_type: (!usage_type.is_empty()).then(|| usage_type.to_vec()),
+    })
+}
+
+/// What `connector validate` asks about: a body given, a stored connector, or the flags'
+/// settings.
+fn validate_body(
+    body: &crate::cli::BodyArg,
+    cid: Option<&str>,
+    source: &SourceFlags,
+) -> Result<Value, Failure> {
+    Ok(match (&body.body, cid) {
+        (Some(p), _) => read_body::<Value>(p, "POST /connectors/validate")?.into_json(),
+        (None, Some(cid)) => serde_json::json!({"connector_id": id(cid, "connector id")?}),
+        (None, None) => {
+            let (t, c) = configs_from_flags(source)?;
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            v["source_type"] = t.into();
+            v
+        }
+    })
+}
+
+/// `connector create`: the body given, or one from the flags.
+async fn create(
+    client: &Client,
+    name: &Option<String>,
+    source: &SourceFlags,
+    usage_type: &[i64],
+    body: &crate::cli::BodyArg,
+    out: Output,
+    show: bool,
+) -> Result<(), Failure> {
+    let req = match &body.body {
+        Some(p) => read_body::<CreateConnector>(p, "POST /connectors")?,
+        None => Checked::from_model(create_from_flags(name, source, usage_type)?),
+    };
+    req.model.check().map_err(Failure::usage)?;
+    guard_secrets(client, &req);
+    client
+        .send(&calls::CreateConnector { body: &req })
+        .await
+        .map_err(api_failure)?;
+    print(
+        out,
+        show,
+        &serde_json::json!({"created": req.model.name}),
+        |_| {
+            format!(
+                "connector '{}' created (`moi-ingest connector list` shows its id)",
+                req.model.name
+            )
+        },
+    );
+    Ok(())
+}
+
+/// `connector validate`: exit 1 when the service finds the settings not valid.
+async fn validate(
+    client: &Client,
+    cid: Option<&str>,
+    source: &SourceFlags,
+    body: &crate::cli::BodyArg,
+    out: Output,
+    show: bool,
+) -> CommandResult {
+    let req = validate_body(body, cid, source)?;
+    guard_secrets(client, &req);
+    let answer = client
+        .send(&calls::ValidateConnector { body: &req })
+        .await
+        .map_err(api_failure)?;
+    print(out, show, &answer, |_| {
+        if answer.valid {
+            "valid: the service reached the source".into()
+        } else {
+            "not valid: the service could not use these settings".into()
+        }
+    });
+    if !answer.valid {
+        return Ok(Exit::Failures.code());
+    }
+    Ok(0)
+}
+
 pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
     let client = client_for(&args.connection)?;
     let show = args.secrets.show_secrets;
@@ -271,70 +411,12 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
             source,
             usage_type,
             body,
-        } => {
-            let req = match &body.body {
-                Some(p) => read_body::<CreateConnector>(p, "POST /connectors")?,
-                None => {
-                    let (source_type, config) = configs_from_flags(source)?;
-                    Checked::from_model(CreateConnector {
-                        name: name
-                            .clone()
-                            .ok_or_else(|| Failure::usage("--name is needed, or --body FILE"))?,
-                        source_type,
-                        config,
-                        usage_type: (!usage_type.is_empty()).then(|| usage_type.clone()),
-                    })
-                }
-            };
-            req.model.check().map_err(Failure::usage)?;
-            guard_secrets(&client, &req);
-            client
-                .send(&calls::CreateConnector { body: &req })
-                .await
-                .map_err(api_failure)?;
-            print(
-                out,
-                show,
-                &serde_json::json!({"created": req.model.name}),
-                |_| {
-                    format!(
-                        "connector '{}' created (`moi-ingest connector list` shows its id)",
-                        req.model.name
-                    )
-                },
-            );
-        }
+        } => create(&client, name, source, usage_type, body, out, show).await?,
         ConnectorAction::Validate {
             id: cid,
             source,
             body,
-        } => {
-            let req: Value = match (&body.body, cid) {
-                (Some(p), _) => read_body::<Value>(p, "POST /connectors/validate")?.into_json(),
-                (None, Some(cid)) => serde_json::json!({"connector_id": id(cid, "connector id")?}),
-                (None, None) => {
-                    let (t, c) = configs_from_flags(source)?;
-                    let mut v = serde_json::to_value(c).unwrap_or_default();
-                    v["source_type"] = t.into();
-                    v
-                }
-            };
-            guard_secrets(&client, &req);
-            let answer = client
-                .send(&calls::ValidateConnector { body: &req })
-                .await
-                .map_err(api_failure)?;
-            print(out, show, &answer, |_| {
-                if answer.valid {
-                    "valid: the service reached the source".into()
-                } else {
-                    "not valid: the service could not use these settings".into()
-                }
-            });
-            if !answer.valid {
-                return Ok(Exit::Failures.code());
-            }
-        }
+        } => return validate(&client, cid.as_deref(), source, body, out, show).await,
         ConnectorAction::List {
             keyword,
             source_type,
@@ -349,58 +431,14 @@ pub async fn connector(args: &ConnectorArgs, out: Output) -> CommandResult {
                 page_size: *page_size,
             };
             let list = list_connectors(&client, first, *all).await?;
-            print(out, show, &list, |v| {
-                let rows = v["connectors"].as_array().into_iter().flatten();
-                list_lines(
-                    format!("{} connectors", list.total),
-                    rows.map(|c| {
-                        format!(
-                            "{}\ttype {}\t{}\t{}",
-                            c["id"].as_str().unwrap_or_default(),
-                            c["source_type"],
-                            c["status"].as_str().unwrap_or_default(),
-                            c["name"].as_str().unwrap_or_default()
-                        )
-                    }),
-                )
-            });
+            print(out, show, &list, |v| describe_connectors(list.total, v));
         }
         ConnectorAction::Update {
             id: cid,
             name,
             source,
             body,
-        } => {
-            let cid = id(cid, "connector id")?.to_string();
-            let req = match &body.body {
-                Some(p) => read_body::<UpdateConnector>(p, "PUT /connectors/{id}")?,
-                None => {
-                    let merged = update_from_flags(&client, &cid, name.as_deref(), source).await?;
-                    Checked::parse(merged).map_err(|e| {
-                        Failure::usage(format!(
-                            "connector {cid}'s stored settings with the flags' changes are not \
-                             a documented PUT /connectors/{{id}} body ({e}); give the whole \
-                             body with --body FILE"
-                        ))
-                    })?
-                }
-            };
-            if req.json().as_object().is_none_or(|o| o.is_empty()) {
-                return Err(Failure::usage(
-                    "nothing to change: give --name, settings (--bucket, --type with its \
-                     settings, ...), or --body FILE",
-                ));
-            }
-            guard_secrets(&client, &req);
-            let update = calls::UpdateConnector {
-                id: cid.clone(),
-                body: &req,
-            };
-            client.send(&update).await.map_err(api_failure)?;
-            print(out, show, &serde_json::json!({"updated": cid}), |_| {
-                format!("connector {cid} updated")
-            });
-        }
+        } => update(&client, cid, name.as_deref(), source, body, out, show).await?,
         ConnectorAction::Delete { id: cid, yes } => {
             let cid = id(cid, "connector id")?.to_string();
             super::task::confirm_delete(&format!("connector {cid}"), *yes)?;
@@ -488,4 +526,21 @@ pub async fn login(args: &LoginArgs, out: Output) -> CommandResult {
         },
     );
     Ok(0)
+}
+
+/// A listing for people, from its JSON (secrets already masked).
+fn describe_connectors(total: u64, v: &Value) -> String {
+    let rows = v["connectors"].as_array().into_iter().flatten();
+    list_lines(
+        format!("{total} connectors"),
+        rows.map(|c| {
+            format!(
+                "{}\ttype {}\t{}\t{}",
+                c["id"].as_str().unwrap_or_default(),
+                c["source_type"],
+                c["status"].as_str().unwrap_or_default(),
+                c["name"].as_str().unwrap_or_default()
+            )
+        }),
+    )
 }

@@ -3,7 +3,12 @@
 
 use super::{CommandResult, Output};
 use crate::api::Client;
-use crate::api::model::{TaskListQuery, file_status, task_status};
+use crate::api::calls;
+use crate::api::endpoints::Checked;
+use crate::api::model::{
+    CommonFileTaskConfig, CreateTask, LoadModeConfig, RetryFiles, SourceConfig, TaskFilesPage,
+    TaskList, TaskListQuery, TaskRef, UpdateTask, file_status, task_status,
+};
 use crate::cli::{TaskAction, TaskArgs};
 use crate::config;
 use crate::report::Failure;
@@ -99,104 +104,140 @@ fn interval_type(raw: &str) -> Result<i64, Failure> {
     })
 }
 
-async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
-    use crate::api::calls;
-    use crate::api::endpoints::Checked;
-    use crate::api::model::{
-        CommonFileTaskConfig, CreateTask, LoadModeConfig, RetryFiles, SourceConfig, TaskRef,
-        UpdateTask,
+/// `task create`'s body from its flags.
+fn create_from_flags(action: &TaskAction) -> Result<CreateTask, Failure> {
+    let TaskAction::Create {
+        connector,
+        volume,
+        uris,
+        interval_type: it,
+        interval,
+        ..
+    } = action
+    else {
+        return Err(Failure::usage("not a task create"));
     };
-    match action {
-        TaskAction::Create {
-            connector,
-            volume,
-            uris,
-            interval_type: it,
-            interval,
-            body,
-        } => {
-            let req = match &body.body {
-                Some(p) => read_body::<CreateTask>(p, "POST /task")?,
-                None => Checked::from_model(CreateTask {
-                    source_connector_id: id(
-                        connector.as_deref().ok_or_else(|| {
-                            Failure::usage("--connector is needed, or --body FILE")
-                        })?,
-                        "connector id",
-                    )?,
-                    volume_id: config::volume(
-                        volume
-                            .as_deref()
-                            .ok_or_else(|| Failure::usage("--volume is needed"))?,
-                    )?,
-                    source_config: SourceConfig {
-                        common_file_task_config: CommonFileTaskConfig {
-                            load_mode_config: LoadModeConfig {
-                                load_interval_type: interval_type(it)?,
-                                interval: *interval,
-                            },
-                            uris: uris.clone(),
-                        },
-                    },
-                    config_type: 1,
-                }),
+    let connector = connector
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--connector is needed, or --body FILE"))?;
+    let volume = volume
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--volume is needed"))?;
+    Ok(CreateTask {
+        source_connector_id: id(connector, "connector id")?,
+        volume_id: config::volume(volume)?,
+        source_config: SourceConfig {
+            common_file_task_config: CommonFileTaskConfig {
+                load_mode_config: LoadModeConfig {
+                    load_interval_type: interval_type(it)?,
+                    interval: *interval,
+                },
+                uris: uris.clone(),
+            },
+        },
+        config_type: 1,
+    })
+}
+
+/// `task update`'s body from its flags: only what was given.
+fn update_from_flags(action: &TaskAction) -> Result<UpdateTask, Failure> {
+    let TaskAction::Update {
+        task_id,
+        uris,
+        interval_type: it,
+        interval,
+        ..
+    } = action
+    else {
+        return Err(Failure::usage("not a task update"));
+    };
+    let load_mode = |t: &str| -> Result<LoadModeConfig, Failure> {
+        Ok(LoadModeConfig {
+            load_interval_type: interval_type(t)?,
+            interval: *interval,
+        })
+    };
+    Ok(UpdateTask {
+        task_id: id(task_id, "task id")?,
+        load_mode_config: it.as_deref().map(load_mode).transpose()?,
+        uris: (!uris.is_empty()).then(|| uris.clone()),
+    })
+}
+
+fn describe_list(list: &TaskList) -> String {
+    list_lines(
+        format!("{} tasks", list.total),
+        list.tasks.iter().map(|t| {
+            format!(
+                "{}\tstatus {}\tvolume {}\t{}",
+                t.id,
+                task_status::describe(&t.status),
+                t.volume_name,
+                t.name
+            )
+        }),
+    )
+}
+
+fn describe_files(page: &TaskFilesPage) -> String {
+    list_lines(
+        format!(
+            "{} files ({} succeeded, {} failed)",
+            page.total, page.total_success, page.total_failed
+        ),
+        page.files.iter().map(|f| {
+            let reason = if f.reason.is_empty() {
+                String::new()
+            } else {
+                format!("\t{}", f.reason)
             };
-            if req
-                .model
-                .source_config
-                .common_file_task_config
-                .uris
-                .is_empty()
-            {
-                return Err(Failure::usage(
-                    "the task loads no files: give --uri (repeatable)",
-                ));
-            }
-            client
-                .send(&calls::CreateTask { body: &req })
-                .await
-                .map_err(api_failure)?;
-            print(out, false, &serde_json::json!({"created": true}), |_| {
-                format!(
-                    "load task created for {} files of connector {} (`moi-ingest task list` shows it)",
-                    req.model.source_config.common_file_task_config.uris.len(),
-                    req.model.source_connector_id
-                )
-            });
-        }
-        TaskAction::Update {
-            task_id,
-            uris,
-            interval_type: it,
-            interval,
-            body,
-        } => {
+            let status = file_status::describe(&f.status);
+            format!("{}\t{status}\t{}{reason}", f.id, f.path)
+        }),
+    )
+}
+
+/// `task create`: the body given, or one from the flags.
+async fn create(
+    action: &TaskAction,
+    body: &crate::cli::BodyArg,
+    client: &Client,
+    out: Output,
+) -> Result<(), Failure> {
+    let req = match &body.body {
+        Some(p) => read_body::<CreateTask>(p, "POST /task")?,
+        None => Checked::from_model(create_from_flags(action)?),
+    };
+    let config = &req.model.source_config.common_file_task_config;
+    if config.uris.is_empty() {
+        let why = "the task loads no files: give --uri (repeatable)";
+        return Err(Failure::usage(why));
+    }
+    let send = calls::CreateTask { body: &req };
+    client.send(&send).await.map_err(api_failure)?;
+    print(out, false, &serde_json::json!({"created": true}), |_| {
+        format!(
+            "load task created for {} files of connector {} (`moi-ingest task list` shows it)",
+            config.uris.len(),
+            req.model.source_connector_id
+        )
+    });
+    Ok(())
+}
+
+async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Failure> {
+    match action {
+        TaskAction::Create { body, .. } => create(action, body, client, out).await?,
+        TaskAction::Update { body, .. } => {
             let req = match &body.body {
                 Some(p) => read_body::<UpdateTask>(p, "POST /task/update")?,
-                None => Checked::from_model(UpdateTask {
-                    task_id: id(task_id, "task id")?,
-                    load_mode_config: it
-                        .as_deref()
-                        .map(|t| -> Result<LoadModeConfig, Failure> {
-                            Ok(LoadModeConfig {
-                                load_interval_type: interval_type(t)?,
-                                interval: *interval,
-                            })
-                        })
-                        .transpose()?,
-                    uris: (!uris.is_empty()).then(|| uris.clone()),
-                }),
+                None => Checked::from_model(update_from_flags(action)?),
             };
-            client
-                .send(&calls::UpdateTask { body: &req })
-                .await
-                .map_err(api_failure)?;
-            print(
-                out,
-                false,
-                &serde_json::json!({"updated": req.model.task_id}),
-                |_| format!("task {} updated", req.model.task_id),
-            );
+            let send = calls::UpdateTask { body: &req };
+            client.send(&send).await.map_err(api_failure)?;
+            let task = req.model.task_id;
+            let done = serde_json::json!({"updated": task});
+            print(out, false, &done, |_| format!("task {task} updated"));
         }
         TaskAction::List {
             status,
@@ -214,28 +255,12 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 ..TaskListQuery::default()
             };
             let list = client.send(&query).await.map_err(api_failure)?;
-            print(out, false, &list, |_| {
-                list_lines(
-                    format!("{} tasks", list.total),
-                    list.tasks.iter().map(|t| {
-                        format!(
-                            "{}\tstatus {}\tvolume {}\t{}",
-                            t.id,
-                            task_status::describe(&t.status),
-                            t.volume_name,
-                            t.name
-                        )
-                    }),
-                )
-            });
+            print(out, false, &list, |_| describe_list(&list));
         }
         TaskAction::Get { task_id } => {
             let task_id = id(task_id, "task id")?;
-            let task = client
-                .send(&calls::GetTask { task_id })
-                .await
-                .map_err(api_failure)?
-                .task;
+            let got = client.send(&calls::GetTask { task_id }).await;
+            let task = got.map_err(api_failure)?.task;
             print(out, false, &task, |_| describe_task(&task));
         }
         TaskAction::Files {
@@ -251,71 +276,50 @@ async fn run(action: &TaskAction, client: &Client, out: Output) -> Result<(), Fa
                 page_size: *page_size,
             };
             let page_data = client.send(&req).await.map_err(api_failure)?;
-            print(out, false, &page_data, |_| {
-                list_lines(
-                    format!(
-                        "{} files ({} succeeded, {} failed)",
-                        page_data.total, page_data.total_success, page_data.total_failed
-                    ),
-                    page_data.files.iter().map(|f| {
-                        let reason = if f.reason.is_empty() {
-                            String::new()
-                        } else {
-                            format!("\t{}", f.reason)
-                        };
-                        format!(
-                            "{}\t{}\t{}{reason}",
-                            f.id,
-                            file_status::describe(&f.status),
-                            f.path
-                        )
-                    }),
-                )
-            });
+            print(out, false, &page_data, |_| describe_files(&page_data));
         }
         TaskAction::Retry { task_id, file_ids } => {
             let ids = file_ids
                 .iter()
                 .map(|f| id(f, "file id"))
                 .collect::<Result<Vec<_>, _>>()?;
+            let n = ids.len();
             let req = RetryFiles {
                 task_id: id(task_id, "task id")?,
-                ids: ids.clone(),
+                ids,
             };
             client.send(&req).await.map_err(api_failure)?;
-            print(
-                out,
-                false,
-                &serde_json::json!({"retried": ids.len()}),
-                |_| format!("asked task {task_id} to load {} files again", ids.len()),
-            );
+            print(out, false, &serde_json::json!({"retried": n}), |_| {
+                format!("asked task {task_id} to load {n} files again")
+            });
         }
         TaskAction::Pause { task_id }
         | TaskAction::Resume { task_id }
-        | TaskAction::Delete { task_id, .. } => {
-            let task = id(task_id, "task id")?;
-            if let TaskAction::Delete { yes, .. } = action {
-                confirm_delete(
-                    &format!("task {task} and its file list at the service"),
-                    *yes,
-                )?;
-            }
-            let one = TaskRef { task_id: task };
-            let (verb, result) = match action {
-                TaskAction::Pause { .. } => ("paused", client.send(&calls::PauseTask(one)).await),
-                TaskAction::Resume { .. } => {
-                    ("resumed", client.send(&calls::ResumeTask(one)).await)
-                }
-                _ => ("deleted", client.send(&calls::DeleteTask(one)).await),
-            };
-            result.map_err(api_failure)?;
-            print(
-                out,
-                false,
-                &serde_json::json!({"task_id": task, "done": verb}),
-                |_| format!("task {task} {verb}"),
-            );
-        }
+        | TaskAction::Delete { task_id, .. } => one_task(action, task_id, client, out).await?,
     }
+    Ok(())
+}
+
+/// Pause, resume or delete one task.
+async fn one_task(
+    action: &TaskAction,
+    task_id: &str,
+    client: &Client,
+    out: Output,
+) -> Result<(), Failure> {
+    let task = id(task_id, "task id")?;
+    if let TaskAction::Delete { yes, .. } = action {
+        let what = format!("task {task} and its file list at the service");
+        confirm_delete(&what, *yes)?;
+    }
+    let one = TaskRef { task_id: task };
+    let (verb, result) = match action {
+        TaskAction::Pause { .. } => ("paused", client.send(&calls::PauseTask(one)).await),
+        TaskAction::Resume { .. } => ("resumed", client.send(&calls::ResumeTask(one)).await),
+        _ => ("deleted", client.send(&calls::DeleteTask(one)).await),
+    };
+    result.map_err(api_failure)?;
+    let done = serde_json::json!({"task_id": task, "done": verb});
+    print(out, false, &done, |_| format!("task {task} {verb}"));
     Ok(())
 }
