@@ -11,9 +11,10 @@
 
 use std::path::{Path, PathBuf};
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-
+mod filter;
 mod parallel;
+
+use filter::{Filters, Matcher, is_hidden, rel_path, unusable_name};
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
@@ -179,76 +180,6 @@ pub enum WalkError {
     Thread(std::io::Error),
 }
 
-struct Matcher {
-    by_name: GlobSet,
-    by_path: GlobSet,
-    any: bool,
-}
-
-impl Matcher {
-    fn new(patterns: &[String], what: &'static str) -> Result<Matcher, WalkError> {
-        let mut by_name = GlobSetBuilder::new();
-        let mut by_path = GlobSetBuilder::new();
-        for p in patterns {
-            // `*` stays within one folder; `**` crosses folders, as in rsync and rclone.
-            let glob = GlobBuilder::new(p.trim_start_matches("./"))
-                .literal_separator(true)
-                .build()
-                .map_err(|source| WalkError::Glob {
-                    what,
-                    pattern: p.clone(),
-                    source,
-                })?;
-            if p.contains('/') {
-                by_path.add(glob);
-            } else {
-                by_name.add(glob);
-            }
-        }
-        let build = |b: GlobSetBuilder, pattern: &str| {
-            b.build().map_err(|source| WalkError::Glob {
-                what,
-                pattern: pattern.to_string(),
-                source,
-            })
-        };
-        Ok(Matcher {
-            by_name: build(by_name, "")?,
-            by_path: build(by_path, "")?,
-            any: !patterns.is_empty(),
-        })
-    }
-
-    fn matches(&self, rel: &str) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        self.by_name.is_match(name) || self.by_path.is_match(rel)
-    }
-}
-
-/// The path below `root`, `/`-separated; `None` when it is not valid UTF-8. The walk
-/// builds every path as `root/...`, so slicing the bytes is exact (and, per file of a
-/// million, much cheaper than comparing components).
-fn rel_path(root: &Path, path: &Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
-    let (root, path) = (root.as_os_str().as_bytes(), path.as_os_str().as_bytes());
-    let rest = path.strip_prefix(root)?;
-    let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-    std::str::from_utf8(rest).ok().map(str::to_string)
-}
-
-/// Why MOI cannot take `rel` as a name, if it cannot: a control character (a tab, a
-/// newline) is refused by the service, so the file is left out here, once, instead of
-/// failing every night.
-fn unusable_name(rel: &str) -> Option<&'static str> {
-    rel.chars()
-        .any(char::is_control)
-        .then_some("its name has a control character (a tab or a newline), which MOI names cannot hold; rename it to upload it")
-}
-
-fn is_hidden(rel: &str) -> bool {
-    rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
-}
-
 /// Checks the filters without walking (so a bad glob is a usage error before anything runs).
 pub fn check(options: &WalkOptions) -> Result<(), WalkError> {
     Matcher::new(&options.include, "--include")?;
@@ -362,27 +293,6 @@ pub fn spawn(
         })
         .map_err(WalkError::Thread)?;
     Ok(rx)
-}
-
-/// The user's filters, checked.
-struct Filters {
-    options: WalkOptions,
-    include: Matcher,
-    exclude: Matcher,
-    extensions: Vec<String>,
-}
-
-impl Filters {
-    /// Whether the walk goes into the folder at `path` (not for the root itself).
-    fn enters(&self, root: &Path, path: &Path) -> bool {
-        match rel_path(root, path) {
-            Some(rel) => {
-                (self.options.hidden || !is_hidden(&rel))
-                    && !(self.exclude.any && self.exclude.matches(&rel))
-            }
-            None => true,
-        }
-    }
 }
 
 /// Hands `event` to the run; false when the run stopped listening (cancelled or done).
