@@ -296,3 +296,121 @@ pub struct LoginArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }
+
+#[derive(Debug, Args, Clone)]
+pub struct TaskArgs {
+    #[command(subcommand)]
+    pub action: TaskAction,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum TaskAction {
+    /// List load tasks (GET /task/list).
+    List {
+        /// Only tasks in these states (1 running, 2 pausing, 3 paused, 4 completed).
+        #[arg(long)]
+        status: Vec<i64>,
+        /// The page to show, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Tasks per page.
+        #[arg(long, default_value_t = 20)]
+        page_size: u64,
+        /// Sort by end_at, created_at or updated_at.
+        #[arg(long)]
+        order_by: Option<String>,
+        /// Newest first.
+        #[arg(long)]
+        desc: bool,
+    },
+    /// Show one task (GET /task/get).
+    Get {
+        /// The task's id.
+        task_id: String,
+    },
+    /// List a task's files and their ingestion state (GET /task/files).
+    Files {
+        /// The task's id (as `task list` shows it).
+        task_id: String,
+        /// Only files in these states (1 waiting, 2 uploading, 3 paused, 4 failed, 5 success, 6 retrying).
+        #[arg(long)]
+        status: Vec<i64>,
+        /// The page to show, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Files per page.
+        #[arg(long, default_value_t = 100)]
+        page_size: u64,
+    },
+    /// Load failed files of a task again (POST /task/retry).
+    Retry {
+        /// The task's id (as `task list` shows it).
+        task_id: String,
+        /// The file ids to retry.
+        #[arg(required = true)]
+        file_ids: Vec<String>,
+    },
+    /// Pause a task (POST /task/pause).
+    Pause {
+        /// The task's id.
+        task_id: String,
+    },
+    /// Resume a paused task (POST /task/resume).
+    Resume {
+        /// The task's id.
+        task_id: String,
+    },
+    /// Load files from a connector into a volume (POST /task).
+    #[command(
+        after_help = "Example:\n  moi-ingest task create --connector 100004 --volume 1889578498228068352 \\\n      --uri reports/2024.pdf --uri notes.md --interval-type daily"
+    )]
+    Create {
+        /// The connector whose source holds the files (as `connector list` shows it).
+        #[arg(long)]
+        connector: Option<String>,
+        /// The volume the files are loaded into.
+        #[arg(long)]
+        volume: Option<String>,
+        /// A file or folder of the source to load (repeatable).
+        #[arg(long = "uri")]
+        uris: Vec<String>,
+        /// once, daily, hourly or minutely.
+        #[arg(long, default_value = "once")]
+        interval_type: String,
+        /// How many of --interval-type's units between loads (with daily, hourly or
+        /// minutely).
+        #[arg(long)]
+        interval: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Change a load task's schedule or files (POST /task/update).
+    Update {
+        /// The task's id (as `task list` shows it).
+        task_id: String,
+        /// The files or folders of the source the task loads, replacing its list
+        /// (repeatable).
+        #[arg(long = "uri")]
+        uris: Vec<String>,
+        /// once, daily, hourly or minutely.
+        #[arg(long)]
+        interval_type: Option<String>,
+        /// How many of --interval-type's units between loads.
+        #[arg(long)]
+        interval: Option<i64>,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Delete a task (POST /task/delete). Asks first on a terminal.
+    Delete {
+        /// The task's id (as `task list` shows it).
+        task_id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
