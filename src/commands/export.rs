@@ -249,14 +249,9 @@ pub async fn export(args: &ExportArgs, out: Output) -> CommandResult {
 fn describe_list(list: &ExportList) -> String {
     list_lines(
         format!("{} export tasks", list.total),
-        list.tasks.iter().map(|t| {
-            format!(
-                "{}\tstatus {}\t{}",
-                t["id"].as_str().unwrap_or_default(),
-                t["status"],
-                t["name"].as_str().unwrap_or_default()
-            )
-        }),
+        list.tasks
+            .iter()
+            .map(|t| format!("{}\tstatus {}\t{}", t.id, t.status, t.name)),
     )
 }
 
@@ -284,10 +279,7 @@ fn describe_files(files: &ExportFiles) -> String {
         files.files.iter().map(|f| {
             format!(
                 "{}\tstatus {}\t{}\t{}",
-                f["id"].as_str().unwrap_or_default(),
-                f["status"],
-                f["file_name"].as_str().unwrap_or_default(),
-                f["details"].as_str().unwrap_or_default()
+                f.id, f.status, f.file_name, f.details
             )
         }),
     )

@@ -359,10 +359,26 @@ pub struct ExportListQuery {
     pub order_direction: Option<String>,
 }
 
+/// An export task as `/export/task/list` shows it: what moi-ingest reads, typed, and the
+/// rest kept as the service sent it (times, sources, config), so `--json` passes it on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExportTask {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub name: String,
+    /// 1 pending, 2 running, 3 completed, 4 failed (the emulator's reading; the documents
+    /// give no numbers).
+    #[serde(default)]
+    pub status: Code,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExportList {
     #[serde(default, deserialize_with = "super::model::null_as_empty")]
-    pub tasks: Vec<Value>,
+    pub tasks: Vec<ExportTask>,
     #[serde(default, deserialize_with = "lenient::number")]
     pub total: u64,
 }
@@ -387,10 +403,26 @@ pub struct ExportFilesQuery {
     pub order_direction: Option<String>,
 }
 
+/// One file of an export task, as `/export/task/files` shows it; the rest kept as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExportFileState {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub id: String,
+    #[serde(default)]
+    pub status: Code,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub file_name: String,
+    /// Why it failed, or the service's word on it.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub details: String,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExportFiles {
     #[serde(default, deserialize_with = "super::model::null_as_empty")]
-    pub files: Vec<Value>,
+    pub files: Vec<ExportFileState>,
     #[serde(default, deserialize_with = "lenient::number")]
     pub total: u64,
     #[serde(default, deserialize_with = "lenient::number")]
