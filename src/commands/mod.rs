@@ -2,8 +2,8 @@
 //! a [`Failure`]. This layer is the only one that prints: results on stdout (a closed pipe
 //! ends them quietly), people's lines on stderr (timestamped in a log).
 
-#[cfg(feature = "emulator")]
 mod calls_io;
+#[cfg(feature = "emulator")]
 mod demo;
 #[cfg(feature = "emulator")]
 mod emulator;
