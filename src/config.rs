@@ -347,19 +347,8 @@ fn metrics_push(raw: &str) -> Result<url::Url, ConfigError> {
     Ok(url)
 }
 
-pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
-    let mut connection = connection(&args.connection)?;
-    if let Some(raw) = &args.bwlimit {
-        let schedule =
-            Schedule::parse_bwlimit(raw).map_err(|e| ConfigError(format!("--bwlimit: {e}")))?;
-        connection.options.body_pace = Some(std::sync::Arc::new(Pacer::new(schedule)));
-    }
-    if args.tps_limit.is_some_and(|n| n.is_nan() || n <= 0.0) {
-        return err("--tps-limit must be a number of requests per second above 0");
-    }
-    let shard = shard(args.shard.as_deref())?;
-    let volume = volume(&args.volume)?;
-    let root = root(&args.dir)?;
+/// `--concurrency N` or `auto` (then up to `--max-concurrency`), and whether it adapts.
+fn concurrency(args: &UploadArgs) -> Result<(usize, bool), ConfigError> {
     let (concurrency, adaptive) = match args.concurrency.trim() {
         "auto" => (args.max_concurrency, true),
         n => (
@@ -374,6 +363,11 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
     if concurrency == 0 || concurrency > 1024 {
         return err("--concurrency (and --max-concurrency) must be between 1 and 1024");
     }
+    Ok((concurrency, adaptive))
+}
+
+/// The bounds of the sending flags that clap cannot check alone.
+fn check_sending(args: &UploadArgs) -> Result<(), ConfigError> {
     if args.attempts == 0 {
         return err("--attempts must be at least 1");
     }
@@ -392,18 +386,18 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
             "--dedup-by '{bad}' is not a criterion: use name, md5 or name,md5"
         ));
     }
-    let identity = identity(&connection.endpoint, &volume, &root);
-    let journal = match &args.journal.journal {
-        Some(p) => absolute(p),
-        None => default_journal(&identity, shard)?,
-    };
-    let mut never = vec![journal.clone()];
+    Ok(())
+}
+
+/// The journal and its companions (WAL, shared memory, lock), which the walk must never
+/// send, under their canonical folder too, since the walk sees canonical paths.
+fn journal_files(journal: &Path) -> Vec<PathBuf> {
+    let mut never = vec![journal.to_path_buf()];
     for suffix in ["-wal", "-shm", "-journal", ".lock"] {
         let mut p = journal.as_os_str().to_owned();
         p.push(suffix);
         never.push(PathBuf::from(p));
     }
-    // The walk sees canonical paths: compare against the journal's canonical folder too.
     if let (Some(parent), Some(name)) = (journal.parent(), journal.file_name())
         && let Ok(canon) = std::fs::canonicalize(parent)
     {
@@ -414,6 +408,30 @@ pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
         }
         never.push(canon.join(name));
     }
+    never
+}
+
+pub fn upload(args: &UploadArgs) -> Result<UploadPlan, ConfigError> {
+    let mut connection = connection(&args.connection)?;
+    if let Some(raw) = &args.bwlimit {
+        let schedule =
+            Schedule::parse_bwlimit(raw).map_err(|e| ConfigError(format!("--bwlimit: {e}")))?;
+        connection.options.body_pace = Some(std::sync::Arc::new(Pacer::new(schedule)));
+    }
+    if args.tps_limit.is_some_and(|n| n.is_nan() || n <= 0.0) {
+        return err("--tps-limit must be a number of requests per second above 0");
+    }
+    let shard = shard(args.shard.as_deref())?;
+    let volume = volume(&args.volume)?;
+    let root = root(&args.dir)?;
+    let (concurrency, adaptive) = concurrency(args)?;
+    check_sending(args)?;
+    let identity = identity(&connection.endpoint, &volume, &root);
+    let journal = match &args.journal.journal {
+        Some(p) => absolute(p),
+        None => default_journal(&identity, shard)?,
+    };
+    let never = journal_files(&journal);
     let settings = UploadSettings {
         root,
         walk: WalkOptions {

@@ -61,20 +61,7 @@ pub async fn run_upload(
         plan.journal.display()
     );
     let progress = Progress::start(run.stats().clone(), out.quiet || dry_run);
-    let publisher = (!dry_run)
-        .then(|| {
-            let labels = metrics::Labels {
-                volume: plan.settings.send.volume.to_string(),
-                shard: plan.settings.send.shard,
-            };
-            metrics::Publisher::new(
-                plan.metrics_file.clone(),
-                plan.metrics_push.as_ref(),
-                labels,
-            )
-        })
-        .flatten()
-        .map(Arc::new);
+    let publisher = (!dry_run).then(|| publisher(&plan)).flatten();
     let mut facts = metrics::Facts {
         started_at: metrics::unix_now(),
         window: plan
@@ -119,33 +106,50 @@ pub async fn run_upload(
         let text = metrics::render(&stats, publisher.labels(), state, &facts);
         publisher.publish(&text).await;
     }
-    if dry_run {
-        let c = &summary.counts;
-        let mirror = if plan.settings.mirror.delete {
-            format!(", delete {would_delete}, rename {would_rename}")
-        } else {
-            String::new()
-        };
-        let mut total = format!(
-            "would upload {} files, {}{mirror} ({} unchanged, {} skipped); nothing was sent, \
-             changed or recorded",
-            c.to_upload,
-            human_bytes(c.to_upload_bytes),
-            c.unchanged,
-            c.skipped
-        );
-        if let Some(why) = &summary.stopped {
-            total.push_str(&format!("\n{why}"));
-        }
-        if out.json {
-            stdout_line(serde_json::to_string(&summary).unwrap_or_default());
-        } else {
-            stdout_line(total);
-        }
+    if dry_run && out.json {
+        stdout_line(serde_json::to_string(&summary).unwrap_or_default());
+    } else if dry_run {
+        let changes = plan
+            .settings
+            .mirror
+            .delete
+            .then_some((would_delete, would_rename));
+        stdout_line(dry_run_total(&summary, changes));
     } else {
         print_summary(&summary, out);
     }
     Ok(summary.exit_code)
+}
+
+/// Where the night's metrics go (`--metrics-file`, `--metrics-push`), if anywhere.
+fn publisher(plan: &UploadPlan) -> Option<Arc<metrics::Publisher>> {
+    let labels = metrics::Labels {
+        volume: plan.settings.send.volume.to_string(),
+        shard: plan.settings.send.shard,
+    };
+    let push = plan.metrics_push.as_ref();
+    metrics::Publisher::new(plan.metrics_file.clone(), push, labels).map(Arc::new)
+}
+
+/// A `--dry-run`'s last line: what the night would do, and (with `--delete`) the
+/// deletes and renames.
+fn dry_run_total(summary: &crate::report::Summary, changes: Option<(usize, usize)>) -> String {
+    let c = &summary.counts;
+    let mirror = changes.map_or(String::new(), |(delete, rename)| {
+        format!(", delete {delete}, rename {rename}")
+    });
+    let mut total = format!(
+        "would upload {} files, {}{mirror} ({} unchanged, {} skipped); nothing was sent, \
+         changed or recorded",
+        c.to_upload,
+        human_bytes(c.to_upload_bytes),
+        c.unchanged,
+        c.skipped
+    );
+    if let Some(why) = &summary.stopped {
+        total.push_str(&format!("\n{why}"));
+    }
+    total
 }
 
 /// A `--dry-run` line for a change to the volume, tab-separated like `would upload`.

@@ -77,6 +77,29 @@ impl From<JournalError> for RoundError {
     }
 }
 
+/// What one file's status in a listing means for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ingest {
+    Done,
+    /// Failed, with retries left: `/task/retry` is asked to load it again.
+    Retry,
+    /// Failed with no retries left.
+    FailedForGood,
+    /// Still on its way.
+    Waiting,
+}
+
+fn ingest_step(status: i64, retries_so_far: u64, max_retries: u64) -> Ingest {
+    match status {
+        file_status::SUCCESS => Ingest::Done,
+        file_status::FAILED if retries_so_far < max_retries => Ingest::Retry,
+        file_status::FAILED => Ingest::FailedForGood,
+        _ => Ingest::Waiting,
+    }
+}
+
+/// One round of following a task: its files listed page by page, each file's news
+/// recorded, failed loads re-driven.
 async fn poll_task(
     task: Id,
     settings: &FollowSettings,
@@ -107,13 +130,8 @@ async fn poll_task(
                 for (id, f) in waiting.drain() {
                     stats.note_failure(&f.path, "ingest", &e.to_string());
                     RunStats::add(&c.ingest_failed, 1);
-                    updates.push(IngestUpdate {
-                        file_id: id,
-                        status: file_status::UNKNOWN,
-                        state: FileState::Failed,
-                        reason: Some(e.to_string()),
-                        retried: false,
-                    });
+                    let reason = Some(e.to_string());
+                    updates.push(update(id, file_status::UNKNOWN, FileState::Failed, reason));
                 }
                 changed = true;
                 break;
@@ -128,34 +146,29 @@ async fn poll_task(
             };
             let reason = (!file.reason.is_empty()).then(|| file.reason.clone());
             let status = file_status::of(&file.status);
-            let (state, retried) = match status {
-                file_status::SUCCESS => {
+            let step = ingest_step(status, f.ingest_retries, settings.max_retries as u64);
+            changed |= step != Ingest::Waiting;
+            let state = match step {
+                Ingest::Done => {
                     RunStats::add(&c.ingested, 1);
-                    changed = true;
-                    (FileState::Ingested, false)
+                    FileState::Ingested
                 }
-                file_status::FAILED if f.ingest_retries < settings.max_retries as u64 => {
+                Ingest::Retry => {
                     to_retry.push(file.id);
-                    changed = true;
-                    (FileState::Ingesting, true)
+                    FileState::Ingesting
                 }
-                file_status::FAILED => {
+                Ingest::FailedForGood => {
                     let why = reason.clone().unwrap_or_else(|| "ingestion failed".into());
                     tracing::warn!("ingestion of {} failed for good: {why}", f.path);
                     stats.note_failure(&f.path, "ingest", &why);
                     RunStats::add(&c.ingest_failed, 1);
-                    changed = true;
-                    (FileState::Failed, false)
+                    FileState::Failed
                 }
-                _ => (FileState::Ingesting, false),
+                Ingest::Waiting => FileState::Ingesting,
             };
-            updates.push(IngestUpdate {
-                file_id: file.id,
-                status,
-                state,
-                reason,
-                retried,
-            });
+            let mut u = update(file.id, status, state, reason);
+            u.retried = step == Ingest::Retry;
+            updates.push(u);
         }
         // Paged by the answer's total, not our page size: a server may cap pages lower.
         if waiting.is_empty() || got == 0 || listed >= answer.total {
@@ -163,36 +176,57 @@ async fn poll_task(
         }
         page += 1;
     }
-    for ids in to_retry.chunks(500) {
+    ask_retries(task, &to_retry, &mut updates, client, stats).await?;
+    journal.record_ingest(task, updates).await?;
+    Ok(TaskRound { changed })
+}
+
+fn update(file_id: Id, status: i64, state: FileState, reason: Option<String>) -> IngestUpdate {
+    IngestUpdate {
+        file_id,
+        status,
+        state,
+        reason,
+        retried: false,
+    }
+}
+
+/// Asks `/task/retry` to load `ids` again, 500 a call. Files it could not ask for are
+/// not retried after all: they are seen failed again next round.
+async fn ask_retries(
+    task: Id,
+    ids: &[Id],
+    updates: &mut [IngestUpdate],
+    client: &Client,
+    stats: &RunStats,
+) -> Result<(), RoundError> {
+    let c = &stats.counters;
+    for ids in ids.chunks(500) {
         let req = RetryFiles {
             task_id: task,
             ids: ids.to_vec(),
         };
-        match client.send(&req).await {
-            Ok(_) => RunStats::add(&c.ingest_retries, ids.len() as u64),
-            Err(e) => {
-                if e.kind == ErrorKind::Auth {
-                    return Err(e.into());
-                }
-                if e.is_transient() {
-                    // A busy service (503, 429): counted, and asked again next round.
-                    RunStats::add(&c.follow_transient, 1);
-                    tracing::debug!("asking task {task} to retry {} files: {e}", ids.len());
-                } else {
-                    tracing::warn!(
-                        "asking task {task} to retry {} files failed: {e}",
-                        ids.len()
-                    );
-                }
-                // Not retried after all: they are seen failed again next round.
-                for u in updates.iter_mut().filter(|u| ids.contains(&u.file_id)) {
-                    u.retried = false;
-                }
+        let e = match client.send(&req).await {
+            Ok(_) => {
+                RunStats::add(&c.ingest_retries, ids.len() as u64);
+                continue;
             }
+            Err(e) if e.kind == ErrorKind::Auth => return Err(e.into()),
+            Err(e) => e,
+        };
+        let n = ids.len();
+        if e.is_transient() {
+            // A busy service (503, 429): counted, and asked again next round.
+            RunStats::add(&c.follow_transient, 1);
+            tracing::debug!("asking task {task} to retry {n} files: {e}");
+        } else {
+            tracing::warn!("asking task {task} to retry {n} files failed: {e}");
+        }
+        for u in updates.iter_mut().filter(|u| ids.contains(&u.file_id)) {
+            u.retried = false;
         }
     }
-    journal.record_ingest(task, updates).await?;
-    Ok(TaskRound { changed })
+    Ok(())
 }
 
 /// The poll interval after a round: back to `--poll-interval` when something changed,
@@ -299,5 +333,20 @@ mod tests {
         assert_eq!(slowest, settings.max_poll_interval);
         let asked = Some(Duration::from_secs(20));
         assert_eq!(RetryPolicy::wait(first, asked), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_failed_load_is_retried_until_its_retries_are_spent() {
+        assert_eq!(ingest_step(file_status::SUCCESS, 0, 3), Ingest::Done);
+        assert_eq!(ingest_step(file_status::FAILED, 2, 3), Ingest::Retry);
+        assert_eq!(
+            ingest_step(file_status::FAILED, 3, 3),
+            Ingest::FailedForGood
+        );
+        assert_eq!(
+            ingest_step(file_status::FAILED, 0, 0),
+            Ingest::FailedForGood
+        );
+        assert_eq!(ingest_step(2, 0, 3), Ingest::Waiting);
     }
 }

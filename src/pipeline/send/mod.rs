@@ -180,6 +180,8 @@ async fn drive(units: impl futures::Stream<Item = Unit>, ctx: &Arc<Ctx>) -> Vec<
     transient
 }
 
+/// Sends what the planner hands over, then gives what failed only transiently its passes
+/// at the end of the run, and settles what is left.
 pub async fn run(
     units: mpsc::Receiver<Unit>,
     client: Arc<Client>,
@@ -212,11 +214,20 @@ pub async fn run(
             .map(|n| super::pace::Pacer::new(super::pace::Schedule::constant(Some(n)))),
     });
     let units = ReceiverStream::new(units).take_until(cancel.soft.clone().cancelled_owned());
+    let transient = drive(units, &ctx).await;
+    let transient = more_passes(transient, &ctx).await;
+    settle(transient, &ctx).await;
+}
+
+/// rclone's habit (`--retries`): what failed only transiently gets more passes at the end,
+/// while the service accepts other requests and the budget lasts, so a file that met a bad
+/// minute still arrives. Returns what still failed.
+async fn more_passes(
+    mut transient: Vec<(Unit, ApiError)>,
+    ctx: &Arc<Ctx>,
+) -> Vec<(Unit, ApiError)> {
+    let (settings, cancel) = (&ctx.settings, &ctx.cancel);
     let passes = settings.passes.max(1);
-    let mut transient = drive(units, &ctx).await;
-    // rclone's habit (`--retries`): what failed only transiently gets more passes at the
-    // end, while the service accepts other requests and the budget lasts, so a file that
-    // met a bad minute still arrives. Otherwise they fail now.
     for pass in 2..=passes {
         let sweep = !cancel.soft.is_cancelled()
             && ctx.accepted.load(Ordering::Relaxed) > 0
@@ -234,26 +245,31 @@ pub async fn run(
         }
         let units = futures::stream::iter(transient.into_iter().map(|(unit, _)| unit))
             .take_until(cancel.soft.clone().cancelled_owned());
-        transient = drive(units, &ctx).await;
+        transient = drive(units, ctx).await;
     }
+    transient
+}
+
+/// The end of sending: what still failed transiently fails now (or waits, when the run
+/// stopped for the service), what was confirmed is committed, and files the run's refusal
+/// failed go back to pending.
+async fn settle(transient: Vec<(Unit, ApiError)>, ctx: &Ctx) {
+    let cancel = &ctx.cancel;
     let unreachable = matches!(cancel.cause(), Some(Cause::Unreachable(_)));
     for (unit, last) in transient {
-        if unreachable {
+        let end = if unreachable {
             // The run stopped for the service, not for these files: they wait for it.
-            if let UnitEnd::Journal(j) = ctx.leave_pending(unit.paths(), "not confirmed").await {
-                ctx.judge(UnitEnd::Journal(j));
-            }
-            continue;
-        }
-        // The last error says what to look at (a 500 and its message, a timeout).
-        let e = ApiError {
-            message: format!(
+            ctx.leave_pending(unit.paths(), "not confirmed").await
+        } else {
+            // The last error says what to look at (a 500 and its message, a timeout).
+            let message = format!(
                 "every attempt failed transiently, the last: {}",
                 last.message
-            ),
-            ..last
+            );
+            let e = ApiError { message, ..last };
+            ctx.record_failed(&unit, &e).await
         };
-        if let UnitEnd::Journal(j) = ctx.record_failed(&unit, &e).await {
+        if let UnitEnd::Journal(j) = end {
             ctx.judge(UnitEnd::Journal(j));
         }
     }
@@ -272,11 +288,10 @@ pub async fn run(
         // The run was refused, not these files: they wait for a night that can send them.
         ctx.stats.unfail(&unfail);
         let why = failure.reason().unwrap_or_default().to_string();
-        if let Err(e) = ctx
+        let put_back = ctx
             .journal
-            .send_ended_unconfirmed(unfail, why, SendEnding::Pending)
-            .await
-        {
+            .send_ended_unconfirmed(unfail, why, SendEnding::Pending);
+        if let Err(e) = put_back.await {
             tracing::error!("{e}");
         }
     }
