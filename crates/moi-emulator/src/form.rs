@@ -100,38 +100,10 @@ pub(super) struct Checked {
     pub filtered: Vec<Option<String>>,
 }
 
-pub(super) fn check_request(
-    s: &AppState,
-    form: Form,
-    files: &[ReceivedFile],
-) -> Result<Checked, Response> {
-    let volume = form
-        .volume
-        .ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
-    let volume = volume.trim().to_string();
-    match s.store().volume_name(&volume) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(super::tasks::unknown_volume(&volume).into_response()),
-        Err(e) => {
-            return Err(refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ErrInternal",
-                e.to_string(),
-            ));
-        }
-    }
-    if files.is_empty() {
-        if form.table_config.is_some() {
-            return Err(bad(
-                s,
-                "table_config with conn_file_ids (import of files uploaded earlier) is not \
-                 emulated; send the files as file parts",
-            ));
-        }
-        return Err(bad(s, "the request carries no file part"));
-    }
-    let metas: Vec<UploadMeta> = match &form.meta {
-        None => vec![UploadMeta::default(); files.len()],
+/// `meta`: one entry per file part, or none at all.
+fn metas(s: &AppState, meta: Option<&str>, parts: usize) -> Result<Vec<UploadMeta>, Response> {
+    let metas: Vec<UploadMeta> = match meta {
+        None => vec![UploadMeta::default(); parts],
         Some(meta) => {
             let raw: serde_json::Value =
                 serde_json::from_str(meta).map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
@@ -152,16 +124,25 @@ pub(super) fn check_request(
             })?
         }
     };
-    if metas.len() != files.len() {
+    if metas.len() != parts {
         return Err(bad(
             s,
             format!(
                 "meta lists {} files but the request carries {} file parts",
                 metas.len(),
-                files.len()
+                parts
             ),
         ));
     }
+    Ok(metas)
+}
+
+/// Each part's stored name (from meta, else the part's filename) and MIME type.
+fn names_and_types(
+    s: &AppState,
+    metas: &[UploadMeta],
+    files: &[ReceivedFile],
+) -> Result<(Vec<String>, Vec<String>), Response> {
     let mut names = Vec::new();
     let mut mimes = Vec::new();
     for (m, f) in metas.iter().zip(files) {
@@ -195,6 +176,16 @@ pub(super) fn check_request(
         mimes.push(m.mime_type.clone().unwrap_or_else(default_mime));
         names.push(name);
     }
+    Ok((names, mimes))
+}
+
+/// The request's options: its dedup rule, and which parts `file_types` or `path_regex`
+/// leave out (and why).
+fn options(
+    s: &AppState,
+    form: &Form,
+    names: &[String],
+) -> Result<(Option<DedupRule>, Vec<Option<String>>), Response> {
     if form.dedup.is_some() {
         Stats::bump(&s.stats.dedup_parts);
     }
@@ -255,6 +246,43 @@ pub(super) fn check_request(
             None
         })
         .collect();
+    Ok((dedup, filtered))
+}
+
+pub(super) fn check_request(
+    s: &AppState,
+    form: Form,
+    files: &[ReceivedFile],
+) -> Result<Checked, Response> {
+    let volume = form
+        .volume
+        .as_deref()
+        .ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
+    let volume = volume.trim().to_string();
+    match s.store().volume_name(&volume) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(super::tasks::unknown_volume(&volume).into_response()),
+        Err(e) => {
+            return Err(refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ErrInternal",
+                e.to_string(),
+            ));
+        }
+    }
+    if files.is_empty() {
+        if form.table_config.is_some() {
+            return Err(bad(
+                s,
+                "table_config with conn_file_ids (import of files uploaded earlier) is not \
+                 emulated; send the files as file parts",
+            ));
+        }
+        return Err(bad(s, "the request carries no file part"));
+    }
+    let metas = metas(s, form.meta.as_deref(), files.len())?;
+    let (names, mimes) = names_and_types(s, &metas, files)?;
+    let (dedup, filtered) = options(s, &form, &names)?;
     Ok(Checked {
         volume,
         names,

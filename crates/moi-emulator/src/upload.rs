@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 
 use super::faults::{InFlight, Stats};
 use super::form::{Checked, Form, check_request};
-use super::store::NewFile;
+use super::store::{NewFile, UploadOutcome};
 use super::{AppState, ConnectionKill, Dialect, create_private_dir, ok_json, refuse};
 use moi_client::model::UploadFileResult;
 
@@ -153,70 +153,10 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
             );
         }
     };
-    let mut temps = TempFiles(Vec::new());
-    let mut files: Vec<ReceivedFile> = Vec::new();
-    let mut form = Form::default();
-    let mut total: u64 = 0;
-    loop {
-        let mut field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return bad(&s, format!("the multipart body is malformed: {e}")),
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "file" {
-            let part_name = field.file_name().map(str::to_string);
-            let n = s.tmp_counter.fetch_add(1, Ordering::SeqCst);
-            let tmp = s
-                .config
-                .data_dir
-                .join("tmp")
-                .join(format!("part-{}-{n}", std::process::id()));
-            temps.0.push(tmp.clone());
-            let mut out = match open_private(&tmp).await {
-                Ok(f) => f,
-                Err(e) => return storage_error(&tmp, e),
-            };
-            let mut size = 0u64;
-            let mut md5 = Md5::new();
-            loop {
-                let chunk = match field.chunk().await {
-                    Ok(Some(c)) => c,
-                    Ok(None) => break,
-                    Err(e) => return bad(&s, format!("a file part was cut short: {e}")),
-                };
-                mid_body.strike(&s).await;
-                size += chunk.len() as u64;
-                total += chunk.len() as u64;
-                if let Some(limit) = faults.max_body_bytes
-                    && total > limit
-                {
-                    return too_large(&s, limit);
-                }
-                md5.update(&chunk);
-                if let Err(e) = out.write_all(&chunk).await {
-                    return storage_error(&tmp, e);
-                }
-            }
-            if let Err(e) = out.flush().await {
-                return storage_error(&tmp, e);
-            }
-            files.push(ReceivedFile {
-                tmp,
-                size,
-                part_name,
-                md5: hex::encode(md5.finalize()),
-            });
-            continue;
-        }
-        let text = match field.text().await {
-            Ok(t) => t,
-            Err(e) => return bad(&s, format!("the {name} part is unreadable: {e}")),
-        };
-        if let Err(msg) = form.set(&name, text) {
-            return bad(&s, msg);
-        }
-    }
+    let (form, files, temps) = match receive(&s, &mut multipart, &mut mid_body).await {
+        Ok(parts) => parts,
+        Err(r) => return r,
+    };
     mid_body.strike(&s).await;
     let checked = match check_request(&s, form, &files) {
         Ok(v) => v,
@@ -246,6 +186,16 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
                 e.to_string(),
             )
         });
+    after_storing(&s, &faults, answer, lose_answer).await
+}
+
+/// The faults injected after a request was stored: a garbled answer, or none at all.
+async fn after_storing(
+    s: &AppState,
+    faults: &crate::Faults,
+    answer: Response,
+    lose_answer: Option<ConnectionKill>,
+) -> Response {
     if answer.status().is_success() && s.chance(faults.garbled) {
         let n = s.stats.injected_garbled.fetch_add(1, Ordering::SeqCst);
         let body: &'static str = match n % 4 {
@@ -266,6 +216,81 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     }
     answer
+}
+
+/// The parts of an upload: its form fields, and each file part streamed to a temporary
+/// file (with its size and MD5), the injected mid-body faults striking as it arrives.
+async fn receive(
+    s: &AppState,
+    multipart: &mut Multipart,
+    mid_body: &mut MidBody,
+) -> Result<(Form, Vec<ReceivedFile>, TempFiles), Response> {
+    let mut temps = TempFiles(Vec::new());
+    let mut files: Vec<ReceivedFile> = Vec::new();
+    let mut form = Form::default();
+    let mut total: u64 = 0;
+    let limit = s.faults().max_body_bytes;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(bad(s, format!("the multipart body is malformed: {e}"))),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let part_name = field.file_name().map(str::to_string);
+            let n = s.tmp_counter.fetch_add(1, Ordering::SeqCst);
+            let tmp = s
+                .config
+                .data_dir
+                .join("tmp")
+                .join(format!("part-{}-{n}", std::process::id()));
+            temps.0.push(tmp.clone());
+            let mut out = match open_private(&tmp).await {
+                Ok(f) => f,
+                Err(e) => return Err(storage_error(&tmp, e)),
+            };
+            let mut size = 0u64;
+            let mut md5 = Md5::new();
+            loop {
+                let chunk = match field.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => return Err(bad(s, format!("a file part was cut short: {e}"))),
+                };
+                mid_body.strike(s).await;
+                size += chunk.len() as u64;
+                total += chunk.len() as u64;
+                if let Some(limit) = limit
+                    && total > limit
+                {
+                    return Err(too_large(s, limit));
+                }
+                md5.update(&chunk);
+                if let Err(e) = out.write_all(&chunk).await {
+                    return Err(storage_error(&tmp, e));
+                }
+            }
+            if let Err(e) = out.flush().await {
+                return Err(storage_error(&tmp, e));
+            }
+            files.push(ReceivedFile {
+                tmp,
+                size,
+                part_name,
+                md5: hex::encode(md5.finalize()),
+            });
+            continue;
+        }
+        let text = match field.text().await {
+            Ok(t) => t,
+            Err(e) => return Err(bad(s, format!("the {name} part is unreadable: {e}"))),
+        };
+        if let Err(msg) = form.set(&name, text) {
+            return Err(bad(s, msg));
+        }
+    }
+    Ok((form, files, temps))
 }
 
 fn store_upload(s: &AppState, c: Checked, files: Vec<ReceivedFile>, temps: TempFiles) -> Response {
@@ -326,6 +351,12 @@ fn store_upload(s: &AppState, c: Checked, files: Vec<ReceivedFile>, temps: TempF
         }
     };
     drop(temps);
+    count_stored(s, &kept, &outcome, &files);
+    upload_answer(s, &c, files.len(), &outcome)
+}
+
+/// What the stats say of a stored request: files and bytes accepted, duplicates, dedup.
+fn count_stored(s: &AppState, kept: &[usize], outcome: &UploadOutcome, files: &[ReceivedFile]) {
     let stored = outcome.files.iter().filter(|f| f.skipped.is_none()).count() as u64;
     s.stats.files_accepted.fetch_add(stored, Ordering::SeqCst);
     s.stats.bytes_accepted.fetch_add(
@@ -345,8 +376,12 @@ fn store_upload(s: &AppState, c: Checked, files: Vec<ReceivedFile>, temps: TempF
     s.stats
         .dedup_replaced
         .fetch_add(outcome.replaced, Ordering::SeqCst);
+}
+
+/// The answer to a stored request: one result per file part, in order.
+fn upload_answer(s: &AppState, c: &Checked, n_files: usize, outcome: &UploadOutcome) -> Response {
     let mut stored_iter = outcome.files.iter();
-    let results: Vec<UploadFileResult> = (0..files.len())
+    let results: Vec<UploadFileResult> = (0..n_files)
         .map(|i| match &c.filtered[i] {
             Some(why) => UploadFileResult {
                 success: false,
