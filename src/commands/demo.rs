@@ -59,6 +59,78 @@ fn verify(source: &Path, stored: &Path) -> (usize, usize) {
     (total, same)
 }
 
+/// The emulator the demo uploads to: some loads fail at first, so /task/retry is seen at
+/// work.
+async fn start_emulator(work: &Path, key: &str) -> Result<emulator::RunningEmulator, Failure> {
+    let mut emu = EmulatorConfig::new(work.join("emulator"));
+    emu.api_key = Some(Secret::new(key));
+    emu.ingest_time = Duration::from_millis(300);
+    emu.faults = Faults {
+        seed: 42,
+        ingest_failure: 0.25,
+        ..Faults::default()
+    };
+    emulator::start(emu, "127.0.0.1:0")
+        .await
+        .map_err(Failure::usage)
+}
+
+/// An upload of `root` to the emulator's volume, polling at the emulator's pace.
+fn demo_plan(
+    server: &emulator::RunningEmulator,
+    key: &str,
+    root: &Path,
+    work: &Path,
+) -> Result<UploadPlan, Failure> {
+    let endpoint = server
+        .url()
+        .parse()
+        .map_err(|_| Failure::usage("the emulator's address is not a URL"))?;
+    let connection = Connection {
+        endpoint,
+        credentials: Credentials::ApiKey(Secret::new(key)),
+        options: ClientOptions {
+            names: config::setting_names(),
+            ..ClientOptions::default()
+        },
+    };
+    let volume: crate::api::VolumeId = DEFAULT_VOLUME.parse().unwrap_or_default();
+    let identity = config::identity(&connection.endpoint, &volume, root);
+    let mut settings = UploadSettings::new(root.to_path_buf(), volume);
+    settings.send.concurrency = 4;
+    // The emulator ingests in a fraction of a second: poll at that pace.
+    settings.follow = FollowSettings {
+        poll_interval: Duration::from_millis(200),
+        max_poll_interval: Duration::from_secs(1),
+        wait_timeout: Duration::from_secs(60),
+        ..FollowSettings::default()
+    };
+    Ok(UploadPlan {
+        connection,
+        identity,
+        journal: work.join("journal.sqlite"),
+        metrics_file: None,
+        metrics_push: None,
+        settings,
+    })
+}
+
+/// The demo's last line: what arrived intact, and what the emulator saw.
+fn report(same: usize, total: usize, stored: &Path, stats: emulator::StatsSnapshot) -> String {
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "demo: the emulator holds {same} of {total} files byte-identical under {}; it saw {} \
+         and {}",
+        stored.display(),
+        count(stats.upload_requests, "upload request", "upload requests"),
+        count(
+            stats.retry_requests,
+            "/task/retry call",
+            "/task/retry calls"
+        ),
+    )
+}
+
 pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> CommandResult {
     let work = tempfile::Builder::new()
         .prefix("moi-ingest-demo-")
@@ -75,22 +147,7 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
     };
     let root = config::root(&source)?;
     let key = format!("demo-{}", std::process::id());
-    let mut emu = EmulatorConfig::new(work.path().join("emulator"));
-    emu.api_key = Some(Secret::new(&key));
-    emu.ingest_time = Duration::from_millis(300);
-    // Some loads fail at first, so the demo shows /task/retry at work.
-    emu.faults = Faults {
-        seed: 42,
-        ingest_failure: 0.25,
-        ..Faults::default()
-    };
-    let server = emulator::start(emu, "127.0.0.1:0")
-        .await
-        .map_err(Failure::usage)?;
-    let endpoint = server
-        .url()
-        .parse()
-        .map_err(|_| Failure::usage("the emulator's address is not a URL"))?;
+    let server = start_emulator(work.path(), &key).await?;
     if !out.quiet {
         stderr_line(format!(
             "demo: emulator at {} (volume {DEFAULT_VOLUME}); uploading {}",
@@ -98,37 +155,9 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
             root.display()
         ));
     }
-    let connection = Connection {
-        endpoint,
-        credentials: Credentials::ApiKey(Secret::new(&key)),
-        options: ClientOptions {
-            names: config::setting_names(),
-            ..ClientOptions::default()
-        },
-    };
-    let volume: crate::api::VolumeId = DEFAULT_VOLUME.parse().unwrap_or_default();
-    let identity = config::identity(&connection.endpoint, &volume, &root);
-    let plan = || UploadPlan {
-        connection: connection.clone(),
-        identity: identity.clone(),
-        journal: work.path().join("journal.sqlite"),
-        metrics_file: None,
-        metrics_push: None,
-        settings: {
-            let mut s = UploadSettings::new(root.clone(), volume.clone());
-            s.send.concurrency = 4;
-            // The emulator ingests in a fraction of a second: poll at that pace.
-            s.follow = FollowSettings {
-                poll_interval: Duration::from_millis(200),
-                max_poll_interval: Duration::from_secs(1),
-                wait_timeout: Duration::from_secs(60),
-                ..FollowSettings::default()
-            };
-            s
-        },
-    };
+    let plan = || demo_plan(&server, &key, &root, work.path());
     let first = run_upload(
-        plan(),
+        plan()?,
         Output { json: false, ..out },
         cancel.clone(),
         "demo",
@@ -140,24 +169,11 @@ pub async fn demo(args: &crate::cli::DemoArgs, out: Output, cancel: Cancel) -> C
     if !out.quiet {
         stderr_line("demo: second run over the same folder (resumes from the journal):");
     }
-    let second = run_upload(plan(), out, cancel, "demo (rerun)").await?;
+    let second = run_upload(plan()?, out, cancel, "demo (rerun)").await?;
     let stored = server.volume_dir(DEFAULT_VOLUME);
     let (total, same) = verify(&root, &stored);
-    let stats = server.stats();
     if !out.quiet {
-        let count =
-            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        stderr_line(format!(
-            "demo: the emulator holds {same} of {total} files byte-identical under {}; it saw \
-             {} and {}",
-            stored.display(),
-            count(stats.upload_requests, "upload request", "upload requests"),
-            count(
-                stats.retry_requests,
-                "/task/retry call",
-                "/task/retry calls"
-            ),
-        ));
+        stderr_line(report(same, total, &stored, server.stats()));
     }
     if args.keep {
         let kept = work.keep();

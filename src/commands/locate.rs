@@ -43,43 +43,7 @@ pub(super) async fn journal_path(
     let shard = config::shard(sel.shard.as_deref())?;
     let dir = config::journals_dir();
     if let (Some(e), Some(v), Some(r)) = (&endpoint, &volume, &root) {
-        let id = config::identity(e, v, r);
-        let path = config::default_journal(&id, shard)?;
-        if path.is_file() {
-            return Ok(path);
-        }
-        // The same folder and volume under another spelling of the endpoint (localhost
-        // and 127.0.0.1, a trailing path) is worth naming.
-        let elsewhere = Wanted {
-            endpoint: None,
-            volume: Some(id.volume.clone()),
-            root: Some(id.root.clone()),
-            shard_suffix: None,
-        };
-        let others: Vec<(PathBuf, Identity)> = match &dir {
-            Some(d) => journals_in(d)
-                .await
-                .into_iter()
-                .filter(|(path, id)| elsewhere.fits(path, id))
-                .collect(),
-            None => Vec::new(),
-        };
-        let mut msg = format!(
-            "there is no journal for {} (volume {}, endpoint {}) at {}: nothing was uploaded \
-             with these options yet",
-            id.root,
-            id.volume,
-            id.endpoint,
-            path.display()
-        );
-        if !others.is_empty() {
-            msg.push_str(
-                ". This folder and volume have journals for other endpoints; pass one with \
-                 --journal:",
-            );
-            msg.push_str(&listing(&others));
-        }
-        return Err(ConfigError(msg));
+        return exact_journal(config::identity(e, v, r), shard, dir.as_deref()).await;
     }
     let Some(dir) = dir else {
         return Err(ConfigError(
@@ -94,7 +58,57 @@ pub(super) async fn journal_path(
         root: root.map(|r| r.display().to_string()),
         shard_suffix: shard.map(|s| format!("-shard{}", s.index)),
     };
-    let all = journals_in(&dir).await;
+    one_that_fits(&dir, &wanted).await
+}
+
+/// The journal of an upload whose folder, volume and endpoint are all given; when there is
+/// none, the same folder and volume under another spelling of the endpoint is named.
+async fn exact_journal(
+    id: Identity,
+    shard: Option<crate::pipeline::Shard>,
+    dir: Option<&Path>,
+) -> Result<PathBuf, ConfigError> {
+    let path = config::default_journal(&id, shard)?;
+    if path.is_file() {
+        return Ok(path);
+    }
+    // The same folder and volume under another spelling of the endpoint (localhost
+    // and 127.0.0.1, a trailing path) is worth naming.
+    let elsewhere = Wanted {
+        endpoint: None,
+        volume: Some(id.volume.clone()),
+        root: Some(id.root.clone()),
+        shard_suffix: None,
+    };
+    let others: Vec<(PathBuf, Identity)> = match dir {
+        Some(d) => journals_in(d)
+            .await
+            .into_iter()
+            .filter(|(path, id)| elsewhere.fits(path, id))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut msg = format!(
+        "there is no journal for {} (volume {}, endpoint {}) at {}: nothing was uploaded \
+         with these options yet",
+        id.root,
+        id.volume,
+        id.endpoint,
+        path.display()
+    );
+    if !others.is_empty() {
+        msg.push_str(
+            ". This folder and volume have journals for other endpoints; pass one with \
+             --journal:",
+        );
+        msg.push_str(&listing(&others));
+    }
+    Err(ConfigError(msg))
+}
+
+/// The one journal under `dir` that fits what was given, or a message that lists them.
+async fn one_that_fits(dir: &Path, wanted: &Wanted) -> Result<PathBuf, ConfigError> {
+    let all = journals_in(dir).await;
     let fits: Vec<(PathBuf, Identity)> = all
         .iter()
         .filter(|(path, id)| wanted.fits(path, id))

@@ -138,23 +138,9 @@ pub fn decode_body<T: DeserializeOwned>(
         remedy: None,
     };
     if (300..400).contains(&status) {
-        // Redirects are not followed: the key would go along to wherever they point
-        // (reqwest drops only the standard credential headers on the way).
-        let to = redirect
-            .as_deref()
-            .map(address_only)
-            .unwrap_or_else(|| "an address it does not name".into());
         return Err(ApiError {
             remedy: Some(Remedy::BaseEndpoint),
-            ..fail(
-                ErrorKind::Malformed,
-                None,
-                format!(
-                    "the service redirects this call to {to}. Redirects are not followed, \
-                     so that the key goes only to the endpoint given: if that address is the \
-                     service, give its base address as the endpoint"
-                ),
-            )
+            ..fail(ErrorKind::Malformed, None, redirected(redirect.as_deref()))
         });
     }
     let envelope: Envelope<&RawValue> = match envelope {
@@ -177,13 +163,7 @@ pub fn decode_body<T: DeserializeOwned>(
     };
     let success = (200..300).contains(&status);
     if !success || !envelope.is_ok() {
-        let kind = if !success {
-            ApiError::kind_for_status(status)
-        } else if code_is_transient(&envelope.code) {
-            ErrorKind::Transient
-        } else {
-            ErrorKind::Permanent
-        };
+        let kind = refusal_kind(status, &envelope.code);
         let msg = if envelope.msg.is_empty() {
             format!("the service answered code '{}'", envelope.code)
         } else {
@@ -202,6 +182,30 @@ pub fn decode_body<T: DeserializeOwned>(
                 format!("the answer's data is not as the reference describes: {e}"),
             )
         }),
+    }
+}
+
+/// Why a redirect is an error: redirects are not followed, since the key would go along to
+/// wherever they point (reqwest drops only the standard credential headers on the way).
+fn redirected(to: Option<&str>) -> String {
+    let to = to
+        .map(address_only)
+        .unwrap_or_else(|| "an address it does not name".into());
+    format!(
+        "the service redirects this call to {to}. Redirects are not followed, so that the key \
+         goes only to the endpoint given: if that address is the service, give its base \
+         address as the endpoint"
+    )
+}
+
+/// The kind of a refusal: by its HTTP status, or for a 2xx with an error code, by the code.
+fn refusal_kind(status: u16, code: &str) -> ErrorKind {
+    if !(200..300).contains(&status) {
+        ApiError::kind_for_status(status)
+    } else if code_is_transient(code) {
+        ErrorKind::Transient
+    } else {
+        ErrorKind::Permanent
     }
 }
 

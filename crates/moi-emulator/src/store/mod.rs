@@ -171,6 +171,69 @@ fn live_matches(
     rows.collect()
 }
 
+/// The task an upload request becomes: a one-off load of its files.
+fn insert_upload_task(
+    tx: &rusqlite::Transaction<'_>,
+    task_id: i64,
+    volume: &str,
+    files: &[NewFile],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let uris: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+    let config = serde_json::json!({"common_file_task_config": {
+        "uris": uris, "load_mode_config": {"load_interval_type": 4, "interval": 0}}});
+    tx.execute(
+        "INSERT INTO tasks(id, volume_id, name, source_config, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![
+            task_id,
+            volume,
+            format!("local-upload-{task_id}"),
+            config.to_string(),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// A file row of an upload, as the store decided it.
+struct FileInsert<'a> {
+    id: i64,
+    task_id: i64,
+    volume: &'a str,
+    file: &'a NewFile,
+    now: i64,
+    ready_at: i64,
+    will_fail: bool,
+    live: bool,
+    note: Option<&'a str>,
+    folder: i64,
+}
+
+fn insert_file(tx: &rusqlite::Transaction<'_>, r: &FileInsert<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
+                           ready_at_ms, will_fail, created_ms, md5, live, note, parent_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)",
+        params![
+            r.id,
+            r.task_id,
+            r.volume,
+            r.file.name,
+            r.file.size as i64,
+            r.file.mime,
+            r.now,
+            r.ready_at,
+            r.will_fail,
+            r.file.md5,
+            r.live,
+            r.note,
+            r.folder
+        ],
+    )?;
+    Ok(())
+}
+
 pub enum RetryOutcome {
     NoSuchTask,
     NotInTask(Id),
@@ -246,20 +309,7 @@ impl Store {
             .map(|f| self.ensure_folder(volume, f.name.rsplit_once('/').map_or("", |(d, _)| d)))
             .collect::<rusqlite::Result<_>>()?;
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO tasks(id, volume_id, name, source_config, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![
-                task_id,
-                volume,
-                format!("local-upload-{task_id}"),
-                serde_json::json!({"common_file_task_config": {
-                    "uris": files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
-                    "load_mode_config": {"load_interval_type": 4, "interval": 0}}})
-                .to_string(),
-                now
-            ],
-        )?;
+        insert_upload_task(&tx, task_id, volume, files, now)?;
         let mut outcome = UploadOutcome {
             task_id: Id(task_id as u64),
             files: Vec::new(),
@@ -310,26 +360,19 @@ impl Store {
                     )
                 }
             };
-            tx.execute(
-                "INSERT INTO files(id, task_id, volume_id, name, size, mime, phase_start_ms,
-                                   ready_at_ms, will_fail, created_ms, md5, live, note, parent_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7, ?10, ?11, ?12, ?13)",
-                params![
-                    id,
-                    task_id,
-                    volume,
-                    f.name,
-                    f.size as i64,
-                    f.mime,
-                    now,
-                    ready_at,
-                    will_fail,
-                    f.md5,
-                    live,
-                    note,
-                    folder
-                ],
-            )?;
+            let row = FileInsert {
+                id: *id,
+                task_id,
+                volume,
+                file: f,
+                now,
+                ready_at,
+                will_fail,
+                live,
+                note: note.as_deref(),
+                folder: *folder,
+            };
+            insert_file(&tx, &row)?;
             outcome.files.push(StoredFile {
                 id: Id(*id as u64),
                 skipped: note,
