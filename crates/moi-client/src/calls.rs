@@ -223,3 +223,75 @@ call!(RerunExport => POST "/byoa/api/v1/export/task/{}/rerun" -> Value, no body,
 #[serde(transparent)]
 pub struct DeleteExport(pub ExportRef);
 call!(DeleteExport => POST "/byoa/api/v1/export/task/delete" -> Value, body: self);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::{Call, Checked};
+
+    fn query<C: Call>(c: &C) -> String {
+        let q = c.query();
+        let pairs: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("&")
+    }
+
+    #[test]
+    fn queries_repeat_keys_and_leave_out_what_was_not_given() {
+        let files = ListTaskFiles {
+            task_id: Id(7),
+            statuses: vec![4, 5],
+            page: 2,
+            page_size: 50,
+        };
+        assert_eq!(
+            query(&files),
+            "task_id=7&status=4&status=5&page=2&page_size=50"
+        );
+        assert_eq!(query(&TaskListQuery::default()), "");
+        let connectors = ListConnectors {
+            keyword: Some("c1".into()),
+            page: 1,
+            page_size: 10,
+            ..ListConnectors::default()
+        };
+        assert_eq!(query(&connectors), "keyword=c1&page=1&page_size=10");
+        let sample = ListConnectorFiles {
+            connector_id: Id(100004),
+            file_types: vec![2, 10],
+        };
+        assert_eq!(
+            query(&sample),
+            "connector_id=100004&file_types=2&file_types=10"
+        );
+    }
+
+    #[test]
+    fn each_call_names_its_endpoint_path_and_body() {
+        let change = Checked::<ConnectorChange>::parse(json_body()).unwrap();
+        let update = UpdateConnector {
+            id: "100005".into(),
+            body: &change,
+        };
+        assert_eq!(
+            UpdateConnector::<Checked<ConnectorChange>>::ENDPOINT.name,
+            "PUT /connectors/{}"
+        );
+        assert_eq!(update.path_arg(), Some("100005"));
+        assert_eq!(serde_json::to_value(update.body()).unwrap(), json_body());
+        let delete = DeleteConnector { id: "9".into() };
+        assert!(delete.body().is_none());
+        let pause = PauseTask(TaskRef { task_id: Id(3) });
+        assert_eq!(
+            serde_json::to_string(&pause.body()).unwrap(),
+            r#"{"task_id":"3"}"#
+        );
+        assert_eq!(
+            RerunExport::ENDPOINT.path,
+            "/byoa/api/v1/export/task/{}/rerun"
+        );
+    }
+
+    fn json_body() -> Value {
+        serde_json::json!({"name": "renamed"})
+    }
+}

@@ -69,8 +69,11 @@ macro_rules! empty_is_default {
 }
 pub(crate) use empty_is_default;
 
-/// Declares a call: `Request => METHOD "/path" -> Answer`, then how the request gives its
-/// body (`body: self`, `body: self.0`, or `no body`), then any `path_arg` or `query`.
+/// Declares a call, in one of three forms, each followed by any `path_arg` or `query`:
+/// - `Request<Model> => METHOD "/path" -> Answer`: the request wraps a body of the
+///   caller's (`body: &B`, the model or JSON checked against it);
+/// - `Request => METHOD "/path" -> Answer, body: self`: the request is the body;
+/// - `Request => METHOD "/path" -> Answer, no body`: path and query only.
 macro_rules! call {
     (@endpoint $method:ident $path:literal) => {
         $crate::endpoints::Endpoint {
