@@ -108,6 +108,26 @@ impl Ctx {
         UnitEnd::Left
     }
 
+    /// Counts and logs the files an answer confirmed.
+    fn count_confirmed(&self, confirmed: &[Confirmed], latency_ms: u64) {
+        let c = &self.stats.counters;
+        RunStats::add(&c.uploaded, confirmed.len() as u64);
+        RunStats::add(
+            &c.uploaded_bytes,
+            confirmed.iter().map(|f| f.file.size).sum(),
+        );
+        RunStats::add(&c.latency_ms_total, latency_ms * confirmed.len() as u64);
+        for f in confirmed {
+            tracing::debug!(
+                "uploaded {} ({} bytes; file {}, task {})",
+                shown(&f.file.path),
+                f.file.size,
+                f.file_id.map_or("-".into(), |i| i.to_string()),
+                f.task_id.map_or("-".into(), |i| i.to_string())
+            );
+        }
+    }
+
     /// Records what the service answered, file by file (see [`triage_answer`]).
     pub(super) async fn record_answer(
         &self,
@@ -115,7 +135,6 @@ impl Ctx {
         answer: UploadAnswer,
         started: Instant,
     ) -> UnitEnd {
-        let c = &self.stats.counters;
         let latency = started.elapsed().as_millis() as u64;
         let files = match triage_answer(&answer, unit.files.len()) {
             Ok(files) => files,
@@ -151,21 +170,7 @@ impl Ctx {
                 task_id: answer.task_id,
             });
         }
-        RunStats::add(&c.uploaded, confirmed.len() as u64);
-        RunStats::add(
-            &c.uploaded_bytes,
-            confirmed.iter().map(|f| f.file.size).sum(),
-        );
-        RunStats::add(&c.latency_ms_total, latency * confirmed.len() as u64);
-        for f in &confirmed {
-            tracing::debug!(
-                "uploaded {} ({} bytes; file {}, task {})",
-                shown(&f.file.path),
-                f.file.size,
-                f.file_id.map_or("-".into(), |i| i.to_string()),
-                f.task_id.map_or("-".into(), |i| i.to_string())
-            );
-        }
+        self.count_confirmed(&confirmed, latency);
         if self.recorder.confirm(confirmed).await.is_err() {
             // The recorder stopped on a journal error: the first unit to find out stops
             // the run with it.
