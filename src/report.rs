@@ -343,37 +343,7 @@ impl Summary {
     /// A few human lines for the end of a run.
     pub fn human(&self) -> String {
         let c = &self.counts;
-        let mut out = if self.command == "retry" {
-            // A retry walks nothing: what it sent again is what there is to say.
-            if c.to_upload == 0 {
-                format!(
-                    "retry: no failed upload to send again ({:.1}s)",
-                    self.duration_s
-                )
-            } else {
-                format!(
-                    "retry: {} files sent again: {} uploaded ({}), {} failed in {:.1}s",
-                    c.to_upload,
-                    c.uploaded,
-                    human_bytes(c.uploaded_bytes),
-                    c.failed,
-                    self.duration_s
-                )
-            }
-        } else {
-            format!(
-                "{}: {} files seen, {} unchanged, {} uploaded ({}), {} failed, {} skipped in {:.1}s ({}/s)",
-                self.command,
-                c.seen,
-                c.unchanged,
-                c.uploaded,
-                human_bytes(c.uploaded_bytes),
-                c.failed,
-                c.skipped,
-                self.duration_s,
-                human_bytes(self.load_file_throughput as u64),
-            )
-        };
+        let mut out = self.headline();
         if let Some(skipped) = counted(&[
             (
                 c.skipped_symlinks,
@@ -436,6 +406,42 @@ impl Summary {
             self.status.meaning()
         ));
         out
+    }
+
+    /// The summary's first line: what the run saw and did.
+    fn headline(&self) -> String {
+        let c = &self.counts;
+        if self.command == "retry" {
+            // A retry walks nothing: what it sent again is what there is to say.
+            if c.to_upload == 0 {
+                format!(
+                    "retry: no failed upload to send again ({:.1}s)",
+                    self.duration_s
+                )
+            } else {
+                format!(
+                    "retry: {} files sent again: {} uploaded ({}), {} failed in {:.1}s",
+                    c.to_upload,
+                    c.uploaded,
+                    human_bytes(c.uploaded_bytes),
+                    c.failed,
+                    self.duration_s
+                )
+            }
+        } else {
+            format!(
+                "{}: {} files seen, {} unchanged, {} uploaded ({}), {} failed, {} skipped in {:.1}s ({}/s)",
+                self.command,
+                c.seen,
+                c.unchanged,
+                c.uploaded,
+                human_bytes(c.uploaded_bytes),
+                c.failed,
+                c.skipped,
+                self.duration_s,
+                human_bytes(self.load_file_throughput as u64),
+            )
+        }
     }
 
     /// One line per listed failure, and how many more there are.

@@ -23,6 +23,22 @@ fn export_type_of(raw: &str) -> Result<i64, Failure> {
     })
 }
 
+/// `--file FILE_ID=path/in/volume`.
+fn export_file(flag: &str) -> Result<ExportFile, Failure> {
+    let (id, p) = flag
+        .split_once('=')
+        .ok_or_else(|| Failure::usage(format!("--file '{flag}' is not FILE_ID=path/in/volume")))?;
+    Ok(ExportFile {
+        file_id: id.to_string(),
+        full_path: p
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        is_raw: false,
+    })
+}
+
 fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
     let ExportAction::Create {
         name,
@@ -80,20 +96,7 @@ fn export_from_flags(a: &ExportAction) -> Result<ExportCreate, Failure> {
     }
     let files = files
         .iter()
-        .map(|f| {
-            let (id, p) = f.split_once('=').ok_or_else(|| {
-                Failure::usage(format!("--file '{f}' is not FILE_ID=path/in/volume"))
-            })?;
-            Ok(ExportFile {
-                file_id: id.to_string(),
-                full_path: p
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                is_raw: false,
-            })
-        })
+        .map(|f| export_file(f))
         .collect::<Result<Vec<_>, Failure>>()?;
     Ok(ExportCreate {
         task_name: name
