@@ -42,8 +42,6 @@ pub(super) struct Verdict {
     /// The files refused the same way since the last answer: when the breaker trips, the
     /// refusal was the run's (a wrong volume), not theirs, so they go back to pending.
     streak: Vec<String>,
-    /// Whether this verdict has stopped the run.
-    stopped: bool,
     /// Files to put back to pending once the run has stopped (see `streak`).
     pub unfail: Vec<String>,
 }
@@ -55,7 +53,6 @@ impl Verdict {
             signature: String::new(),
             count: 0,
             streak: Vec::new(),
-            stopped: false,
             unfail: Vec::new(),
         }
     }
@@ -130,10 +127,8 @@ impl Verdict {
             }
             UnitEnd::Failed(..) => None,
         };
-        if !self.stopped
-            && let Some(cause) = next
-        {
-            self.stopped = true;
+        // The run keeps the first failure (see `Cause`): a later one is not told again.
+        if let Some(cause) = next {
             let reason = cause.reason().unwrap_or_default().to_string();
             // Start nothing new; what is in flight ends on its own (an auth refusal would
             // only repeat, so those are abandoned at once).

@@ -278,16 +278,19 @@ impl Planner {
                     if let Some(counter) = by_reason {
                         RunStats::add(counter, 1);
                     }
-                    let what = format!("{}: {reason}", shown(&path.display().to_string()));
+                    // Filtered entries can be millions: their line is built only when the
+                    // debug level is on.
+                    let what = || format!("{}: {reason}", shown(&path.display().to_string()));
                     match why.kind() {
                         SkipKind::Unreadable => {
+                            let what = what();
                             tracing::warn!("skipped {what}");
                             RunStats::add(&c.walk_errors, 1);
                             stats.note_failure(&path.display().to_string(), "walk", &reason);
                             scan.walk_error(what);
                         }
-                        SkipKind::Unusable => tracing::warn!("skipped {what}"),
-                        SkipKind::Filtered => tracing::debug!("skipped {what}"),
+                        SkipKind::Unusable => tracing::warn!("skipped {}", what()),
+                        SkipKind::Filtered => tracing::debug!("skipped {}", what()),
                     }
                 }
             }

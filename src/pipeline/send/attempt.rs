@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::super::limiter::Permit;
 use super::super::outage::Step;
 use super::super::plan::{DedupClass, Reason, Unit};
 use super::super::triage::{Failure, OutOfTries, out_of_tries, passing_fault, triage_failure};
@@ -163,7 +164,7 @@ impl Ctx {
         unit: &Unit,
         e: ApiError,
         tries: &mut Tries,
-        slot: impl Sized,
+        slot: Permit,
     ) -> Attempt {
         let answered = self.answered.load(Ordering::Relaxed);
         let failure = triage_failure(&e, unit.files.len(), answered);
