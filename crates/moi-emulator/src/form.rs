@@ -1,13 +1,12 @@
 //! The checks an upload passes before anything is stored: its text parts (volume, meta in
 //! either vocabulary, dedup, the filters) and every name it would store.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::store::file_type_of;
 use super::upload::{ReceivedFile, bad};
 use super::volume::DedupRule;
-use super::{AppState, faults::Stats, refuse};
+use super::{AppState, EmuError, faults::Stats};
 use moi_client::model::{UploadMeta, default_mime};
 
 /// Checks a `file_name` before it becomes a path under the volume folder.
@@ -101,45 +100,37 @@ pub(super) struct Checked {
 }
 
 /// `meta`: one entry per file part, or none at all.
-fn metas(s: &AppState, meta: Option<&str>, parts: usize) -> Result<Vec<UploadMeta>, Response> {
+fn metas(meta: Option<&str>, parts: usize) -> Result<Vec<UploadMeta>, Response> {
     let metas: Vec<UploadMeta> = match meta {
         None => vec![UploadMeta::default(); parts],
         Some(meta) => {
             let raw: serde_json::Value =
-                serde_json::from_str(meta).map_err(|e| bad(s, format!("meta is not JSON: {e}")))?;
+                serde_json::from_str(meta).map_err(|e| bad(format!("meta is not JSON: {e}")))?;
             if !raw.is_array() {
                 return Err(bad(
-                    s,
                     "meta must be a JSON array with one object per file part",
                 ));
             }
             serde_json::from_value(raw).map_err(|e| {
-                bad(
-                    s,
-                    format!(
-                        "each meta entry takes filename and path (or file_name, file_size and \
+                bad(format!(
+                    "each meta entry takes filename and path (or file_name, file_size and \
                          mime_type): {e}"
-                    ),
-                )
+                ))
             })?
         }
     };
     if metas.len() != parts {
-        return Err(bad(
-            s,
-            format!(
-                "meta lists {} files but the request carries {} file parts",
-                metas.len(),
-                parts
-            ),
-        ));
+        return Err(bad(format!(
+            "meta lists {} files but the request carries {} file parts",
+            metas.len(),
+            parts
+        )));
     }
     Ok(metas)
 }
 
 /// Each part's stored name (from meta, else the part's filename) and MIME type.
 fn names_and_types(
-    s: &AppState,
     metas: &[UploadMeta],
     files: &[ReceivedFile],
 ) -> Result<(Vec<String>, Vec<String>), Response> {
@@ -155,23 +146,17 @@ fn names_and_types(
                 .map(|n| n.trim_start_matches('/').to_string())
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
-                    bad(
-                        s,
-                        "a file has neither a meta entry with a path nor a part filename",
-                    )
+                    bad("a file has neither a meta entry with a path nor a part filename")
                 })?,
         };
-        check_name(&name).map_err(|e| bad(s, e))?;
+        check_name(&name).map_err(bad)?;
         if let Some(size) = m.file_size
             && size != f.size
         {
-            return Err(bad(
-                s,
-                format!(
-                    "meta gives file_size {size} for '{name}' but its part carried {} bytes",
-                    f.size
-                ),
-            ));
+            return Err(bad(format!(
+                "meta gives file_size {size} for '{name}' but its part carried {} bytes",
+                f.size
+            )));
         }
         mimes.push(m.mime_type.clone().unwrap_or_else(default_mime));
         names.push(name);
@@ -194,16 +179,15 @@ fn options(
         .as_deref()
         .map(DedupRule::parse)
         .transpose()
-        .map_err(|e| bad(s, e))?;
+        .map_err(bad)?;
     let file_types: Option<Vec<i64>> = form
         .file_types
         .as_deref()
         .map(|t| {
             serde_json::from_str(t).map_err(|e| {
-                bad(
-                    s,
-                    format!("file_types must be a JSON array of type numbers: {e}"),
-                )
+                bad(format!(
+                    "file_types must be a JSON array of type numbers: {e}"
+                ))
             })
         })
         .transpose()?;
@@ -212,22 +196,18 @@ fn options(
         .as_deref()
         .filter(|r| !r.is_empty())
         .map(|r| {
-            regex_lite::Regex::new(r).map_err(|e| {
-                bad(
-                    s,
-                    format!("path_regex '{r}' is not a regular expression: {e}"),
-                )
-            })
+            regex_lite::Regex::new(r)
+                .map_err(|e| bad(format!("path_regex '{r}' is not a regular expression: {e}")))
         })
         .transpose()?;
     if let Some(u) = &form.unzip_keep_structure
         && !matches!(u.as_str(), "true" | "false")
     {
-        return Err(bad(s, "unzip_keep_structure must be \"true\" or \"false\""));
+        return Err(bad("unzip_keep_structure must be \"true\" or \"false\""));
     }
     if let Some(t) = &form.table_config {
         serde_json::from_str::<serde_json::Value>(t)
-            .map_err(|e| bad(s, format!("table_config is not JSON: {e}")))?;
+            .map_err(|e| bad(format!("table_config is not JSON: {e}")))?;
     }
     let filtered = names
         .iter()
@@ -257,31 +237,24 @@ pub(super) fn check_request(
     let volume = form
         .volume
         .as_deref()
-        .ok_or_else(|| bad(s, "missing part VolumeID: the id of the target volume"))?;
+        .ok_or_else(|| bad("missing part VolumeID: the id of the target volume"))?;
     let volume = volume.trim().to_string();
     match s.store().volume_name(&volume) {
         Ok(Some(_)) => {}
         Ok(None) => return Err(super::tasks::unknown_volume(&volume).into_response()),
-        Err(e) => {
-            return Err(refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ErrInternal",
-                e.to_string(),
-            ));
-        }
+        Err(e) => return Err(EmuError::from(e).into_response()),
     }
     if files.is_empty() {
         if form.table_config.is_some() {
             return Err(bad(
-                s,
                 "table_config with conn_file_ids (import of files uploaded earlier) is not \
                  emulated; send the files as file parts",
             ));
         }
-        return Err(bad(s, "the request carries no file part"));
+        return Err(bad("the request carries no file part"));
     }
-    let metas = metas(s, form.meta.as_deref(), files.len())?;
-    let (names, mimes) = names_and_types(s, &metas, files)?;
+    let metas = metas(form.meta.as_deref(), files.len())?;
+    let (names, mimes) = names_and_types(&metas, files)?;
     let (dedup, filtered) = options(s, &form, &names)?;
     Ok(Checked {
         volume,

@@ -43,8 +43,8 @@ pub(super) struct ReceivedFile {
 }
 
 /// A 400 (counted by the router, as every one is).
-pub(super) fn bad(_: &AppState, msg: impl Into<String>) -> Response {
-    refuse(StatusCode::BAD_REQUEST, "ErrInvalidParameter", msg)
+pub(super) fn bad(msg: impl Into<String>) -> Response {
+    crate::EmuError::bad(msg).into_response()
 }
 
 fn too_large(s: &AppState, limit: u64) -> Response {
@@ -145,12 +145,9 @@ pub(super) async fn upload(State(s): State<Arc<AppState>>, req: Request) -> Resp
     let mut multipart = match Multipart::from_request(req, &()).await {
         Ok(m) => m,
         Err(e) => {
-            return bad(
-                &s,
-                format!(
-                    "the body must be multipart/form-data with parts file, VolumeID and meta: {e}"
-                ),
-            );
+            return bad(format!(
+                "the body must be multipart/form-data with parts file, VolumeID and meta: {e}"
+            ));
         }
     };
     let (form, files, temps) = match receive(&s, &mut multipart, &mut mid_body).await {
@@ -234,7 +231,7 @@ async fn receive(
         let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return Err(bad(s, format!("the multipart body is malformed: {e}"))),
+            Err(e) => return Err(bad(format!("the multipart body is malformed: {e}"))),
         };
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
@@ -256,7 +253,7 @@ async fn receive(
                 let chunk = match field.chunk().await {
                     Ok(Some(c)) => c,
                     Ok(None) => break,
-                    Err(e) => return Err(bad(s, format!("a file part was cut short: {e}"))),
+                    Err(e) => return Err(bad(format!("a file part was cut short: {e}"))),
                 };
                 mid_body.strike(s).await;
                 size += chunk.len() as u64;
@@ -284,10 +281,10 @@ async fn receive(
         }
         let text = match field.text().await {
             Ok(t) => t,
-            Err(e) => return Err(bad(s, format!("the {name} part is unreadable: {e}"))),
+            Err(e) => return Err(bad(format!("the {name} part is unreadable: {e}"))),
         };
         if let Err(msg) = form.set(&name, text) {
-            return Err(bad(s, msg));
+            return Err(bad(msg));
         }
     }
     Ok((form, files, temps))

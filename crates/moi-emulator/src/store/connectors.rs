@@ -18,32 +18,35 @@ pub struct ConnectorRow {
     pub updated_s: i64,
 }
 
+const COLUMNS: &str = "id, name, source_type, config, usage_type, created_s, updated_s";
+
+fn connector_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectorRow> {
+    Ok(ConnectorRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        source_type: r.get(2)?,
+        config: r.get(3)?,
+        usage: r.get(4)?,
+        created_s: r.get(5)?,
+        updated_s: r.get(6)?,
+    })
+}
+
 /// First connector id, as in the vendor's examples (100004).
 const FIRST_CONNECTOR: i64 = 100_001;
 
 impl Store {
     /// Every connector, by id.
     pub fn connectors(&self) -> rusqlite::Result<Vec<ConnectorRow>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, name, source_type, config, usage_type, created_s, updated_s
-             FROM connectors ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(ConnectorRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                source_type: r.get(2)?,
-                config: r.get(3)?,
-                usage: r.get(4)?,
-                created_s: r.get(5)?,
-                updated_s: r.get(6)?,
-            })
-        })?;
+        let sql = format!("SELECT {COLUMNS} FROM connectors ORDER BY id");
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([], connector_row)?;
         rows.collect()
     }
 
     pub fn connector(&self, id: i64) -> rusqlite::Result<Option<ConnectorRow>> {
-        Ok(self.connectors()?.into_iter().find(|c| c.id == id))
+        let sql = format!("SELECT {COLUMNS} FROM connectors WHERE id = ?1");
+        self.conn.query_row(&sql, [id], connector_row).optional()
     }
 
     pub fn connector_exists(&self, id: i64) -> rusqlite::Result<bool> {
