@@ -325,17 +325,7 @@ fi
 # every request but the last carries 32 files). Then reruns against find -printf.
 if want 7; then
 echo "work 7: $SCALE_FILES files, first run and reruns" >&2
-python3 - "$WORK/scale" "$SCALE_FILES" <<'EOF'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    leaf, k = divmod(i, 1000)
-    d = os.path.join(root, "a%03d" % (leaf // 100), "b%03d" % (leaf % 100))
-    if k == 0:
-        os.makedirs(d, exist_ok=True)
-    # Empty: 2,000,000 one-byte files would take 8 GiB of tmpfs pages.
-    open(os.path.join(d, "f%07d.txt" % i), "wb").close()
-EOF
+python3 benches/empty_tree.py "$WORK/scale" "$SCALE_FILES"
 reset_log
 timed "$WORK/results/w7-first" moi_upload "$WORK/scale" "$WORK/j7.sqlite" --concurrency 16
 python3 - "$WORK/access.log" "$WORK/j7.sqlite" "$SCALE_FILES" >"$WORK/results/w7-facts" <<'EOF'

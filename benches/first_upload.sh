@@ -16,16 +16,7 @@ BIN=$PWD/target/release/moi-ingest
 work=$(mktemp -d -p /dev/shm)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-python3 - "$work/tree" "$FILES" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    leaf, k = divmod(i, 1000)
-    d = os.path.join(root, "a%03d" % (leaf // 100), "b%03d" % (leaf % 100))
-    if k == 0:
-        os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, "f%07d.txt" % i), "wb").close()
-PY
+python3 benches/empty_tree.py "$work/tree" "$FILES"
 "$BIN" emulator --listen 127.0.0.1:0 --data "$work/emu" --api-key bench > "$work/emu.log" 2>&1 &
 for _ in $(seq 100); do grep -q 'listening on' "$work/emu.log" && break; sleep 0.1; done
 endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/emu.log" | head -1)
