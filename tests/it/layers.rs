@@ -35,20 +35,36 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
-        let used: BTreeSet<String> = modules
-            .iter()
-            .filter(|other| *other != m)
-            .filter(|other| {
-                code.contains(&format!("crate::{other}::"))
-                    || code.contains(&format!("crate::{other};"))
-                    || code.contains(&format!("crate::{other}}}"))
-                    || code.contains(&format!("crate::{other},"))
-            })
-            .cloned()
+        let used: BTreeSet<String> = named_modules(&code)
+            .into_iter()
+            .filter(|other| other != m && modules.contains(other))
             .collect();
         graph.insert(m.clone(), used);
     }
     graph
+}
+
+/// The first path segment of every `crate::` path in `code`, grouped ones
+/// (`crate::{journal, walk::WalkEvent}`) included.
+fn named_modules(code: &str) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut names = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            names.extend(group.split(',').map(ident));
+        } else {
+            names.insert(ident(rest));
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
 }
 
 /// A circle through `from`, if its uses lead back to it.
@@ -86,6 +102,14 @@ fn the_workers_modules_form_layers_without_a_circle() {
             panic!("the modules use each other in a circle: {}", c.join(" -> "));
         }
     }
+}
+
+#[test]
+fn every_form_of_a_crate_path_is_read() {
+    let code = "use crate::journal::Journal;\nuse crate::{report, walk::WalkEvent};\n\
+                let x = crate::policy::RetryPolicy::CATALOG; use crate::config;";
+    let names: Vec<String> = named_modules(code).into_iter().collect();
+    assert_eq!(names, ["config", "journal", "policy", "report", "walk"]);
 }
 
 #[test]
